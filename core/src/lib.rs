@@ -1,0 +1,24 @@
+//! cairn-core: the sans-I/O heart of cairn.
+//!
+//! Everything in this crate is a pure, deterministic state machine or codec. It
+//! never touches a socket, a file, a thread, the wall clock, the environment or an
+//! OS random source: every event arrives as an explicit input (with `now` where
+//! time matters) and everything a node wants done leaves as an explicit output.
+//! The runtimes (`cairn-runtime-tokio`, `cairn-runtime-sim`) execute those outputs.
+//!
+//! Modules:
+//! * [`raft`]: consensus (election with pre-vote and check-quorum, replication
+//!   with flow control, ReadIndex, leader transfer, membership changes, snapshots).
+//! * [`wal`]: the write-ahead-log record and segment codec and its recovery verdict.
+//! * [`snapshot`]: the codec of a full image of the applied state.
+//! * [`mvcc`]: the multi-version key-value store behind etcd's v3 API.
+//! * [`lease`]: lease bookkeeping (grant, revoke, attach, expiry candidates).
+//! * [`time`]: the instant type every time-dependent input carries.
+#![forbid(unsafe_code)]
+
+pub mod lease;
+pub mod mvcc;
+pub mod raft;
+pub mod snapshot;
+pub mod time;
+pub mod wal;

@@ -1,0 +1,1 @@
+//! Placeholder: filled by the storage-core work (issue 3).

@@ -1,0 +1,1 @@
+//! cairn-proto: placeholder until the generated etcd v3 API lands.
