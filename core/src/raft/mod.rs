@@ -1,5 +1,28 @@
-//! Raft consensus as a pure state machine. See [`RawNode`] for the contract.
+//! Raft consensus as a pure, deterministic state machine. See [`RawNode`] for
+//! the contract between the node and the runtime that drives it.
+//!
+//! Files: `node.rs` (state, inputs, the `Ready` output), `election.rs`,
+//! `replication.rs`, `reads.rs` (ReadIndex), `membership.rs`, and the pure
+//! pieces `log.rs`, `progress.rs`, `quorum.rs`, `rng.rs`.
 
+mod config;
+mod election;
+mod errors;
+mod log;
+mod membership;
+mod node;
+mod progress;
+pub mod quorum;
+mod reads;
+mod replication;
+mod rng;
 mod types;
 
+#[cfg(test)]
+mod tests;
+
+pub use config::{Config, ConfigError};
+pub use errors::{ProposeError, ReadError, RestoreError, TransferError};
+pub use node::{Outgoing, Proposed, RawNode, Ready, Restored, Role, RoleState, Write, WriteId};
+pub use progress::{Progress, ProgressState};
 pub use types::*;

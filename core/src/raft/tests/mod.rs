@@ -1,0 +1,1 @@
+//! Unit tests that assert the exact actions of a step, citing the paper.
