@@ -9,6 +9,9 @@
 //! ```
 //! Set `CAIRN_RAFT_SCHEDULES` to run more (or fewer) schedules per property.
 
+// Tests run outside core's rule: they may read the environment and files.
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
 mod raft_support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -67,12 +70,14 @@ fn replay_command(seed: u64, nodes: u64) -> String {
 }
 
 fn check(seed: u64, nodes: u64) -> Result<(), TestCaseError> {
-    run_schedule(seed, nodes, false).map(|_| ()).map_err(|violation| {
-        TestCaseError::fail(format!(
-            "schedule seed={seed} nodes={nodes} failed: {violation}\nREPRODUCE WITH: {}",
-            replay_command(seed, nodes)
-        ))
-    })
+    run_schedule(seed, nodes, false)
+        .map(|_| ())
+        .map_err(|violation| {
+            TestCaseError::fail(format!(
+                "schedule seed={seed} nodes={nodes} failed: {violation}\nREPRODUCE WITH: {}",
+                replay_command(seed, nodes)
+            ))
+        })
 }
 
 proptest! {
@@ -98,11 +103,20 @@ proptest! {
 /// printing its trace. Without the variable it replays a fixed seed.
 #[test]
 fn replay() {
-    let seed = std::env::var("CAIRN_RAFT_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(42);
-    let nodes = std::env::var("CAIRN_RAFT_NODES").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let seed = std::env::var("CAIRN_RAFT_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(42);
+    let nodes = std::env::var("CAIRN_RAFT_NODES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     match run_schedule(seed, nodes, std::env::var("CAIRN_RAFT_SEED").is_ok()) {
         Ok(stats) => println!("seed={seed} nodes={nodes} {stats:?}"),
-        Err(violation) => panic!("seed={seed} nodes={nodes}: {violation}\nREPRODUCE WITH: {}", replay_command(seed, nodes)),
+        Err(violation) => panic!(
+            "seed={seed} nodes={nodes}: {violation}\nREPRODUCE WITH: {}",
+            replay_command(seed, nodes)
+        ),
     }
 }
 

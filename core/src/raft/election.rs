@@ -59,7 +59,13 @@ impl RawNode {
         let term = if pre { self.term + 1 } else { self.term };
         let last_index = self.log.last_index();
         let last_term = self.log.last_term();
-        let voters: Vec<NodeId> = self.conf.voters.iter().copied().filter(|&v| v != self.id).collect();
+        let voters: Vec<NodeId> = self
+            .conf
+            .voters
+            .iter()
+            .copied()
+            .filter(|&v| v != self.id)
+            .collect();
         for voter in voters {
             self.send(
                 voter,
@@ -87,7 +93,11 @@ impl RawNode {
     }
 
     pub(crate) fn become_leader(&mut self) {
-        assert_eq!(self.role, Role::Candidate, "only a candidate becomes leader");
+        assert_eq!(
+            self.role,
+            Role::Candidate,
+            "only a candidate becomes leader"
+        );
         let term = self.term;
         self.reset(term);
         self.role = Role::Leader;
@@ -131,10 +141,13 @@ impl RawNode {
                 // A pre-vote never changes our term, and a granted pre-vote
                 // carries the term the candidate is about to campaign in.
                 MessageBody::Vote { pre: true, .. } => {}
-                MessageBody::VoteResponse { pre: true, granted: true } => {}
-                MessageBody::Append { .. } | MessageBody::Heartbeat { .. } | MessageBody::Snapshot { .. } => {
-                    self.become_follower(message.term, from)
-                }
+                MessageBody::VoteResponse {
+                    pre: true,
+                    granted: true,
+                } => {}
+                MessageBody::Append { .. }
+                | MessageBody::Heartbeat { .. }
+                | MessageBody::Snapshot { .. } => self.become_follower(message.term, from),
                 _ => self.become_follower(message.term, NO_NODE),
             }
             true
@@ -175,9 +188,17 @@ impl RawNode {
 
     /// Raft §5.2 and §5.4.1: grant at most one vote per term, and only to a
     /// candidate whose log is at least as up to date as ours.
-    pub(crate) fn handle_vote_request(&mut self, from: NodeId, term: u64, pre: bool, last_index: u64, last_term: u64) {
-        let can_vote =
-            self.vote == from || (self.vote == NO_NODE && self.leader == NO_NODE) || (pre && term > self.term);
+    pub(crate) fn handle_vote_request(
+        &mut self,
+        from: NodeId,
+        term: u64,
+        pre: bool,
+        last_index: u64,
+        last_term: u64,
+    ) {
+        let can_vote = self.vote == from
+            || (self.vote == NO_NODE && self.leader == NO_NODE)
+            || (pre && term > self.term);
         if can_vote && self.log.is_up_to_date(last_index, last_term) {
             if !pre {
                 self.election_elapsed = 0;
@@ -201,7 +222,9 @@ impl RawNode {
     /// its follower.
     pub(crate) fn step_candidate(&mut self, from: NodeId, term: u64, body: MessageBody) {
         match body {
-            MessageBody::Append { .. } | MessageBody::Heartbeat { .. } | MessageBody::Snapshot { .. } => {
+            MessageBody::Append { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::Snapshot { .. } => {
                 self.become_follower(term, from);
                 self.step_follower(from, body);
             }

@@ -49,11 +49,18 @@ pub enum RestoreError {
     #[error(transparent)]
     Config(#[from] super::ConfigError),
     #[error("log entries do not follow the snapshot at index {snapshot_index}: first entry has index {first_index}")]
-    EntriesNotContiguous { snapshot_index: u64, first_index: u64 },
+    EntriesNotContiguous {
+        snapshot_index: u64,
+        first_index: u64,
+    },
     #[error("hard state commit {commit} is beyond the last log index {last_index}")]
     CommitBeyondLog { commit: u64, last_index: u64 },
     #[error("log entry {index} has term {term}, above the hard state's term {hard_term}")]
-    EntryTermAboveHardState { index: u64, term: u64, hard_term: u64 },
+    EntryTermAboveHardState {
+        index: u64,
+        term: u64,
+        hard_term: u64,
+    },
     #[error("log entry terms decrease at index {index}")]
     TermsDecrease { index: u64 },
 }

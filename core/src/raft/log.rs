@@ -89,7 +89,8 @@ impl RaftLog {
     /// Raft §5.4.1: a candidate's log is at least as up to date as ours if its
     /// last term is higher, or equal with an index at least as high.
     pub(crate) fn is_up_to_date(&self, last_index: u64, last_term: u64) -> bool {
-        last_term > self.last_term() || (last_term == self.last_term() && last_index >= self.last_index())
+        last_term > self.last_term()
+            || (last_term == self.last_term() && last_index >= self.last_index())
     }
 
     /// The largest index ≤ `index` whose term is ≤ `term` (the base if none is
@@ -108,7 +109,11 @@ impl RaftLog {
     /// Entries in `[from, last]`, at most `max_bytes` of them but always at
     /// least one if any exist. Requires `from > base`.
     pub(crate) fn entries_from(&self, from: u64, max_bytes: u64) -> Vec<Entry> {
-        assert!(from > self.base_index, "entries from {from} are compacted (base {})", self.base_index);
+        assert!(
+            from > self.base_index,
+            "entries from {from} are compacted (base {})",
+            self.base_index
+        );
         let mut out = Vec::new();
         let mut bytes = 0;
         let start = (from - self.base_index - 1) as usize;
@@ -125,8 +130,15 @@ impl RaftLog {
     /// Appends entries that follow the last one. Returns the new last index.
     pub(crate) fn append(&mut self, entries: impl IntoIterator<Item = Entry>) -> u64 {
         for entry in entries {
-            assert_eq!(entry.index, self.last_index() + 1, "appended entries must be contiguous");
-            assert!(entry.term >= self.last_term(), "appended entry's term goes backwards");
+            assert_eq!(
+                entry.index,
+                self.last_index() + 1,
+                "appended entries must be contiguous"
+            );
+            assert!(
+                entry.term >= self.last_term(),
+                "appended entry's term goes backwards"
+            );
             self.entries.push_back(entry);
         }
         self.last_index()
@@ -157,7 +169,8 @@ impl RaftLog {
     /// Drops entries at `index` and after. Uncommitted entries only.
     fn truncate_from(&mut self, index: u64) {
         assert!(index > self.committed && index > self.base_index);
-        self.entries.truncate((index - self.base_index - 1) as usize);
+        self.entries
+            .truncate((index - self.base_index - 1) as usize);
         self.persisted = self.persisted.min(index - 1);
         self.unsent_from = self.unsent_from.min(index);
     }
@@ -209,7 +222,11 @@ impl RaftLog {
 
     /// Forgets entries up to `index`, which a durable snapshot covers.
     pub(crate) fn compact_to(&mut self, index: u64) {
-        assert!(index <= self.applied, "compacting {index} beyond applied {}", self.applied);
+        assert!(
+            index <= self.applied,
+            "compacting {index} beyond applied {}",
+            self.applied
+        );
         if index <= self.base_index {
             return;
         }
@@ -239,15 +256,41 @@ impl RaftLog {
             return;
         }
         let last = self.last_index();
-        assert!(self.applied <= self.committed, "applied {} > committed {}", self.applied, self.committed);
-        assert!(self.committed <= last, "committed {} > last {last}", self.committed);
-        assert!(self.base_index <= self.applied, "base {} > applied {}", self.base_index, self.applied);
-        assert!(self.persisted <= last, "persisted {} > last {last}", self.persisted);
+        assert!(
+            self.applied <= self.committed,
+            "applied {} > committed {}",
+            self.applied,
+            self.committed
+        );
+        assert!(
+            self.committed <= last,
+            "committed {} > last {last}",
+            self.committed
+        );
+        assert!(
+            self.base_index <= self.applied,
+            "base {} > applied {}",
+            self.base_index,
+            self.applied
+        );
+        assert!(
+            self.persisted <= last,
+            "persisted {} > last {last}",
+            self.persisted
+        );
         assert!(self.unsent_from <= last + 1);
         let mut previous_term = self.base_term;
         for (offset, entry) in self.entries.iter().enumerate() {
-            assert_eq!(entry.index, self.base_index + 1 + offset as u64, "log is not contiguous");
-            assert!(entry.term >= previous_term, "log terms go backwards at {}", entry.index);
+            assert_eq!(
+                entry.index,
+                self.base_index + 1 + offset as u64,
+                "log is not contiguous"
+            );
+            assert!(
+                entry.term >= previous_term,
+                "log terms go backwards at {}",
+                entry.index
+            );
             previous_term = entry.term;
         }
     }
@@ -269,7 +312,11 @@ mod tests {
     }
 
     fn log_with_terms(terms: &[u64]) -> RaftLog {
-        let entries = terms.iter().enumerate().map(|(i, &t)| entry(i as u64 + 1, t)).collect();
+        let entries = terms
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| entry(i as u64 + 1, t))
+            .collect();
         RaftLog::restore(0, 0, entries, 0)
     }
 
@@ -281,7 +328,10 @@ mod tests {
         assert_eq!(log.term(3), Some(2));
         assert_eq!(log.term(4), Some(3));
         assert_eq!(log.last_index(), 5);
-        assert_eq!(log.persisted, 3, "the replaced entry 4 is no longer durable");
+        assert_eq!(
+            log.persisted, 3,
+            "the replaced entry 4 is no longer durable"
+        );
         assert_eq!(log.unsent_from, 4);
         log.check();
     }
@@ -308,7 +358,10 @@ mod tests {
         log.append([entry(3, 1), entry(4, 1)]);
         log.commit_to(4);
         let first = log.take_committed(u64::MAX);
-        assert_eq!(first.iter().map(|e| e.index).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            first.iter().map(|e| e.index).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         assert_eq!(log.take_unsent().len(), 2);
         log.persisted_to(4, 1);
         assert_eq!(log.take_committed(u64::MAX).len(), 2);

@@ -44,18 +44,18 @@ impl RawNode {
             ConfChangeKind::AddVoter if self.conf.is_voter(node) => {
                 Err(ProposeError::InvalidConfChange("member is already a voter"))
             }
-            ConfChangeKind::AddVoter if self.conf.is_learner(node) => Err(ProposeError::InvalidConfChange(
-                "member is a learner: promote it instead",
-            )),
+            ConfChangeKind::AddVoter if self.conf.is_learner(node) => Err(
+                ProposeError::InvalidConfChange("member is a learner: promote it instead"),
+            ),
             ConfChangeKind::AddLearner if self.conf.contains(node) => {
                 Err(ProposeError::InvalidConfChange("member already exists"))
             }
             ConfChangeKind::Remove if !self.conf.contains(node) => {
                 Err(ProposeError::InvalidConfChange("no such member"))
             }
-            ConfChangeKind::Remove if self.conf.voters == [node] => {
-                Err(ProposeError::InvalidConfChange("cannot remove the last voter"))
-            }
+            ConfChangeKind::Remove if self.conf.voters == [node] => Err(
+                ProposeError::InvalidConfChange("cannot remove the last voter"),
+            ),
             ConfChangeKind::PromoteLearner if !self.conf.is_learner(node) => {
                 Err(ProposeError::InvalidConfChange("member is not a learner"))
             }

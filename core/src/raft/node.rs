@@ -197,16 +197,19 @@ pub struct RawNode {
 
 impl RawNode {
     /// Restarts a member from its durable state.
-    pub fn restart(config: Config, restored: Restored, now: Instant) -> Result<RawNode, RestoreError> {
+    pub fn restart(
+        config: Config,
+        restored: Restored,
+        now: Instant,
+    ) -> Result<RawNode, RestoreError> {
         config.validate()?;
         let Restored {
             hard_state,
             snapshot,
             entries,
         } = restored;
-        let mut expected = snapshot.index + 1;
         let mut previous_term = snapshot.term;
-        for entry in &entries {
+        for (expected, entry) in (snapshot.index + 1..).zip(entries.iter()) {
             if entry.index != expected {
                 return Err(RestoreError::EntriesNotContiguous {
                     snapshot_index: snapshot.index,
@@ -224,7 +227,6 @@ impl RawNode {
                 return Err(RestoreError::TermsDecrease { index: entry.index });
             }
             previous_term = entry.term;
-            expected += 1;
         }
         let last_index = snapshot.index + entries.len() as u64;
         if hard_state.commit > last_index {
@@ -251,22 +253,28 @@ impl RawNode {
     /// Like etcd, the initial membership is written as committed membership
     /// changes at indexes `1..=n` of term 1, identical on every initial member,
     /// so that the log alone tells a later joiner who the members are.
-    pub fn bootstrap(config: Config, members: &[(NodeId, Bytes)], now: Instant) -> Result<RawNode, RestoreError> {
+    pub fn bootstrap(
+        config: Config,
+        members: &[(NodeId, Bytes)],
+        now: Instant,
+    ) -> Result<RawNode, RestoreError> {
         config.validate()?;
         let mut sorted: Vec<&(NodeId, Bytes)> = members.iter().collect();
         sorted.sort_by_key(|(id, _)| *id);
         sorted.dedup_by_key(|(id, _)| *id);
         let mut log = RaftLog::restore(0, 0, Vec::new(), 0);
-        log.append(sorted.iter().enumerate().map(|(i, (id, context))| Entry {
-            term: 1,
-            index: i as u64 + 1,
-            kind: EntryKind::ConfChange,
-            data: ConfChange {
-                kind: ConfChangeKind::AddVoter,
-                node: *id,
-                context: context.clone(),
+        log.append(sorted.iter().enumerate().map(|(i, (id, context))| {
+            Entry {
+                term: 1,
+                index: i as u64 + 1,
+                kind: EntryKind::ConfChange,
+                data: ConfChange {
+                    kind: ConfChangeKind::AddVoter,
+                    node: *id,
+                    context: context.clone(),
+                }
+                .encode(),
             }
-            .encode(),
         }));
         // Nothing of this is durable yet: the first ready writes it.
         log.persisted = 0;
@@ -288,8 +296,10 @@ impl RawNode {
     fn with_log(config: Config, log: RaftLog, conf: ConfState, now: Instant) -> RawNode {
         let id = config.id;
         let mut rng = Rng::new(config.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let randomized_election_ticks =
-            rng.range(config.election_ticks as u64, 2 * config.election_ticks as u64) as u32;
+        let randomized_election_ticks = rng.range(
+            config.election_ticks as u64,
+            2 * config.election_ticks as u64,
+        ) as u32;
         RawNode {
             next_tick_at: now + config.tick_interval_ms,
             id,
@@ -404,7 +414,10 @@ impl RawNode {
     pub fn snapshot_meta(&self) -> SnapshotMeta {
         SnapshotMeta {
             index: self.log.applied,
-            term: self.log.term(self.log.applied).expect("applied entries are held"),
+            term: self
+                .log
+                .term(self.log.applied)
+                .expect("applied entries are held"),
             conf_state: self.conf.clone(),
         }
     }
@@ -515,8 +528,15 @@ impl RawNode {
     /// Records that the application saved a durable snapshot; the leader sends
     /// it to followers whose needed entries are compacted away.
     pub fn handle_snapshot_saved(&mut self, meta: SnapshotMeta) {
-        assert!(meta.index <= self.log.applied, "snapshot beyond the applied index");
-        if self.latest_snapshot.as_ref().is_none_or(|s| s.index < meta.index) {
+        assert!(
+            meta.index <= self.log.applied,
+            "snapshot beyond the applied index"
+        );
+        if self
+            .latest_snapshot
+            .as_ref()
+            .is_none_or(|s| s.index < meta.index)
+        {
             self.latest_snapshot = Some(meta);
         }
     }
@@ -525,7 +545,10 @@ impl RawNode {
     /// snapshot (see [`handle_snapshot_saved`](Self::handle_snapshot_saved)).
     pub fn compact_log(&mut self, index: u64) {
         let covered = self.latest_snapshot.as_ref().map_or(0, |s| s.index);
-        assert!(index <= covered, "compacting to {index} without a snapshot covering it ({covered})");
+        assert!(
+            index <= covered,
+            "compacting to {index} without a snapshot covering it ({covered})"
+        );
         self.log.compact_to(index);
         self.check_invariants();
     }
@@ -580,7 +603,9 @@ impl RawNode {
                     kind: EntryKind::Normal,
                     data,
                 });
-                Ok(Proposed::Forwarded { leader: self.leader })
+                Ok(Proposed::Forwarded {
+                    leader: self.leader,
+                })
             }
             _ => Err(ProposeError::NoLeader),
         };
@@ -623,8 +648,15 @@ impl RawNode {
         let snapshot = self.snapshot_to_install.take();
         let hard_state = self.hard_state();
         let hard_state_changed = hard_state != self.last_written_hard_state;
-        if self.open_write.is_some() || !entries.is_empty() || snapshot.is_some() || hard_state_changed {
-            let id = self.open_write.take().unwrap_or_else(|| self.allocate_write());
+        if self.open_write.is_some()
+            || !entries.is_empty()
+            || snapshot.is_some()
+            || hard_state_changed
+        {
+            let id = self
+                .open_write
+                .take()
+                .unwrap_or_else(|| self.allocate_write());
             let last = entries
                 .last()
                 .map(|e| (e.index, e.term))
@@ -639,7 +671,9 @@ impl RawNode {
             });
         }
 
-        ready.committed_entries = self.log.take_committed(self.config.max_committed_bytes_per_ready);
+        ready.committed_entries = self
+            .log
+            .take_committed(self.config.max_committed_bytes_per_ready);
         for entry in &ready.committed_entries {
             if entry.kind == EntryKind::ConfChange {
                 if let Ok(change) = ConfChange::decode(&entry.data) {
@@ -686,7 +720,8 @@ impl RawNode {
 
     /// The newest write not yet reported durable, if any.
     fn latest_unpersisted_write(&self) -> Option<WriteId> {
-        self.open_write.or_else(|| self.inflight_writes.back().map(|w| w.id))
+        self.open_write
+            .or_else(|| self.inflight_writes.back().map(|w| w.id))
     }
 
     /// Queues a message. Answers that promise something about this node's disk
@@ -698,7 +733,11 @@ impl RawNode {
             body,
             MessageBody::AppendResponse { .. } | MessageBody::VoteResponse { pre: false, .. }
         );
-        let after = if waits { self.latest_unpersisted_write() } else { None };
+        let after = if waits {
+            self.latest_unpersisted_write()
+        } else {
+            None
+        };
         self.messages.push(Outgoing {
             message: Message {
                 from: self.id,

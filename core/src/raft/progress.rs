@@ -56,7 +56,11 @@ impl Inflights {
 
     /// Forgets every append acknowledged by a match at `index`.
     pub(crate) fn free_to(&mut self, index: u64) {
-        while self.last_indexes.front().is_some_and(|&first| first <= index) {
+        while self
+            .last_indexes
+            .front()
+            .is_some_and(|&first| first <= index)
+        {
             self.last_indexes.pop_front();
         }
     }
@@ -158,7 +162,9 @@ impl Progress {
                 }
             }
             ProgressState::Probe => self.probe_sent = true,
-            ProgressState::Snapshot { .. } => unreachable!("appends are never sent during a snapshot"),
+            ProgressState::Snapshot { .. } => {
+                unreachable!("appends are never sent during a snapshot")
+            }
         }
     }
 
@@ -195,7 +201,10 @@ mod tests {
         progress.sent_entries(3, 3);
         assert!(!progress.is_paused());
         progress.sent_entries(5, 2);
-        assert!(progress.is_paused(), "two appends in flight fill a window of two");
+        assert!(
+            progress.is_paused(),
+            "two appends in flight fill a window of two"
+        );
         progress.maybe_update(3);
         progress.inflights.free_to(3);
         assert!(!progress.is_paused());
@@ -208,7 +217,10 @@ mod tests {
         assert!(!progress.is_paused());
         progress.sent_entries(12, 3);
         assert!(progress.is_paused());
-        assert_eq!(progress.next, 10, "probing does not advance next optimistically");
+        assert_eq!(
+            progress.next, 10,
+            "probing does not advance next optimistically"
+        );
     }
 
     #[test]

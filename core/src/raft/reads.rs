@@ -59,8 +59,9 @@ impl Reads {
 
     /// Fails reads forwarded to a leader that is no longer ours.
     pub(crate) fn fail_forwarded(&mut self) {
-        self.failed.extend(self.to_forward.drain(..));
-        self.failed.extend(self.forwarded.drain(..).map(|(id, _)| id));
+        self.failed.append(&mut self.to_forward);
+        self.failed
+            .extend(self.forwarded.drain(..).map(|(id, _)| id));
     }
 
     /// Drops every read a leader was confirming: this node's own fail, other
@@ -98,7 +99,11 @@ impl Reads {
 
     /// Leader: takes the rounds past `timeout_ticks`, oldest first.
     fn expire_rounds(&mut self, timeout_ticks: u32, self_id: NodeId) {
-        while self.rounds.front().is_some_and(|r| r.age_ticks >= timeout_ticks) {
+        while self
+            .rounds
+            .front()
+            .is_some_and(|r| r.age_ticks >= timeout_ticks)
+        {
             let round = self.rounds.pop_front().expect("checked");
             self.failed.extend(
                 round
@@ -136,7 +141,9 @@ impl RawNode {
         if !self.conf.contains(from) {
             return;
         }
-        self.reads.waiting.extend(ids.into_iter().map(|id| (from, id, 0)));
+        self.reads
+            .waiting
+            .extend(ids.into_iter().map(|id| (from, id, 0)));
     }
 
     /// Follower: the leader's answer to forwarded reads.
@@ -162,7 +169,8 @@ impl RawNode {
     pub(crate) fn flush_reads(&mut self) {
         match self.role {
             Role::Leader => {
-                self.reads.expire_rounds(self.config.read_timeout_ticks, self.id);
+                self.reads
+                    .expire_rounds(self.config.read_timeout_ticks, self.id);
                 // A new leader's commit index may lag until it commits an entry
                 // of its own term (Raft §8): reads wait until then.
                 if !self.committed_in_term || self.reads.waiting.is_empty() {
@@ -170,7 +178,12 @@ impl RawNode {
                 }
                 self.reads.latest_round += 1;
                 let round = self.reads.latest_round;
-                let requests = self.reads.waiting.drain(..).map(|(node, id, _)| (node, id)).collect();
+                let requests = self
+                    .reads
+                    .waiting
+                    .drain(..)
+                    .map(|(node, id, _)| (node, id))
+                    .collect();
                 self.reads.rounds.push_back(ReadRound {
                     round,
                     index: self.log.committed,
@@ -201,7 +214,9 @@ impl RawNode {
         while let Some(front) = self.reads.rounds.front() {
             let round = front.round;
             let confirmed = quorum::has_quorum(&self.conf.voters, |voter| {
-                self.progress.get(&voter).is_some_and(|p| p.read_round_acked >= round)
+                self.progress
+                    .get(&voter)
+                    .is_some_and(|p| p.read_round_acked >= round)
             });
             if !confirmed {
                 break;
@@ -210,13 +225,23 @@ impl RawNode {
             let mut remote: BTreeMap<NodeId, Vec<ReadId>> = BTreeMap::new();
             for (node, id) in round.requests {
                 if node == self.id {
-                    self.reads.ready.push(ReadState { id, index: round.index });
+                    self.reads.ready.push(ReadState {
+                        id,
+                        index: round.index,
+                    });
                 } else {
                     remote.entry(node).or_default().push(id);
                 }
             }
             for (node, ids) in remote {
-                self.send(node, self.term, MessageBody::ReadIndexResponse { ids, index: round.index });
+                self.send(
+                    node,
+                    self.term,
+                    MessageBody::ReadIndexResponse {
+                        ids,
+                        index: round.index,
+                    },
+                );
             }
         }
     }

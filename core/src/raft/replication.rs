@@ -56,7 +56,11 @@ impl RawNode {
         for (peer, matched) in peers {
             // Never tell a follower to commit past what it is known to hold.
             let commit = matched.min(self.log.committed);
-            self.send(peer, self.term, MessageBody::Heartbeat { commit, read_round });
+            self.send(
+                peer,
+                self.term,
+                MessageBody::Heartbeat { commit, read_round },
+            );
         }
     }
 
@@ -66,11 +70,20 @@ impl RawNode {
             return;
         }
         self.broadcast_due = false;
-        let peers: Vec<NodeId> = self.progress.keys().copied().filter(|&id| id != self.id).collect();
+        let peers: Vec<NodeId> = self
+            .progress
+            .keys()
+            .copied()
+            .filter(|&id| id != self.id)
+            .collect();
         for peer in peers {
             self.send_append(peer, true);
             // In the replicate state, stream until the window is full.
-            while self.progress.get(&peer).is_some_and(|p| p.next <= self.log.last_index()) {
+            while self
+                .progress
+                .get(&peer)
+                .is_some_and(|p| p.next <= self.log.last_index())
+            {
                 if !self.send_append(peer, false) {
                     break;
                 }
@@ -95,7 +108,8 @@ impl RawNode {
         let entries = if progress.next > self.log.last_index() {
             Vec::new()
         } else {
-            self.log.entries_from(progress.next, self.config.max_message_bytes)
+            self.log
+                .entries_from(progress.next, self.config.max_message_bytes)
         };
         if entries.is_empty() && !send_if_empty {
             return false;
@@ -121,7 +135,10 @@ impl RawNode {
     fn send_snapshot(&mut self, peer: NodeId) -> bool {
         let Some(meta) = self.latest_snapshot.clone() else {
             // The log is only compacted behind a saved snapshot.
-            unreachable!("entries below {} are compacted but no snapshot was saved", self.log.first_index());
+            unreachable!(
+                "entries below {} are compacted but no snapshot was saved",
+                self.log.first_index()
+            );
         };
         let progress = self.progress.get_mut(&peer).expect("caller checked");
         // A member not heard from recently is probably down: don't spend a
@@ -155,7 +172,9 @@ impl RawNode {
 
     pub(crate) fn step_leader(&mut self, from: NodeId, body: MessageBody) {
         match body {
-            MessageBody::AppendResponse { index, reject } => self.handle_append_response(from, index, reject),
+            MessageBody::AppendResponse { index, reject } => {
+                self.handle_append_response(from, index, reject)
+            }
             MessageBody::HeartbeatResponse { read_round } => {
                 if let Some(progress) = self.progress.get_mut(&from) {
                     progress.recent_active = true;
@@ -240,7 +259,11 @@ impl RawNode {
         } else if was_paused {
             self.send_append(from, false);
         }
-        while self.progress.get(&from).is_some_and(|p| p.next <= self.log.last_index()) {
+        while self
+            .progress
+            .get(&from)
+            .is_some_and(|p| p.next <= self.log.last_index())
+        {
             if !self.send_append(from, false) {
                 break;
             }
@@ -259,7 +282,11 @@ impl RawNode {
                 if !self.conf.is_voter(target) {
                     return Err(TransferError::NotVoter(target));
                 }
-                self.send(self.leader, self.term, MessageBody::TransferLeader { target });
+                self.send(
+                    self.leader,
+                    self.term,
+                    MessageBody::TransferLeader { target },
+                );
                 Ok(())
             }
             _ => Err(TransferError::NoLeader),
@@ -311,7 +338,11 @@ impl RawNode {
                 self.election_elapsed = 0;
                 self.set_leader(from);
                 self.log.commit_to(commit.min(self.log.last_index()));
-                self.send(from, self.term, MessageBody::HeartbeatResponse { read_round });
+                self.send(
+                    from,
+                    self.term,
+                    MessageBody::HeartbeatResponse { read_round },
+                );
             }
             MessageBody::Snapshot { meta } => {
                 self.election_elapsed = 0;
@@ -322,11 +353,15 @@ impl RawNode {
                 // Campaign at once, skipping pre-vote: the leader asked for it.
                 self.start_election(true);
             }
-            MessageBody::ReadIndexResponse { ids, index } => self.handle_read_index_response(ids, index),
-            MessageBody::TransferLeader { target } => {
-                if self.leader != NO_NODE {
-                    self.send(self.leader, self.term, MessageBody::TransferLeader { target });
-                }
+            MessageBody::ReadIndexResponse { ids, index } => {
+                self.handle_read_index_response(ids, index)
+            }
+            MessageBody::TransferLeader { target } if self.leader != NO_NODE => {
+                self.send(
+                    self.leader,
+                    self.term,
+                    MessageBody::TransferLeader { target },
+                );
             }
             // Proposals and reads forwarded to a former leader are dropped:
             // their callers time out and retry. Stale vote responses too.
@@ -335,7 +370,14 @@ impl RawNode {
     }
 
     /// Raft §5.3, the receiver's side of AppendEntries.
-    fn handle_append(&mut self, from: NodeId, prev_index: u64, prev_term: u64, entries: &[Entry], commit: u64) {
+    fn handle_append(
+        &mut self,
+        from: NodeId,
+        prev_index: u64,
+        prev_term: u64,
+        entries: &[Entry],
+        commit: u64,
+    ) {
         if prev_index < self.log.committed {
             // Everything up to our commit index already agrees with the leader.
             let committed = self.log.committed;
@@ -364,7 +406,9 @@ impl RawNode {
                 },
             );
         } else {
-            let hint_index = self.log.find_conflict_by_term(prev_index.min(self.log.last_index()), prev_term);
+            let hint_index = self
+                .log
+                .find_conflict_by_term(prev_index.min(self.log.last_index()), prev_term);
             let hint_term = self.log.term(hint_index).unwrap_or(0);
             self.send(
                 from,

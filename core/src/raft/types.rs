@@ -246,9 +246,14 @@ pub enum MessageBody {
     },
     /// Leader → follower: keep-alive, commit index (never beyond what the follower
     /// is known to hold), and the newest read round to confirm.
-    Heartbeat { commit: u64, read_round: u64 },
+    Heartbeat {
+        commit: u64,
+        read_round: u64,
+    },
     /// Follower → leader: echoes the read round of the heartbeat.
-    HeartbeatResponse { read_round: u64 },
+    HeartbeatResponse {
+        read_round: u64,
+    },
     /// Candidate → voter (RequestVote, Raft §5.2; pre-vote, dissertation §9.6).
     /// `transfer` marks a campaign started by leader transfer, which voters grant
     /// even while they still hear from the old leader.
@@ -258,18 +263,32 @@ pub enum MessageBody {
         last_term: u64,
         transfer: bool,
     },
-    VoteResponse { pre: bool, granted: bool },
+    VoteResponse {
+        pre: bool,
+        granted: bool,
+    },
     /// Leader → follower: replace your state with the snapshot described by `meta`.
     /// The snapshot's bytes travel beside the message, through the runtime.
-    Snapshot { meta: SnapshotMeta },
+    Snapshot {
+        meta: SnapshotMeta,
+    },
     /// Follower → leader: proposals forwarded to the leader.
-    Propose { entries: Vec<Entry> },
+    Propose {
+        entries: Vec<Entry>,
+    },
     /// Follower → leader: linearizable reads forwarded to the leader.
-    ReadIndex { ids: Vec<ReadId> },
+    ReadIndex {
+        ids: Vec<ReadId>,
+    },
     /// Leader → follower: the reads `ids` may be served once `index` is applied.
-    ReadIndexResponse { ids: Vec<ReadId>, index: u64 },
+    ReadIndexResponse {
+        ids: Vec<ReadId>,
+        index: u64,
+    },
     /// Follower → leader: please hand leadership to `target`.
-    TransferLeader { target: NodeId },
+    TransferLeader {
+        target: NodeId,
+    },
     /// Leader → transfer target: campaign now (dissertation §3.10).
     TimeoutNow,
 }

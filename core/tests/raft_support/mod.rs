@@ -75,7 +75,9 @@ impl Disk {
     fn apply_write(&mut self, write: &Write, received: Option<&AppState>) {
         if let Some(meta) = &write.snapshot {
             self.snapshot = meta.clone();
-            self.snapshot_state = received.cloned().expect("snapshot bytes arrive with the message");
+            self.snapshot_state = received
+                .cloned()
+                .expect("snapshot bytes arrive with the message");
             self.entries.clear();
         }
         if let Some(first) = write.entries.first() {
@@ -209,10 +211,13 @@ fn config(id: NodeId, seed: u64) -> Config {
 impl Cluster {
     /// A new cluster of `size` voters, all bootstrapped together.
     pub fn new(seed: u64, size: u64, faults: Faults) -> Cluster {
-        let members: Vec<(NodeId, Bytes)> = (1..=size).map(|id| (id, Bytes::from(format!("n{id}")))).collect();
+        let members: Vec<(NodeId, Bytes)> = (1..=size)
+            .map(|id| (id, Bytes::from(format!("n{id}"))))
+            .collect();
         let mut nodes = BTreeMap::new();
         for &(id, _) in &members {
-            let raft = RawNode::bootstrap(config(id, seed), &members, Instant::ZERO).expect("valid config");
+            let raft = RawNode::bootstrap(config(id, seed), &members, Instant::ZERO)
+                .expect("valid config");
             nodes.insert(id, SimNode::new(id, Some(raft), true));
         }
         Cluster {
@@ -245,7 +250,11 @@ impl Cluster {
     }
 
     pub fn live(&self) -> Vec<NodeId> {
-        self.nodes.iter().filter(|(_, n)| n.raft.is_some()).map(|(&id, _)| id).collect()
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.raft.is_some())
+            .map(|(&id, _)| id)
+            .collect()
     }
 
     pub fn leader(&self) -> Option<NodeId> {
@@ -295,10 +304,13 @@ impl Cluster {
                     break;
                 }
                 let pending = node.writes.pop_front().expect("checked");
-                node.disk.apply_write(&pending.write, pending.received_snapshot.as_ref());
+                node.disk
+                    .apply_write(&pending.write, pending.received_snapshot.as_ref());
                 let id_done = pending.write.id;
                 node.raft.as_mut().expect("live").handle_persisted(id_done);
-                let (release, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut node.held).into_iter().partition(|(w, _)| *w <= id_done);
+                let (release, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut node.held)
+                    .into_iter()
+                    .partition(|(w, _)| *w <= id_done);
                 node.held = keep;
                 for (_, message) in release {
                     self.transmit(message);
@@ -344,9 +356,15 @@ impl Cluster {
         if self.cut.contains(&(flight.message.from, to)) {
             return false;
         }
-        let Some(node) = self.nodes.get_mut(&to) else { return false };
-        let Some(raft) = node.raft.as_mut() else { return false };
-        if let (MessageBody::Snapshot { meta }, Some(state)) = (&flight.message.body, flight.snapshot_state) {
+        let Some(node) = self.nodes.get_mut(&to) else {
+            return false;
+        };
+        let Some(raft) = node.raft.as_mut() else {
+            return false;
+        };
+        if let (MessageBody::Snapshot { meta }, Some(state)) =
+            (&flight.message.body, flight.snapshot_state)
+        {
             node.received_snapshots.insert(meta.index, state);
         }
         raft.handle_message(flight.message);
@@ -363,12 +381,19 @@ impl Cluster {
             }
             return;
         }
-        let copies = if self.rng.chance(self.faults.duplicate_percent) { 2 } else { 1 };
+        let copies = if self.rng.chance(self.faults.duplicate_percent) {
+            2
+        } else {
+            1
+        };
         let snapshot_state = match &message.body {
             MessageBody::Snapshot { meta } => {
                 self.stats.snapshots_sent += 1;
                 let sender = &self.nodes[&message.from];
-                assert_eq!(sender.disk.snapshot.index, meta.index, "a leader sends its latest durable snapshot");
+                assert_eq!(
+                    sender.disk.snapshot.index, meta.index,
+                    "a leader sends its latest durable snapshot"
+                );
                 Some(sender.disk.snapshot_state.clone())
             }
             _ => None,
@@ -396,8 +421,12 @@ impl Cluster {
     fn process_node(&mut self, id: NodeId) {
         loop {
             let node = self.nodes.get_mut(&id).expect("exists");
-            let Some(raft) = node.raft.as_mut() else { return };
-            let Some(ready) = raft.poll_ready() else { break };
+            let Some(raft) = node.raft.as_mut() else {
+                return;
+            };
+            let Some(ready) = raft.poll_ready() else {
+                break;
+            };
             self.handle_ready(id, ready);
         }
         self.maybe_snapshot(id);
@@ -405,11 +434,20 @@ impl Cluster {
 
     fn handle_ready(&mut self, id: NodeId, ready: Ready) {
         if let Some(role) = ready.role {
-            self.note(|| format!("n{id} {:?} term {} leader {}", role.role, role.term, role.leader));
+            self.note(|| {
+                format!(
+                    "n{id} {:?} term {} leader {}",
+                    role.role, role.term, role.leader
+                )
+            });
             if role.role == Role::Leader {
                 self.stats.elections += 1;
                 if let Some(&other) = self.leaders.get(&role.term) {
-                    assert_eq!(other, id, "election safety: two leaders ({other}, {id}) in term {}", role.term);
+                    assert_eq!(
+                        other, id,
+                        "election safety: two leaders ({other}, {id}) in term {}",
+                        role.term
+                    );
                 }
                 self.leaders.insert(role.term, id);
                 self.check_leader_completeness(id);
@@ -430,7 +468,11 @@ impl Cluster {
                 node.app = state.clone();
                 node.applied = write.snapshot.as_ref().expect("checked").index;
             }
-            let done_at_ms = node.writes.back().map_or(now, |w| w.done_at_ms).max(now + latency);
+            let done_at_ms = node
+                .writes
+                .back()
+                .map_or(now, |w| w.done_at_ms)
+                .max(now + latency);
             node.writes.push_back(PendingWrite {
                 write,
                 received_snapshot,
@@ -440,13 +482,19 @@ impl Cluster {
         let mut to_send = Vec::new();
         for outgoing in ready.messages {
             match outgoing.after {
-                Some(write) if node.writes.iter().any(|w| w.write.id <= write) => node.held.push((write, outgoing.message)),
+                Some(write) if node.writes.iter().any(|w| w.write.id <= write) => {
+                    node.held.push((write, outgoing.message))
+                }
                 _ => to_send.push(outgoing.message),
             }
         }
         let mut applied = Vec::new();
         for entry in ready.committed_entries {
-            assert_eq!(entry.index, node.applied + 1, "n{id}: entries are applied in order, without gaps");
+            assert_eq!(
+                entry.index,
+                node.applied + 1,
+                "n{id}: entries are applied in order, without gaps"
+            );
             node.applied = entry.index;
             if entry.kind == EntryKind::Normal && !entry.data.is_empty() {
                 node.app.push((entry.index, entry.term, entry.data.clone()));
@@ -455,7 +503,10 @@ impl Cluster {
         }
         let applied_index = node.applied;
         for read in ready.read_states {
-            let asked_at = self.reads.remove(&read.id).expect("answer to a read that was asked");
+            let asked_at = self
+                .reads
+                .remove(&read.id)
+                .expect("answer to a read that was asked");
             assert!(
                 read.index >= asked_at,
                 "read index {} is below index {asked_at} applied before the read was asked",
@@ -508,7 +559,9 @@ impl Cluster {
     fn maybe_snapshot(&mut self, id: NodeId) {
         let every = self.snapshot_every;
         let node = self.nodes.get_mut(&id).expect("exists");
-        let Some(raft) = node.raft.as_mut() else { return };
+        let Some(raft) = node.raft.as_mut() else {
+            return;
+        };
         if node.applied != raft.applied() || node.applied < node.disk.snapshot.index + every {
             return;
         }
@@ -526,7 +579,11 @@ impl Cluster {
     /// Log matching, checked across every pair of live nodes: if two logs hold
     /// an entry with the same index and term, they agree on everything before.
     pub fn check_safety(&self) {
-        let live: Vec<&RawNode> = self.nodes.values().filter_map(|n| n.raft.as_ref()).collect();
+        let live: Vec<&RawNode> = self
+            .nodes
+            .values()
+            .filter_map(|n| n.raft.as_ref())
+            .collect();
         for (i, a) in live.iter().enumerate() {
             for b in &live[i + 1..] {
                 let low = a.first_index().max(b.first_index());
@@ -537,10 +594,19 @@ impl Cluster {
                     let ea = a.log_entry(index);
                     let eb = b.log_entry(index);
                     if agreed {
-                        assert_eq!(ea, eb, "log matching: n{} and n{} differ at {index} below an agreed entry", a.id(), b.id());
+                        assert_eq!(
+                            ea,
+                            eb,
+                            "log matching: n{} and n{} differ at {index} below an agreed entry",
+                            a.id(),
+                            b.id()
+                        );
                     } else if ea.map(|e| e.term) == eb.map(|e| e.term) {
                         agreed = true;
-                        assert_eq!(ea, eb, "log matching: same index and term, different entries at {index}");
+                        assert_eq!(
+                            ea, eb,
+                            "log matching: same index and term, different entries at {index}"
+                        );
                     }
                     index -= 1;
                 }
@@ -567,7 +633,12 @@ impl Cluster {
 
     pub fn read_at(&mut self, id: NodeId) -> Option<ReadId> {
         let read = self.next_read;
-        let floor = self.applied_anywhere.keys().next_back().copied().unwrap_or(0);
+        let floor = self
+            .applied_anywhere
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(0);
         let raft = self.nodes.get_mut(&id)?.raft.as_mut()?;
         if raft.read_index(read).is_ok() {
             self.next_read += 1;
@@ -589,7 +660,8 @@ impl Cluster {
         // reached the disk anyway.
         for _ in 0..keep_prefix {
             if let Some(pending) = node.writes.pop_front() {
-                node.disk.apply_write(&pending.write, pending.received_snapshot.as_ref());
+                node.disk
+                    .apply_write(&pending.write, pending.received_snapshot.as_ref());
             }
         }
         node.writes.clear();
@@ -609,28 +681,37 @@ impl Cluster {
         if node.raft.is_some() {
             return;
         }
-        let raft = if node.disk.hard_state == HardState::default() && node.disk.entries.is_empty() {
-            // Nothing reached the disk: start as new, as a server with no WAL does.
-            if node.initial_member {
-                let members: Vec<(NodeId, Bytes)> = (1..=size).map(|m| (m, Bytes::from(format!("n{m}")))).collect();
-                RawNode::bootstrap(config(id, seed), &members, now)
+        let raft =
+            if node.disk.hard_state == HardState::default() && node.disk.entries.is_empty() {
+                // Nothing reached the disk: start as new, as a server with no WAL does.
+                if node.initial_member {
+                    let members: Vec<(NodeId, Bytes)> = (1..=size)
+                        .map(|m| (m, Bytes::from(format!("n{m}"))))
+                        .collect();
+                    RawNode::bootstrap(config(id, seed), &members, now)
+                } else {
+                    RawNode::join(config(id, seed), now)
+                }
             } else {
-                RawNode::join(config(id, seed), now)
+                let snapshot = node.disk.snapshot.clone();
+                let entries: Vec<Entry> = node
+                    .disk
+                    .entries
+                    .iter()
+                    .filter(|e| e.index > snapshot.index)
+                    .cloned()
+                    .collect();
+                RawNode::restart(
+                    config(id, seed),
+                    Restored {
+                        hard_state: node.disk.hard_state,
+                        snapshot,
+                        entries,
+                    },
+                    now,
+                )
             }
-        } else {
-            let snapshot = node.disk.snapshot.clone();
-            let entries: Vec<Entry> = node.disk.entries.iter().filter(|e| e.index > snapshot.index).cloned().collect();
-            RawNode::restart(
-                config(id, seed),
-                Restored {
-                    hard_state: node.disk.hard_state,
-                    snapshot,
-                    entries,
-                },
-                now,
-            )
-        }
-        .expect("durable state restores");
+            .expect("durable state restores");
         node.app = node.disk.snapshot_state.clone();
         node.applied = node.disk.snapshot.index;
         node.raft = Some(raft);
@@ -650,7 +731,8 @@ impl Cluster {
         };
         raft.propose_conf_change(change).ok()?;
         self.next_node_id += 1;
-        let joiner = RawNode::join(config(id, self.seed), Instant::from_millis(self.now_ms)).expect("valid");
+        let joiner =
+            RawNode::join(config(id, self.seed), Instant::from_millis(self.now_ms)).expect("valid");
         self.nodes.insert(id, SimNode::new(id, Some(joiner), false));
         self.stats.conf_changes += 1;
         self.note(|| format!("add learner n{id}"));
@@ -661,7 +743,12 @@ impl Cluster {
     /// Proposes a random sensible membership change at the leader.
     pub fn random_conf_change(&mut self) {
         let Some(leader) = self.leader() else { return };
-        let conf = self.nodes[&leader].raft.as_ref().expect("live").conf_state().clone();
+        let conf = self.nodes[&leader]
+            .raft
+            .as_ref()
+            .expect("live")
+            .conf_state()
+            .clone();
         let choice = self.rng.below(3);
         let change = if choice == 0 && conf.learners.is_empty() && conf.voters.len() < 6 {
             self.add_learner();
@@ -683,7 +770,11 @@ impl Cluster {
         } else {
             return;
         };
-        let raft = self.nodes.get_mut(&leader).and_then(|n| n.raft.as_mut()).expect("live");
+        let raft = self
+            .nodes
+            .get_mut(&leader)
+            .and_then(|n| n.raft.as_mut())
+            .expect("live");
         if raft.propose_conf_change(change.clone()).is_ok() {
             self.stats.conf_changes += 1;
             self.note(|| format!("propose {change:?}"));
@@ -693,9 +784,20 @@ impl Cluster {
 
     pub fn random_transfer(&mut self) {
         let Some(leader) = self.leader() else { return };
-        let conf = self.nodes[&leader].raft.as_ref().expect("live").conf_state().clone();
-        let Some(target) = self.rng.pick(&conf.voters) else { return };
-        let raft = self.nodes.get_mut(&leader).and_then(|n| n.raft.as_mut()).expect("live");
+        let conf = self.nodes[&leader]
+            .raft
+            .as_ref()
+            .expect("live")
+            .conf_state()
+            .clone();
+        let Some(target) = self.rng.pick(&conf.voters) else {
+            return;
+        };
+        let raft = self
+            .nodes
+            .get_mut(&leader)
+            .and_then(|n| n.raft.as_mut())
+            .expect("live");
         if raft.transfer_leader(target).is_ok() {
             self.stats.transfers += 1;
             self.note(|| format!("transfer n{leader} -> n{target}"));
@@ -739,7 +841,12 @@ impl Cluster {
                 self.crash(victim);
             }
         }
-        let down: Vec<NodeId> = self.nodes.iter().filter(|(_, n)| n.raft.is_none()).map(|(&id, _)| id).collect();
+        let down: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.raft.is_none())
+            .map(|(&id, _)| id)
+            .collect();
         if let Some(id) = self.rng.pick(&down) {
             if self.rng.chance(10) {
                 self.restart(id);
@@ -831,9 +938,16 @@ impl Cluster {
 
     /// Every current member applied `payload`, and all agree on what they applied.
     fn converged_with(&self, payload: &Bytes) -> bool {
-        let Some(leader) = self.leader() else { return false };
+        let Some(leader) = self.leader() else {
+            return false;
+        };
         let leader_node = &self.nodes[&leader];
-        let conf = leader_node.raft.as_ref().expect("live").conf_state().clone();
+        let conf = leader_node
+            .raft
+            .as_ref()
+            .expect("live")
+            .conf_state()
+            .clone();
         let target = leader_node.applied;
         let members: Vec<NodeId> = conf.members().collect();
         members.into_iter().all(|id| {
