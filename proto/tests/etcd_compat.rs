@@ -3,7 +3,7 @@
 //! Compiles etcd 3.4's files as shipped by Debian's `golang-etcd-server-dev`
 //! (under `/usr/share/gocode/src`) with protox, then compares every message,
 //! enum and service of our five packages with cairn's descriptor set: field
-//! names, numbers, labels, types, oneof membership and JSON names; enum
+//! names, numbers, labels, types, oneof membership, JSON names and options; enum
 //! value names and numbers; method names, input/output types and streaming
 //! flags. Any difference fails with the full list.
 //!
@@ -149,10 +149,17 @@ fn message_facts(facts: &mut Facts, scope: &str, message: &DescriptorProto) {
             .map_or_else(|_| "?".to_string(), |label| format!("{label:?}"));
         let kind = Type::try_from(field.r#type.unwrap_or_default())
             .map_or_else(|_| "?".to_string(), |kind| format!("{kind:?}"));
+        // Field options such as `packed` change the encoding; etcd's five
+        // files set none, so any option on our side shows up as a difference.
+        let options = field
+            .options
+            .as_ref()
+            .map(|options| format!(" options={options:?}"))
+            .unwrap_or_default();
         facts.insert(
             format!("message {name} field #{}", field.number()),
             format!(
-                "{} {label} {kind}{}{oneof}{optional} json={}",
+                "{} {label} {kind}{}{oneof}{optional} json={}{options}",
                 field.name(),
                 field
                     .type_name
