@@ -137,6 +137,8 @@ impl KeyIndex {
         if self.slots.is_empty() {
             self.first_created = revision.main;
             self.first_version_base = 0;
+            // Most keys have one revision: don't let `push` allocate 4 slots.
+            self.slots.reserve_exact(1);
         }
         self.slots.push(Slot {
             main: revision.main,
