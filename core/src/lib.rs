@@ -13,10 +13,14 @@
 //! * [`snapshot`]: the codec of a full image of the applied state.
 //! * [`mvcc`]: the multi-version key-value store behind etcd's v3 API.
 //! * [`lease`]: lease bookkeeping (grant, revoke, attach, expiry candidates).
+//! * [`member`]: one member as a state machine: Raft + MVCC + leases + WAL group commit.
+//! * [`codec`]: binary codecs of log payloads and of the peer protocol.
 //! * [`time`]: the instant type every time-dependent input carries.
 #![forbid(unsafe_code)]
 
+pub mod codec;
 pub mod lease;
+pub mod member;
 pub mod mvcc;
 pub mod raft;
 pub mod snapshot;

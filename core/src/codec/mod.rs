@@ -1,0 +1,1 @@
+//! Binary codecs for the replicated log's payloads and the peer protocol.
