@@ -286,9 +286,9 @@ fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
     }
     // Every retained revision >= the compaction point reads as the model says.
     for at in model.compacted.max(1)..=model.current {
-        for start in 0..KEYS.len() {
+        for (start, key) in KEYS.iter().enumerate() {
             let request = RangeRequest {
-                key: Bytes::from_static(KEYS[start].as_bytes()),
+                key: Bytes::from_static(key.as_bytes()),
                 range_end: Bytes::from_static(b"\0"),
                 revision: at,
                 ..RangeRequest::default()
