@@ -1,6 +1,25 @@
 //! One cairn member as a sans-I/O state machine: Raft, the MVCC store, leases,
 //! client request tracking, the WAL's group commit and the snapshot policy.
+//!
+//! ```text
+//!  client request ─┐                                   ┌─▶ WriteWal (group commit)
+//!  peer message ───┼─▶ Member ─▶ RawNode ─▶ Ready ─────┼─▶ Send / SendSnapshot
+//!  tick ───────────┤      │  apply committed entries   ├─▶ SaveSnapshot / DeleteFiles
+//!  WAL written ────┘      └─▶ Store, Lessor ───────────┴─▶ Respond / Event
+//! ```
 
+mod action;
+mod client;
+mod config;
+mod node;
 mod request;
+mod wal_batch;
 
+pub use action::{Action, MemberEvent, WalOp};
+pub use client::{
+    txn_is_write, ClientError, ClientRequest, ClientResponse, ClientToken, Header, MemberStatus,
+    StatusInfo,
+};
+pub use config::MemberConfig;
+pub use node::{Member, StartError};
 pub use request::{MemberInfo, Op, Proposal};

@@ -24,9 +24,17 @@ pub enum Op {
     Put(PutRequest),
     DeleteRange(DeleteRangeRequest),
     Txn(TxnRequest),
-    Compact { revision: i64, physical: bool },
-    LeaseGrant { id: LeaseId, ttl_secs: i64 },
-    LeaseRevoke { id: LeaseId },
+    Compact {
+        revision: i64,
+        physical: bool,
+    },
+    LeaseGrant {
+        id: LeaseId,
+        ttl_secs: i64,
+    },
+    LeaseRevoke {
+        id: LeaseId,
+    },
     /// A member announces its name and client URLs (etcd's "publish"), so that
     /// every member lists them.
     PublishAttributes {

@@ -244,6 +244,21 @@ impl Store {
         hasher.finalize()
     }
 
+    /// Bytes of keys and values held across all retained revisions: what
+    /// `Maintenance.Status` reports as the database size. Walks the index.
+    pub fn size_bytes(&self) -> u64 {
+        self.index
+            .iter()
+            .map(|(key, index)| {
+                index
+                    .slots()
+                    .iter()
+                    .map(|slot| (key.len() + slot.value.len()) as u64)
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+
     fn hash_slots(&self, hasher: &mut crc32fast::Hasher, upto: i64) {
         for (key, index) in &self.index {
             for slot in index.slots().iter().take_while(|slot| slot.main <= upto) {

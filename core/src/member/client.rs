@@ -1,0 +1,123 @@
+//! What clients ask a member and what it answers. The server converts the gRPC
+//! messages into these and back.
+
+use crate::mvcc::{
+    DeleteRangeRequest, DeleteRangeResponse, KvHash, MvccError, PutRequest, PutResponse,
+    RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+};
+use crate::raft::NodeId;
+
+/// Names a client request so its response can find its way back; chosen by the
+/// runtime, opaque to the member.
+pub type ClientToken = u64;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientRequest {
+    /// Linearizable unless `serializable` is set.
+    Range(RangeRequest),
+    Put(PutRequest),
+    DeleteRange(DeleteRangeRequest),
+    Txn(TxnRequest),
+    Compact {
+        revision: i64,
+        physical: bool,
+    },
+    MemberList,
+    Status,
+    Hash,
+    HashKv {
+        revision: i64,
+    },
+    AlarmList,
+}
+
+impl ClientRequest {
+    /// Whether the request changes state (and so goes through the log).
+    pub fn is_write(&self) -> bool {
+        match self {
+            ClientRequest::Put(_)
+            | ClientRequest::DeleteRange(_)
+            | ClientRequest::Compact { .. } => true,
+            ClientRequest::Txn(txn) => txn_is_write(txn),
+            _ => false,
+        }
+    }
+}
+
+/// A txn whose branches hold only ranges is a read (etcd's `isTxnReadonly`).
+pub fn txn_is_write(txn: &TxnRequest) -> bool {
+    use crate::mvcc::RequestOp;
+    txn.success
+        .iter()
+        .chain(txn.failure.iter())
+        .any(|op| match op {
+            RequestOp::Range(_) => false,
+            RequestOp::Txn(inner) => txn_is_write(inner),
+            RequestOp::Put(_) | RequestOp::DeleteRange(_) => true,
+        })
+}
+
+/// The header etcd puts on every response.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Header {
+    pub cluster_id: u64,
+    pub member_id: NodeId,
+    pub revision: i64,
+    pub raft_term: u64,
+}
+
+/// A member as `MemberList` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemberStatus {
+    pub id: NodeId,
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+    pub is_learner: bool,
+}
+
+/// What `Maintenance.Status` reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatusInfo {
+    pub leader: NodeId,
+    pub raft_index: u64,
+    pub raft_term: u64,
+    pub raft_applied_index: u64,
+    /// Bytes of keys and values held, all revisions (etcd's `dbSize` analogue).
+    pub db_size: i64,
+    pub db_size_in_use: i64,
+    pub is_learner: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientResponse {
+    Range(RangeResponse),
+    Put(PutResponse),
+    DeleteRange(DeleteRangeResponse),
+    Txn(TxnResponse),
+    Compact,
+    MemberList(Vec<MemberStatus>),
+    Status(StatusInfo),
+    Hash { hash: u32 },
+    HashKv(KvHash),
+    AlarmList,
+}
+
+/// Why a request failed. The texts are etcd's wire texts: clients match on them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Mvcc(#[from] MvccError),
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    #[error("etcdserver: leader changed")]
+    LeaderChanged,
+    #[error("etcdserver: server stopped")]
+    Stopped,
+    #[error("etcdserver: request is too large")]
+    TooLarge,
+    #[error("etcdserver: corrupt cluster")]
+    Corrupt,
+}

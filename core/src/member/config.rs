@@ -1,0 +1,59 @@
+//! A member's configuration.
+
+use crate::raft;
+use crate::snapshot::RetentionPolicy;
+
+/// How a member behaves, with etcd's defaults where etcd has them.
+#[derive(Clone, Debug)]
+pub struct MemberConfig {
+    pub raft: raft::Config,
+    pub cluster_id: u64,
+    /// This member's name and URLs, announced once a leader exists.
+    pub name: String,
+    pub client_urls: Vec<String>,
+    /// Applied entries between two snapshots: etcd's `--snapshot-count`.
+    pub snapshot_count: u64,
+    /// Entries kept in memory behind a snapshot for slow followers (etcd's
+    /// `SnapshotCatchUpEntries`).
+    pub snapshot_catchup_entries: u64,
+    /// A client request not answered within this time fails with etcd's
+    /// "request timed out".
+    pub request_timeout_ms: u64,
+    /// Most operations in one txn branch: etcd's `--max-txn-ops`.
+    pub max_txn_ops: usize,
+    pub retention: RetentionPolicy,
+    /// Sequence numbers of this member's proposals start here; the runtime sets
+    /// it from its clock so a restarted member never reuses one still in a log.
+    pub first_seq: u64,
+    /// Seeds lease id generation.
+    pub seed: u64,
+}
+
+impl MemberConfig {
+    pub fn new(
+        raft: raft::Config,
+        cluster_id: u64,
+        name: String,
+        client_urls: Vec<String>,
+    ) -> MemberConfig {
+        let election_ms = raft.tick_interval_ms * raft.election_ticks as u64;
+        MemberConfig {
+            seed: raft.seed,
+            raft,
+            cluster_id,
+            name,
+            client_urls,
+            snapshot_count: 100_000,
+            snapshot_catchup_entries: 5_000,
+            // etcd: 5 s plus two election timeouts.
+            request_timeout_ms: 5_000 + 2 * election_ms,
+            max_txn_ops: crate::mvcc::DEFAULT_MAX_TXN_OPS,
+            retention: RetentionPolicy::default(),
+            first_seq: 1,
+        }
+    }
+
+    pub fn id(&self) -> raft::NodeId {
+        self.raft.id
+    }
+}

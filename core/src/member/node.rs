@@ -1,0 +1,983 @@
+//! [`Member`]: Raft, the state machine and the WAL as one deterministic machine.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+
+use super::action::{Action, MemberEvent, WalOp};
+use super::client::{
+    ClientError, ClientRequest, ClientResponse, ClientToken, Header, MemberStatus, StatusInfo,
+};
+use super::config::MemberConfig;
+use super::request::{MemberInfo, Op, Proposal};
+use super::wal_batch::WalBatch;
+use crate::codec;
+use crate::lease::{Lessor, LessorConfig};
+use crate::mvcc::{RangeRequest, Store, StoreConfig};
+use crate::raft::{
+    ConfChange, ConfChangeKind, Entry, EntryKind, Message, MessageBody, NodeId, RawNode, ReadId,
+    Ready, Role, RoleState, SnapshotMeta, WriteId, NO_NODE,
+};
+use crate::snapshot::{self, SnapshotView};
+use crate::time::Instant;
+use crate::wal::{SnapshotMarker, WalWriter};
+
+/// A proposal of this member waiting to be applied.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    token: ClientToken,
+    deadline: Instant,
+}
+
+/// A linearizable read waiting for its read index, then for that index to be
+/// applied.
+#[derive(Clone, Debug)]
+struct WaitingRead {
+    token: ClientToken,
+    request: ReadRequest,
+    deadline: Instant,
+}
+
+#[derive(Clone, Debug)]
+enum ReadRequest {
+    Range(RangeRequest),
+    Txn(crate::mvcc::TxnRequest),
+}
+
+/// Why a snapshot file is being written.
+#[derive(Clone, Debug)]
+enum SnapshotWrite {
+    /// This member's periodic snapshot of its own state.
+    Own(SnapshotMeta),
+    /// A snapshot received from the leader, already loaded.
+    Received,
+}
+
+/// One member of a cairn cluster.
+///
+/// Inputs are the `handle_*` methods; outputs are drained with
+/// [`poll_action`](Self::poll_action) after every input. Everything is
+/// deterministic: the same inputs give the same actions.
+///
+/// Durability: a client's write is answered only after its entry is committed
+/// (durable on a majority) and applied here; a message that promises something
+/// about this member's disk is sent only after the WAL write it depends on is
+/// reported durable; the WAL is group-committed: while one write is in flight,
+/// everything that arrives joins the next one.
+#[derive(Debug)]
+pub struct Member {
+    config: MemberConfig,
+    raft: RawNode,
+    store: Store,
+    lessor: Lessor,
+    members: BTreeMap<NodeId, MemberInfo>,
+    wal: WalWriter,
+    wal_segments: Vec<String>,
+    snapshot_files: Vec<String>,
+    batch: WalBatch,
+    /// The WAL write in flight: its token, the Raft write it completes, and
+    /// files to delete once it is durable.
+    wal_in_flight: Option<(u64, Option<WriteId>, Option<Action>)>,
+    next_wal_token: u64,
+    /// Messages waiting for a Raft write to become durable.
+    held: Vec<(WriteId, Message)>,
+    pending: BTreeMap<u64, Pending>,
+    next_seq: u64,
+    reads_waiting_index: BTreeMap<ReadId, WaitingRead>,
+    reads_waiting_apply: BTreeMap<u64, Vec<WaitingRead>>,
+    next_read: ReadId,
+    actions: VecDeque<Action>,
+    now: Instant,
+    last_snapshot_index: u64,
+    snapshot_write: Option<SnapshotWrite>,
+    /// Snapshots that arrived with a leader's snapshot message, by index, with
+    /// their bytes and their decoded image.
+    received_snapshots: BTreeMap<u64, (Bytes, snapshot::SnapshotImage)>,
+    /// Set once this member's attributes are applied (etcd's "published").
+    published: bool,
+    publish_retry_at: Instant,
+    role: RoleState,
+}
+
+/// Why a member cannot start from what is on disk.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    #[error("raft: {0}")]
+    Raft(#[from] crate::raft::RestoreError),
+    #[error("{0}")]
+    Wal(#[from] crate::wal::WalError),
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
+    #[error("the data directory belongs to member {found_member:x} of cluster {found_cluster:x}, not to member {member:x} of cluster {cluster:x}")]
+    WrongCluster {
+        found_cluster: u64,
+        found_member: NodeId,
+        cluster: u64,
+        member: NodeId,
+    },
+    #[error("the WAL starts after snapshot {wal_index} but the newest usable snapshot is at {snapshot_index}")]
+    SnapshotMissing { wal_index: u64, snapshot_index: u64 },
+}
+
+impl Member {
+    /// A member of a brand-new cluster: `initial` lists every initial member
+    /// (id and who it is). Emits the actions that create the WAL.
+    pub fn bootstrap(
+        config: MemberConfig,
+        initial: &[(NodeId, MemberInfo)],
+        now: Instant,
+    ) -> Result<Member, StartError> {
+        let metadata = crate::wal::Metadata {
+            cluster_id: config.cluster_id,
+            member_id: config.id(),
+        };
+        let (wal, segment) = WalWriter::create(metadata, SnapshotMarker::default());
+        let contexts: Vec<(NodeId, Bytes)> = initial
+            .iter()
+            .map(|(id, info)| (*id, codec::encode_member_info(info)))
+            .collect();
+        let raft = RawNode::bootstrap(config.raft.clone(), &contexts, now)?;
+        let mut member =
+            Member::assemble(config, raft, Store::new(StoreConfig::default()), wal, now);
+        member.wal_segments.push(segment.name.clone());
+        member.batch.push_op(WalOp::Create(segment));
+        member.drive();
+        Ok(member)
+    }
+
+    /// A member that joins an existing cluster with an empty data directory.
+    pub fn join(config: MemberConfig, now: Instant) -> Result<Member, StartError> {
+        let metadata = crate::wal::Metadata {
+            cluster_id: config.cluster_id,
+            member_id: config.id(),
+        };
+        let (wal, segment) = WalWriter::create(metadata, SnapshotMarker::default());
+        let raft = RawNode::join(config.raft.clone(), now)?;
+        let mut member =
+            Member::assemble(config, raft, Store::new(StoreConfig::default()), wal, now);
+        member.wal_segments.push(segment.name.clone());
+        member.batch.push_op(WalOp::Create(segment));
+        member.drive();
+        Ok(member)
+    }
+
+    /// Restarts from disk: the newest snapshot that decodes (if any, with its
+    /// file name) and every WAL segment in name order. A torn WAL tail is
+    /// truncated (it was never acknowledged); corruption anywhere else, or a data
+    /// directory of another member or cluster, refuses to start.
+    pub fn recover(
+        config: MemberConfig,
+        snapshot_file: Option<(String, Bytes)>,
+        wal_segments: &[(&str, &[u8])],
+        now: Instant,
+    ) -> Result<Member, StartError> {
+        let store_config = StoreConfig {
+            max_txn_ops: config.max_txn_ops,
+        };
+        let image = match &snapshot_file {
+            Some((_, bytes)) => Some(snapshot::decode(bytes, store_config)?),
+            None => None,
+        };
+        let marker = image
+            .as_ref()
+            .map_or(SnapshotMarker::default(), |image| SnapshotMarker {
+                index: image.meta.index,
+                term: image.meta.term,
+            });
+        let recovered = crate::wal::recover(wal_segments, marker)?;
+        if recovered.metadata.cluster_id != config.cluster_id
+            || recovered.metadata.member_id != config.id()
+        {
+            return Err(StartError::WrongCluster {
+                found_cluster: recovered.metadata.cluster_id,
+                found_member: recovered.metadata.member_id,
+                cluster: config.cluster_id,
+                member: config.id(),
+            });
+        }
+        let meta = image.as_ref().map(|i| i.meta.clone()).unwrap_or_default();
+        let raft = RawNode::restart(
+            config.raft.clone(),
+            crate::raft::Restored {
+                hard_state: recovered.hard_state,
+                snapshot: meta.clone(),
+                entries: recovered.entries.clone(),
+            },
+            now,
+        )?;
+        let wal = WalWriter::resume(&recovered);
+        let store = image
+            .as_ref()
+            .map_or_else(|| Store::new(store_config), |i| i.kv.clone());
+        let mut member = Member::assemble(config, raft, store, wal, now);
+        if let Some(image) = image {
+            member.lessor = Lessor::restore(
+                member.lessor_config(),
+                &image.leases,
+                member.store.attached_leases(),
+            );
+            for m in &image.members {
+                member.members.insert(
+                    m.id,
+                    MemberInfo {
+                        name: m.name.clone(),
+                        peer_urls: m.peer_urls.clone(),
+                        client_urls: m.client_urls.clone(),
+                    },
+                );
+            }
+            member.last_snapshot_index = image.meta.index;
+            if let Some((name, _)) = &snapshot_file {
+                member.snapshot_files.push(name.clone());
+            }
+        }
+        member.wal_segments = wal_segments
+            .iter()
+            .map(|(name, _)| (*name).to_string())
+            .collect();
+        if let crate::wal::TailVerdict::Torn {
+            segment, offset, ..
+        } = &recovered.verdict
+        {
+            member.actions.push_back(Action::TruncateWal {
+                segment: segment.clone(),
+                offset: *offset,
+            });
+        }
+        member.drive();
+        Ok(member)
+    }
+
+    fn assemble(
+        config: MemberConfig,
+        raft: RawNode,
+        store: Store,
+        wal: WalWriter,
+        now: Instant,
+    ) -> Member {
+        let lessor = Lessor::new(LessorConfig::from_election_timeout_ms(
+            config.raft.tick_interval_ms * config.raft.election_ticks as u64,
+        ));
+        let role = raft.role_state();
+        Member {
+            next_seq: config.first_seq,
+            raft,
+            store,
+            lessor,
+            members: BTreeMap::new(),
+            wal,
+            wal_segments: Vec::new(),
+            snapshot_files: Vec::new(),
+            batch: WalBatch::default(),
+            wal_in_flight: None,
+            next_wal_token: 1,
+            held: Vec::new(),
+            pending: BTreeMap::new(),
+            reads_waiting_index: BTreeMap::new(),
+            reads_waiting_apply: BTreeMap::new(),
+            next_read: 1,
+            actions: VecDeque::new(),
+            now,
+            last_snapshot_index: 0,
+            snapshot_write: None,
+            received_snapshots: BTreeMap::new(),
+            published: false,
+            publish_retry_at: now,
+            role,
+            config,
+        }
+    }
+
+    fn lessor_config(&self) -> LessorConfig {
+        LessorConfig::from_election_timeout_ms(
+            self.config.raft.tick_interval_ms * self.config.raft.election_ticks as u64,
+        )
+    }
+
+    // ----- getters -----
+
+    pub fn id(&self) -> NodeId {
+        self.config.id()
+    }
+
+    pub fn role(&self) -> RoleState {
+        self.role
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn applied_index(&self) -> u64 {
+        self.raft.applied()
+    }
+
+    pub fn is_published(&self) -> bool {
+        self.published
+    }
+
+    /// When [`handle_tick`](Self::handle_tick) next has work to do.
+    pub fn next_deadline(&self) -> Instant {
+        self.raft.next_deadline()
+    }
+
+    fn header(&self) -> Header {
+        Header {
+            cluster_id: self.config.cluster_id,
+            member_id: self.id(),
+            revision: self.store.current_revision(),
+            raft_term: self.raft.term(),
+        }
+    }
+
+    // ----- inputs -----
+
+    /// Time passed.
+    pub fn handle_tick(&mut self, now: Instant) {
+        self.now = now;
+        self.raft.tick(now);
+        self.expire_requests();
+        self.maybe_publish();
+        self.drive();
+    }
+
+    /// A message from a peer; `snapshot` carries the bytes that came with a
+    /// snapshot message.
+    pub fn handle_message(&mut self, now: Instant, message: Message, snapshot: Option<Bytes>) {
+        self.now = now;
+        if let MessageBody::Snapshot { meta } = &message.body {
+            // Raft may install the snapshot at once: make sure its bytes are
+            // here and sound first, or refuse the message (the leader retries).
+            let Some(bytes) = snapshot else {
+                self.raft.report_unreachable(message.from);
+                return;
+            };
+            let store_config = StoreConfig {
+                max_txn_ops: self.config.max_txn_ops,
+            };
+            match snapshot::decode(&bytes, store_config) {
+                Ok(image) if image.meta.index == meta.index && image.meta.term == meta.term => {
+                    // Keep only the newest: an older one can never be installed.
+                    self.received_snapshots
+                        .retain(|&index, _| index > meta.index);
+                    self.received_snapshots.insert(meta.index, (bytes, image));
+                }
+                Ok(_) => {
+                    self.actions
+                        .push_back(Action::Event(MemberEvent::SnapshotRefused {
+                            index: meta.index,
+                            reason: "its contents are of another index or term".to_string(),
+                        }));
+                    return;
+                }
+                Err(error) => {
+                    self.actions
+                        .push_back(Action::Event(MemberEvent::SnapshotRefused {
+                            index: meta.index,
+                            reason: error.to_string(),
+                        }));
+                    return;
+                }
+            }
+        }
+        self.raft.handle_message(message);
+        self.drive();
+    }
+
+    /// A client request.
+    pub fn handle_client(&mut self, now: Instant, token: ClientToken, request: ClientRequest) {
+        self.now = now;
+        let deadline = now + self.config.request_timeout_ms;
+        match request {
+            ClientRequest::Range(range) if range.serializable => {
+                let result = self
+                    .store
+                    .range(&range)
+                    .map(ClientResponse::Range)
+                    .map_err(ClientError::from);
+                self.respond(token, result);
+            }
+            ClientRequest::Range(range) => {
+                self.start_read(token, ReadRequest::Range(range), deadline)
+            }
+            ClientRequest::Txn(txn) if !super::client::txn_is_write(&txn) => {
+                self.start_read(token, ReadRequest::Txn(txn), deadline)
+            }
+            ClientRequest::Put(put) => self.propose(token, Op::Put(put), deadline),
+            ClientRequest::DeleteRange(delete) => {
+                self.propose(token, Op::DeleteRange(delete), deadline)
+            }
+            ClientRequest::Txn(txn) => self.propose(token, Op::Txn(txn), deadline),
+            ClientRequest::Compact { revision, physical } => {
+                self.propose(token, Op::Compact { revision, physical }, deadline)
+            }
+            ClientRequest::MemberList => {
+                let list = self.member_list();
+                self.respond(token, Ok(ClientResponse::MemberList(list)));
+            }
+            ClientRequest::Status => {
+                let status = self.status();
+                self.respond(token, Ok(ClientResponse::Status(status)));
+            }
+            ClientRequest::Hash => {
+                let hash = self.store.hash();
+                self.respond(token, Ok(ClientResponse::Hash { hash }));
+            }
+            ClientRequest::HashKv { revision } => {
+                let result = self
+                    .store
+                    .hash_kv(revision)
+                    .map(ClientResponse::HashKv)
+                    .map_err(ClientError::from);
+                self.respond(token, result);
+            }
+            ClientRequest::AlarmList => self.respond(token, Ok(ClientResponse::AlarmList)),
+        }
+        self.drive();
+    }
+
+    /// WAL write `token` is durable.
+    pub fn handle_wal_written(&mut self, now: Instant, token: u64) {
+        self.now = now;
+        let Some((in_flight, write, after)) = self.wal_in_flight.take() else {
+            panic!("WAL write {token} reported durable but none is in flight");
+        };
+        assert_eq!(in_flight, token, "WAL writes complete in order");
+        if let Some(write) = write {
+            self.raft.handle_persisted(write);
+            let (release, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+                .into_iter()
+                .partition(|(w, _)| *w <= write);
+            self.held = keep;
+            for (_, message) in release {
+                self.send(message);
+            }
+        }
+        if let Some(action) = after {
+            self.actions.push_back(action);
+        }
+        self.drive();
+    }
+
+    /// Snapshot file `name` is durable.
+    pub fn handle_snapshot_saved(&mut self, now: Instant, name: String) {
+        self.now = now;
+        self.snapshot_files.push(name);
+        match self.snapshot_write.take() {
+            Some(SnapshotWrite::Own(meta)) => {
+                self.raft.handle_snapshot_saved(meta.clone());
+                let keep = self.config.snapshot_catchup_entries;
+                let compact_to = meta.index.saturating_sub(keep);
+                if compact_to >= self.raft.first_index() {
+                    self.raft.compact_log(compact_to);
+                }
+                // The WAL records that recovery may start from this snapshot;
+                // only once that is durable may older files go.
+                self.batch
+                    .push_snapshot_marker(&mut self.wal, meta.index, meta.term);
+                let snapshots: Vec<&str> = self.snapshot_files.iter().map(String::as_str).collect();
+                let wal: Vec<&str> = self.wal_segments.iter().map(String::as_str).collect();
+                let doomed =
+                    snapshot::files_to_delete(&snapshots, &wal, meta.index, self.config.retention);
+                let (wal_doomed, snap_doomed): (Vec<String>, Vec<String>) =
+                    doomed.into_iter().partition(|name| name.ends_with(".wal"));
+                self.wal_segments.retain(|s| !wal_doomed.contains(s));
+                self.snapshot_files.retain(|s| !snap_doomed.contains(s));
+                if !wal_doomed.is_empty() || !snap_doomed.is_empty() {
+                    self.batch.delete_after(Action::DeleteFiles {
+                        wal: wal_doomed,
+                        snapshots: snap_doomed,
+                    });
+                }
+                self.actions
+                    .push_back(Action::Event(MemberEvent::SnapshotSaved {
+                        index: meta.index,
+                        term: meta.term,
+                    }));
+            }
+            Some(SnapshotWrite::Received) | None => {}
+        }
+        self.drive();
+    }
+
+    /// The snapshot sent to `to` arrived (`ok`) or failed.
+    pub fn handle_snapshot_sent(&mut self, now: Instant, to: NodeId, ok: bool) {
+        self.now = now;
+        self.raft.report_snapshot(to, ok);
+        self.drive();
+    }
+
+    /// The transport cannot reach `to`.
+    pub fn handle_unreachable(&mut self, now: Instant, to: NodeId) {
+        self.now = now;
+        self.raft.report_unreachable(to);
+        self.drive();
+    }
+
+    /// The next action, if any. Call until `None` after every input.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    // ----- requests -----
+
+    fn respond(&mut self, token: ClientToken, result: Result<ClientResponse, ClientError>) {
+        let header = self.header();
+        self.actions.push_back(Action::Respond {
+            token,
+            header,
+            result,
+        });
+    }
+
+    fn propose(&mut self, token: ClientToken, op: Op, deadline: Instant) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let data = codec::encode_proposal(&Proposal {
+            origin: self.id(),
+            seq,
+            op,
+        });
+        match self.raft.propose(data) {
+            Ok(_) => {
+                self.pending.insert(seq, Pending { token, deadline });
+            }
+            Err(crate::raft::ProposeError::NoLeader) => {
+                self.respond(token, Err(ClientError::NoLeader))
+            }
+            Err(_) => self.respond(token, Err(ClientError::LeaderChanged)),
+        }
+    }
+
+    fn start_read(&mut self, token: ClientToken, request: ReadRequest, deadline: Instant) {
+        let id = self.next_read;
+        self.next_read += 1;
+        match self.raft.read_index(id) {
+            Ok(()) => {
+                self.reads_waiting_index.insert(
+                    id,
+                    WaitingRead {
+                        token,
+                        request,
+                        deadline,
+                    },
+                );
+            }
+            Err(_) => self.respond(token, Err(ClientError::NoLeader)),
+        }
+    }
+
+    fn serve_read(&mut self, read: WaitingRead) {
+        let result = match &read.request {
+            ReadRequest::Range(range) => self.store.range(range).map(ClientResponse::Range),
+            ReadRequest::Txn(txn) => self
+                .store
+                .txn(&mut self.lessor, txn)
+                .map(|applied| ClientResponse::Txn(applied.response)),
+        };
+        self.respond(read.token, result.map_err(ClientError::from));
+    }
+
+    fn expire_requests(&mut self) {
+        let now = self.now;
+        let expired: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(&s, _)| s)
+            .collect();
+        for seq in expired {
+            let pending = self.pending.remove(&seq).expect("listed");
+            self.respond(pending.token, Err(ClientError::Timeout));
+        }
+        let expired: Vec<ReadId> = self
+            .reads_waiting_index
+            .iter()
+            .filter(|(_, r)| r.deadline <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in expired {
+            let read = self.reads_waiting_index.remove(&id).expect("listed");
+            self.respond(read.token, Err(ClientError::Timeout));
+        }
+        let mut timed_out = Vec::new();
+        for reads in self.reads_waiting_apply.values_mut() {
+            reads.retain(|read| {
+                let keep = read.deadline > now;
+                if !keep {
+                    timed_out.push(read.token);
+                }
+                keep
+            });
+        }
+        self.reads_waiting_apply
+            .retain(|_, reads| !reads.is_empty());
+        for token in timed_out {
+            self.respond(token, Err(ClientError::Timeout));
+        }
+    }
+
+    /// Once a leader exists, announce this member's name and client URLs
+    /// through the log (retrying until applied), as etcd does at start.
+    fn maybe_publish(&mut self) {
+        if self.published || self.raft.leader() == NO_NODE || self.now < self.publish_retry_at {
+            return;
+        }
+        if !self.raft.conf_state().contains(self.id()) {
+            return;
+        }
+        self.publish_retry_at = self.now + self.config.request_timeout_ms;
+        let op = Op::PublishAttributes {
+            member: self.id(),
+            name: self.config.name.clone(),
+            client_urls: self.config.client_urls.clone(),
+        };
+        let data = codec::encode_proposal(&Proposal {
+            origin: self.id(),
+            seq: 0,
+            op,
+        });
+        let _ = self.raft.propose(data);
+    }
+
+    fn member_list(&self) -> Vec<MemberStatus> {
+        let conf = self.raft.conf_state();
+        conf.members()
+            .map(|id| {
+                let info = self.members.get(&id).cloned().unwrap_or_default();
+                MemberStatus {
+                    id,
+                    name: info.name,
+                    peer_urls: info.peer_urls,
+                    client_urls: info.client_urls,
+                    is_learner: conf.is_learner(id),
+                }
+            })
+            .collect()
+    }
+
+    fn status(&self) -> StatusInfo {
+        let size = self.store.size_bytes() as i64;
+        StatusInfo {
+            leader: self.raft.leader(),
+            raft_index: self.raft.last_index(),
+            raft_term: self.raft.term(),
+            raft_applied_index: self.raft.applied(),
+            db_size: size,
+            db_size_in_use: size,
+            is_learner: self.raft.conf_state().is_learner(self.id()),
+        }
+    }
+
+    // ----- the Raft loop -----
+
+    /// Steps Raft's readies until it has nothing more to say, then starts the
+    /// next WAL write if none is in flight.
+    fn drive(&mut self) {
+        while let Some(ready) = self.raft.poll_ready() {
+            self.handle_ready(ready);
+        }
+        self.maybe_snapshot();
+        self.flush_wal();
+    }
+
+    fn handle_ready(&mut self, ready: Ready) {
+        if let Some(role) = ready.role {
+            self.on_role_change(role);
+        }
+        if let Some(write) = ready.write {
+            if let Some(meta) = &write.snapshot {
+                self.install_snapshot(meta);
+            }
+            self.batch.push_entries(&mut self.wal, &write.entries);
+            if let Some(hard_state) = write.hard_state {
+                self.batch.push_hard_state(&mut self.wal, hard_state);
+            }
+            self.batch.completes(write.id);
+            self.cut_segment_if_full();
+        }
+        for outgoing in ready.messages {
+            match outgoing.after {
+                Some(write) if !self.is_durable(write) => self.held.push((write, outgoing.message)),
+                _ => self.send(outgoing.message),
+            }
+        }
+        for entry in &ready.committed_entries {
+            self.apply(entry);
+        }
+        for read in ready.read_states {
+            if let Some(waiting) = self.reads_waiting_index.remove(&read.id) {
+                if read.index <= self.raft.applied() {
+                    self.serve_read(waiting);
+                } else {
+                    self.reads_waiting_apply
+                        .entry(read.index)
+                        .or_default()
+                        .push(waiting);
+                }
+            }
+        }
+        for id in ready.failed_reads {
+            if let Some(waiting) = self.reads_waiting_index.remove(&id) {
+                self.respond(waiting.token, Err(ClientError::LeaderChanged));
+            }
+        }
+        self.serve_reads_up_to(self.raft.applied());
+    }
+
+    fn is_durable(&self, write: WriteId) -> bool {
+        // Durable unless it is in the batch being collected or in flight.
+        let in_flight = self.wal_in_flight.as_ref().and_then(|(_, w, _)| *w);
+        let pending = [self.batch.completes_write(), in_flight];
+        !pending.iter().flatten().any(|&w| w >= write)
+    }
+
+    fn send(&mut self, message: Message) {
+        if let MessageBody::Snapshot { meta } = &message.body {
+            let name = snapshot::snapshot_name(meta.term, meta.index);
+            self.actions.push_back(Action::SendSnapshot {
+                message,
+                snapshot: name,
+            });
+        } else {
+            self.actions.push_back(Action::Send(message));
+        }
+    }
+
+    fn on_role_change(&mut self, role: RoleState) {
+        let was_leader = self.role.role == Role::Leader;
+        self.role = role;
+        if role.role == Role::Leader && !was_leader {
+            // etcd: a new leader extends every lease rather than expiring them.
+            let extend = self.config.raft.tick_interval_ms * self.config.raft.election_ticks as u64;
+            self.lessor.promote(self.now, extend);
+        } else if was_leader && role.role != Role::Leader {
+            self.lessor.demote();
+        }
+        self.actions
+            .push_back(Action::Event(MemberEvent::RoleChanged(role)));
+    }
+
+    fn cut_segment_if_full(&mut self) {
+        if self.wal.should_cut() {
+            let segment = self.wal.cut();
+            self.wal_segments.push(segment.name.clone());
+            self.batch.push_op(WalOp::Create(segment));
+        }
+    }
+
+    /// Hands the collected batch to the runtime if no write is in flight
+    /// (group commit: whatever arrives meanwhile shares the next write).
+    fn flush_wal(&mut self) {
+        if self.wal_in_flight.is_some() || self.batch.is_empty() {
+            return;
+        }
+        let token = self.next_wal_token;
+        self.next_wal_token += 1;
+        let (ops, write, after) = self.batch.take();
+        self.wal_in_flight = Some((token, write, after));
+        self.actions.push_back(Action::WriteWal { token, ops });
+    }
+
+    // ----- applying -----
+
+    fn apply(&mut self, entry: &Entry) {
+        match entry.kind {
+            EntryKind::ConfChange => self.apply_conf_change(entry),
+            EntryKind::Normal if entry.data.is_empty() => {}
+            EntryKind::Normal => match codec::decode_proposal(&entry.data) {
+                Ok(proposal) => self.apply_proposal(proposal),
+                Err(error) => {
+                    self.actions
+                        .push_back(Action::Event(MemberEvent::UndecodableEntry {
+                            index: entry.index,
+                            reason: error.to_string(),
+                        }))
+                }
+            },
+        }
+    }
+
+    fn apply_proposal(&mut self, proposal: Proposal) {
+        let Proposal { origin, seq, op } = proposal;
+        let result = match op {
+            Op::Put(put) => self
+                .store
+                .put(&mut self.lessor, &put)
+                .map(|a| ClientResponse::Put(a.response))
+                .map_err(ClientError::from),
+            Op::DeleteRange(delete) => self
+                .store
+                .delete_range(&mut self.lessor, &delete)
+                .map(|a| ClientResponse::DeleteRange(a.response))
+                .map_err(ClientError::from),
+            Op::Txn(txn) => self
+                .store
+                .txn(&mut self.lessor, &txn)
+                .map(|a| ClientResponse::Txn(a.response))
+                .map_err(ClientError::from),
+            Op::Compact { revision, .. } => self
+                .store
+                .compact(revision)
+                .map(|_| ClientResponse::Compact)
+                .map_err(ClientError::from),
+            Op::LeaseGrant { id, ttl_secs } => {
+                let _ = self.lessor.grant(id, ttl_secs, self.now);
+                return;
+            }
+            Op::LeaseRevoke { id } => {
+                let _ = self.store.revoke_lease(&mut self.lessor, id);
+                return;
+            }
+            Op::PublishAttributes {
+                member,
+                name,
+                client_urls,
+            } => {
+                let info = self.members.entry(member).or_default();
+                info.name = name.clone();
+                info.client_urls = client_urls.clone();
+                if member == self.id() && !self.published {
+                    self.published = true;
+                    self.actions
+                        .push_back(Action::Event(MemberEvent::Published {
+                            name,
+                            client_urls,
+                            cluster_id: self.config.cluster_id,
+                        }));
+                }
+                return;
+            }
+        };
+        if origin == self.id() {
+            if let Some(pending) = self.pending.remove(&seq) {
+                self.respond(pending.token, result);
+            }
+        }
+    }
+
+    fn apply_conf_change(&mut self, entry: &Entry) {
+        let Ok(change) = ConfChange::decode(&entry.data) else {
+            self.actions
+                .push_back(Action::Event(MemberEvent::UndecodableEntry {
+                    index: entry.index,
+                    reason: "membership change".to_string(),
+                }));
+            return;
+        };
+        let info = codec::decode_member_info(&change.context).unwrap_or_default();
+        let event = match change.kind {
+            ConfChangeKind::AddVoter | ConfChangeKind::AddLearner => {
+                let peer_urls = info.peer_urls.clone();
+                let existing = self.members.entry(change.node).or_default();
+                existing.peer_urls = info.peer_urls;
+                if existing.name.is_empty() {
+                    existing.name = info.name;
+                }
+                MemberEvent::MemberAdded {
+                    id: change.node,
+                    peer_urls,
+                    learner: change.kind == ConfChangeKind::AddLearner,
+                }
+            }
+            ConfChangeKind::Remove => {
+                self.members.remove(&change.node);
+                MemberEvent::MemberRemoved { id: change.node }
+            }
+            ConfChangeKind::PromoteLearner => MemberEvent::MemberPromoted { id: change.node },
+        };
+        self.actions.push_back(Action::Event(event));
+    }
+
+    fn serve_reads_up_to(&mut self, applied: u64) {
+        while let Some(entry) = self.reads_waiting_apply.first_entry() {
+            if *entry.key() > applied {
+                break;
+            }
+            for read in entry.remove() {
+                self.serve_read(read);
+            }
+        }
+    }
+
+    // ----- snapshots -----
+
+    fn install_snapshot(&mut self, meta: &SnapshotMeta) {
+        // handle_message only lets Raft see snapshots whose bytes decoded.
+        let (bytes, image) = self
+            .received_snapshots
+            .remove(&meta.index)
+            .expect("a snapshot Raft installs arrived with its bytes");
+        self.store = image.kv;
+        self.lessor = Lessor::restore(
+            self.lessor_config(),
+            &image.leases,
+            self.store.attached_leases(),
+        );
+        self.members = image
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.id,
+                    MemberInfo {
+                        name: m.name.clone(),
+                        peer_urls: m.peer_urls.clone(),
+                        client_urls: m.client_urls.clone(),
+                    },
+                )
+            })
+            .collect();
+        self.last_snapshot_index = meta.index;
+        // Reads waiting for an index the snapshot covers can be served now.
+        let name = snapshot::snapshot_name(meta.term, meta.index);
+        // The file must be durable before the WAL record naming it: disk
+        // actions run in order.
+        self.snapshot_write = Some(SnapshotWrite::Received);
+        self.actions.push_back(Action::SaveSnapshot { name, bytes });
+        self.batch
+            .push_snapshot_marker(&mut self.wal, meta.index, meta.term);
+        self.actions
+            .push_back(Action::Event(MemberEvent::SnapshotInstalled {
+                index: meta.index,
+                term: meta.term,
+            }));
+    }
+
+    fn maybe_snapshot(&mut self) {
+        let applied = self.raft.applied();
+        if self.snapshot_write.is_some()
+            || applied < self.last_snapshot_index + self.config.snapshot_count
+        {
+            return;
+        }
+        let meta = self.raft.snapshot_meta();
+        let members: Vec<snapshot::Member> = self
+            .member_list()
+            .into_iter()
+            .map(|m| snapshot::Member {
+                id: m.id,
+                name: m.name,
+                peer_urls: m.peer_urls,
+                client_urls: m.client_urls,
+                is_learner: m.is_learner,
+            })
+            .collect();
+        let leases = self.lessor.records();
+        let bytes = snapshot::encode(&SnapshotView {
+            meta: &meta,
+            members: &members,
+            kv: &self.store,
+            leases: &leases,
+            v2: &[],
+            auth: &[],
+        });
+        self.last_snapshot_index = meta.index;
+        let name = snapshot::snapshot_name(meta.term, meta.index);
+        self.snapshot_write = Some(SnapshotWrite::Own(meta));
+        self.actions.push_back(Action::SaveSnapshot {
+            name,
+            bytes: Bytes::from(bytes),
+        });
+    }
+}
