@@ -1,0 +1,129 @@
+//! Which accepted settings cairn does not act on yet, so the server can refuse
+//! or warn by name instead of ignoring them silently.
+
+use super::fields::{Config, LogLevel};
+use super::spec::{FlagKind, FLAGS};
+use super::url::{Scheme, Url};
+
+/// Flags whose settings cairn implements now (any value is honoured).
+pub const IMPLEMENTED_FLAGS: &[&str] = &[
+    "name",
+    "data-dir",
+    "wal-dir",
+    "listen-peer-urls",
+    "listen-client-urls",
+    "initial-advertise-peer-urls",
+    "advertise-client-urls",
+    "initial-cluster",
+    "initial-cluster-state",
+    "initial-cluster-token",
+    "snapshot-count",
+    "heartbeat-interval",
+    "election-timeout",
+    "quota-backend-bytes",
+    "max-request-bytes",
+    "max-txn-ops",
+    "max-concurrent-streams",
+    "strict-reconfig-check",
+    "force-new-cluster",
+    "logger",
+    "log-level",
+    "log-outputs",
+    // Folded into log-outputs / log-level by loading; see Config::log_level_effective.
+    "log-output",
+    "debug",
+    "experimental-initial-corrupt-check",
+    "max-snapshots",
+    "max-wals",
+    "pre-vote",
+    // Not settings: they select what the binary does.
+    "config-file",
+    "version",
+];
+
+/// URL flags cairn serves only over plain http for now.
+const URL_FLAGS: [(&str, fn(&Config) -> &[Url]); 4] = [
+    ("listen-peer-urls", |c| &c.listen_peer_urls),
+    ("listen-client-urls", |c| &c.listen_client_urls),
+    ("initial-advertise-peer-urls", |c| {
+        &c.initial_advertise_peer_urls
+    }),
+    ("advertise-client-urls", |c| &c.advertise_client_urls),
+];
+
+impl Config {
+    /// One sentence per setting that differs from etcd's default but belongs to a
+    /// feature cairn does not implement yet (TLS, auth, v2 API, discovery, proxy,
+    /// pprof, metrics URLs, ...), in flag-table order. Empty when cairn honours
+    /// everything that was asked for.
+    pub fn unsupported_settings(&self) -> Vec<String> {
+        let defaults = Config::default();
+        let mut found = Vec::new();
+        for (flag, urls) in URL_FLAGS {
+            for url in urls(self) {
+                if url.scheme != Scheme::Http {
+                    found.push(format!(
+                        "--{flag}={url}: {}:// URLs are not supported yet (only http://)",
+                        url.scheme.as_str()
+                    ));
+                }
+            }
+        }
+        for spec in FLAGS.iter().filter(|spec| spec.kind != FlagKind::Ignored) {
+            if IMPLEMENTED_FLAGS.contains(&spec.name) {
+                continue;
+            }
+            let value = self.get(spec.name);
+            if value != defaults.get(spec.name) {
+                let value = value.unwrap_or_default();
+                found.push(format!("--{}={value} is not supported yet", spec.name));
+            }
+        }
+        found
+    }
+
+    /// `--log-level`, raised to debug by the deprecated `--debug`.
+    pub fn log_level_effective(&self) -> LogLevel {
+        if self.debug {
+            LogLevel::Debug
+        } else {
+            self.log_level
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_nothing_unsupported() {
+        assert_eq!(
+            Config::default().unsupported_settings(),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn names_each_unsupported_setting() {
+        let mut config = Config::default();
+        config.set("cert-file", "/x.pem").unwrap();
+        config.set("enable-v2", "true").unwrap();
+        config
+            .set("listen-client-urls", "https://127.0.0.1:2379")
+            .unwrap();
+        config.set("name", "n1").unwrap();
+        let found = config.unsupported_settings();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found[0].starts_with("--listen-client-urls=https://127.0.0.1:2379: https://"));
+        assert!(found.contains(&"--enable-v2=true is not supported yet".to_string()));
+        assert!(found.contains(&"--cert-file=/x.pem is not supported yet".to_string()));
+    }
+
+    #[test]
+    fn implemented_flags_exist() {
+        for name in IMPLEMENTED_FLAGS {
+            assert!(super::super::spec::find(name).is_some(), "{name}");
+        }
+    }
+}
