@@ -1,0 +1,369 @@
+//! The data directory on a real disk: reading it back at startup, and a worker
+//! thread that carries out the member's disk actions one after another.
+//!
+//! Layout, as etcd's: `<data-dir>/member/wal/*.wal` (or `--wal-dir`) and
+//! `<data-dir>/member/snap/*.snap`.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant as StdInstant};
+
+use bytes::Bytes;
+use cairn_core::member::{Action, WalOp};
+use cairn_core::snapshot::parse_snapshot_name;
+use cairn_core::wal::{parse_segment_name, SEGMENT_SIZE_BYTES};
+
+/// Where a member's files live.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    pub root: PathBuf,
+    pub wal: PathBuf,
+    pub snap: PathBuf,
+}
+
+/// What was found on disk at startup.
+#[derive(Debug)]
+pub struct OnDisk {
+    /// WAL segments in name order, mapped read-only.
+    pub segments: Vec<(String, memmap2::Mmap)>,
+    /// Snapshot files, newest last.
+    pub snapshots: Vec<String>,
+}
+
+/// Why a data directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{0} holds a bbolt database (member/snap/db): this data directory was written by etcd, not cairn; use an empty directory")]
+    WrittenByEtcd(PathBuf),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> DataDirError + '_ {
+    move |source| DataDirError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl DataDir {
+    pub fn new(data_dir: &Path, wal_dir: Option<&Path>) -> DataDir {
+        let member = data_dir.join("member");
+        DataDir {
+            root: data_dir.to_path_buf(),
+            wal: wal_dir.map_or_else(|| member.join("wal"), Path::to_path_buf),
+            snap: member.join("snap"),
+        }
+    }
+
+    /// Creates the directories (0700, as etcd does).
+    pub fn create(&self) -> Result<(), DataDirError> {
+        for dir in [&self.wal, &self.snap] {
+            fs::create_dir_all(dir).map_err(io_error(dir))?;
+            set_private(dir).map_err(io_error(dir))?;
+        }
+        Ok(())
+    }
+
+    /// Whether a WAL exists (the member has started before).
+    pub fn has_wal(&self) -> bool {
+        fs::read_dir(&self.wal)
+            .map(|entries| {
+                entries.flatten().any(|e| {
+                    e.file_name()
+                        .to_str()
+                        .is_some_and(|n| parse_segment_name(n).is_some())
+                })
+            })
+            .unwrap_or(false)
+    }
+
+    /// Reads what a restart needs: refuses a directory etcd wrote.
+    pub fn load(&self) -> Result<OnDisk, DataDirError> {
+        let etcd_db = self.snap.join("db");
+        if etcd_db.exists() {
+            return Err(DataDirError::WrittenByEtcd(etcd_db));
+        }
+        let mut names: Vec<String> = list(&self.wal)?
+            .into_iter()
+            .filter(|n| parse_segment_name(n).is_some())
+            .collect();
+        names.sort();
+        let mut segments = Vec::new();
+        for name in names {
+            let path = self.wal.join(&name);
+            let file = File::open(&path).map_err(io_error(&path))?;
+            // SAFETY: the segment is only written by this process's disk worker,
+            // which is not running yet; nothing truncates it while mapped.
+            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io_error(&path))?;
+            segments.push((name, map));
+        }
+        let mut snapshots: Vec<(u64, String)> = list(&self.snap)?
+            .into_iter()
+            .filter_map(|n| parse_snapshot_name(&n).map(|(_, index)| (index, n)))
+            .collect();
+        snapshots.sort();
+        Ok(OnDisk {
+            segments,
+            snapshots: snapshots.into_iter().map(|(_, n)| n).collect(),
+        })
+    }
+
+    pub fn read_snapshot(&self, name: &str) -> io::Result<Bytes> {
+        fs::read(self.snap.join(name)).map(Bytes::from)
+    }
+}
+
+fn list(dir: &Path) -> Result<Vec<String>, DataDirError> {
+    match fs::read_dir(dir) {
+        Ok(entries) => Ok(entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(error) => Err(io_error(dir)(error)),
+    }
+}
+
+fn set_private(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// A completed disk action, reported back to the driver.
+#[derive(Debug)]
+pub enum DiskDone {
+    WalWritten {
+        token: u64,
+        took: Duration,
+    },
+    SnapshotSaved {
+        name: String,
+    },
+    /// Any failure is fatal to the member: durability can no longer be
+    /// promised (etcd stops too).
+    Failed {
+        action: &'static str,
+        error: io::Error,
+    },
+}
+
+/// Carries out disk actions one after another on its own thread, so that
+/// fsyncs never block ticks, heartbeats or request handling.
+#[derive(Debug)]
+pub struct DiskWorker {
+    tx: mpsc::Sender<Action>,
+}
+
+impl DiskWorker {
+    /// Starts the worker; completions go to `done`.
+    pub fn start(dir: DataDir, done: tokio::sync::mpsc::UnboundedSender<DiskDone>) -> DiskWorker {
+        let (tx, rx) = mpsc::channel::<Action>();
+        std::thread::Builder::new()
+            .name("cairn-disk".to_string())
+            .spawn(move || {
+                let mut files = OpenFiles::new(dir);
+                while let Ok(action) = rx.recv() {
+                    let report = files.execute(action);
+                    if let Some(report) = report {
+                        let fatal = matches!(report, DiskDone::Failed { .. });
+                        if done.send(report).is_err() || fatal {
+                            return;
+                        }
+                    }
+                }
+            })
+            .expect("spawn the disk thread");
+        DiskWorker { tx }
+    }
+
+    /// Queues a disk action (they run in order).
+    pub fn submit(&self, action: Action) {
+        // The worker only stops after a fatal failure, which the driver sees.
+        let _ = self.tx.send(action);
+    }
+}
+
+struct OpenFiles {
+    dir: DataDir,
+    wal: BTreeMap<String, File>,
+}
+
+impl OpenFiles {
+    fn new(dir: DataDir) -> OpenFiles {
+        OpenFiles {
+            dir,
+            wal: BTreeMap::new(),
+        }
+    }
+
+    fn segment(&mut self, name: &str) -> io::Result<&File> {
+        if !self.wal.contains_key(name) {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(self.dir.wal.join(name))?;
+            // Keep only the newest few handles open.
+            while self.wal.len() >= 4 {
+                let oldest = self.wal.keys().next().cloned().expect("non-empty");
+                self.wal.remove(&oldest);
+            }
+            self.wal.insert(name.to_string(), file);
+        }
+        Ok(&self.wal[name])
+    }
+
+    fn execute(&mut self, action: Action) -> Option<DiskDone> {
+        match action {
+            Action::WriteWal { token, ops } => {
+                let started = StdInstant::now();
+                match self.write_wal(&ops) {
+                    Ok(()) => Some(DiskDone::WalWritten {
+                        token,
+                        took: started.elapsed(),
+                    }),
+                    Err(error) => Some(DiskDone::Failed {
+                        action: "write WAL",
+                        error,
+                    }),
+                }
+            }
+            Action::TruncateWal { segment, offset } => match self.zero_tail(&segment, offset) {
+                Ok(()) => None,
+                Err(error) => Some(DiskDone::Failed {
+                    action: "truncate the WAL's torn tail",
+                    error,
+                }),
+            },
+            Action::SaveSnapshot { name, bytes } => match self.save_snapshot(&name, &bytes) {
+                Ok(()) => Some(DiskDone::SnapshotSaved { name }),
+                Err(error) => Some(DiskDone::Failed {
+                    action: "save snapshot",
+                    error,
+                }),
+            },
+            Action::DeleteFiles { wal, snapshots } => match self.delete(&wal, &snapshots) {
+                Ok(()) => None,
+                Err(error) => Some(DiskDone::Failed {
+                    action: "delete old files",
+                    error,
+                }),
+            },
+            _ => None,
+        }
+    }
+
+    fn write_wal(&mut self, ops: &[WalOp]) -> io::Result<()> {
+        let mut touched: Vec<String> = Vec::new();
+        let mut created = false;
+        for op in ops {
+            match op {
+                WalOp::Create(segment) => {
+                    self.create_segment(&segment.name, &segment.bytes)?;
+                    created = true;
+                }
+                WalOp::Append {
+                    segment,
+                    offset,
+                    bytes,
+                } => {
+                    self.segment(segment)?.write_all_at(bytes, *offset)?;
+                    if !touched.contains(segment) {
+                        touched.push(segment.clone());
+                    }
+                }
+            }
+        }
+        // One fdatasync per file per batch: this is where group commit pays.
+        for name in &touched {
+            self.segment(name)?.sync_data()?;
+        }
+        if created {
+            sync_dir(&self.dir.wal)?;
+        }
+        Ok(())
+    }
+
+    /// A new segment: written and preallocated under a temporary name, synced,
+    /// then renamed into place, so a crash never leaves a half-made segment.
+    fn create_segment(&mut self, name: &str, header: &[u8]) -> io::Result<()> {
+        let final_path = self.dir.wal.join(name);
+        let temp_path = self.dir.wal.join(format!("{name}.tmp"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temp_path)?;
+        preallocate(&file, SEGMENT_SIZE_BYTES)?;
+        file.write_all_at(header, 0)?;
+        file.sync_all()?;
+        fs::rename(&temp_path, &final_path)?;
+        sync_dir(&self.dir.wal)?;
+        self.wal.insert(name.to_string(), file);
+        Ok(())
+    }
+
+    fn zero_tail(&mut self, segment: &str, offset: u64) -> io::Result<()> {
+        let file = self.segment(segment)?;
+        let length = file.metadata()?.len();
+        let zeros = vec![0u8; 1 << 20];
+        let mut at = offset;
+        while at < length {
+            let chunk = ((length - at) as usize).min(zeros.len());
+            file.write_all_at(&zeros[..chunk], at)?;
+            at += chunk as u64;
+        }
+        file.sync_all()
+    }
+
+    fn save_snapshot(&mut self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let temp_path = self.dir.snap.join(format!("{name}.tmp"));
+        let mut file = File::create(&temp_path)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp_path, self.dir.snap.join(name))?;
+        sync_dir(&self.dir.snap)
+    }
+
+    fn delete(&mut self, wal: &[String], snapshots: &[String]) -> io::Result<()> {
+        for name in wal {
+            self.wal.remove(name);
+            remove_if_present(&self.dir.wal.join(name))?;
+        }
+        for name in snapshots {
+            remove_if_present(&self.dir.snap.join(name))?;
+        }
+        sync_dir(&self.dir.wal)?;
+        sync_dir(&self.dir.snap)
+    }
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// Reserves the segment's blocks up front (zero-filled), so appends never
+/// extend the file and an fdatasync never has to flush file-size metadata.
+fn preallocate(file: &File, bytes: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fallocate on a valid, owned file descriptor; no memory is shared.
+    let result = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, bytes as libc::off_t) };
+    if result == 0 {
+        return Ok(());
+    }
+    // Filesystems without fallocate: a sparse file of the right size still
+    // reads back as zeros, which is what recovery relies on.
+    file.set_len(bytes)
+}

@@ -1,0 +1,391 @@
+//! The peer transport over TCP: one long-lived outbound connection per peer,
+//! frames batched into few writes, bounded queues, reconnection with backoff,
+//! snapshots streamed after their message, and inbound connections checked by
+//! their hello before any message is read.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use cairn_core::codec::{
+    decode_frame, decode_hello, encode_hello, encode_message, FRAME_HEADER_BYTES, HELLO_BYTES,
+};
+use cairn_core::raft::{Message, MessageBody, NodeId};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// Messages queued for one peer before new ones are dropped (Raft resends).
+pub const PEER_QUEUE_MESSAGES: usize = 4096;
+/// Bytes gathered into one socket write.
+pub const WRITE_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Largest snapshot accepted from a peer.
+pub const MAX_SNAPSHOT_BYTES: u64 = 16 * 1024 * 1024 * 1024;
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// A message from a peer, with the snapshot bytes that follow a snapshot
+/// message.
+#[derive(Debug)]
+pub struct Inbound {
+    pub message: Message,
+    pub snapshot: Option<Bytes>,
+}
+
+/// What the transport tells the driver.
+#[derive(Debug)]
+pub enum TransportReport {
+    Unreachable(NodeId),
+    SnapshotSent {
+        to: NodeId,
+        ok: bool,
+    },
+    /// A connection was refused (wrong cluster, wrong member, bad frame).
+    Refused(String),
+}
+
+enum Outbound {
+    Message(Message),
+    Snapshot(Message, Bytes),
+}
+
+struct Peer {
+    queue: mpsc::Sender<Outbound>,
+    url: Arc<Mutex<String>>,
+}
+
+/// The sending side, shared by the driver.
+#[derive(Clone)]
+pub struct Transport {
+    cluster_id: u64,
+    local: NodeId,
+    peers: Arc<Mutex<BTreeMap<NodeId, Peer>>>,
+    reports: mpsc::UnboundedSender<TransportReport>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("local", &self.local)
+            .finish()
+    }
+}
+
+impl Transport {
+    pub fn new(
+        cluster_id: u64,
+        local: NodeId,
+        reports: mpsc::UnboundedSender<TransportReport>,
+    ) -> Transport {
+        Transport {
+            cluster_id,
+            local,
+            peers: Arc::new(Mutex::new(BTreeMap::new())),
+            reports,
+        }
+    }
+
+    /// Adds a peer, or updates its address.
+    pub fn set_peer(&self, id: NodeId, peer_urls: &[String]) {
+        if id == self.local {
+            return;
+        }
+        let Some(url) = peer_urls.first() else { return };
+        let address = host_port(url);
+        let mut peers = self.peers.lock().expect("peers lock");
+        if let Some(peer) = peers.get(&id) {
+            *peer.url.lock().expect("url lock") = address;
+            return;
+        }
+        let (tx, rx) = mpsc::channel(PEER_QUEUE_MESSAGES);
+        let url = Arc::new(Mutex::new(address));
+        let writer = PeerWriter {
+            cluster_id: self.cluster_id,
+            local: self.local,
+            peer: id,
+            url: url.clone(),
+            reports: self.reports.clone(),
+        };
+        tokio::spawn(writer.run(rx));
+        peers.insert(id, Peer { queue: tx, url });
+    }
+
+    pub fn remove_peer(&self, id: NodeId) {
+        // Dropping the queue ends the writer task.
+        self.peers.lock().expect("peers lock").remove(&id);
+    }
+
+    /// Queues a message; if the peer's queue is full the message is dropped
+    /// (Raft retransmits) and the peer reported unreachable.
+    pub fn send(&self, message: Message) {
+        self.enqueue(message.to, Outbound::Message(message));
+    }
+
+    pub fn send_snapshot(&self, message: Message, snapshot: Bytes) {
+        let to = message.to;
+        self.enqueue(to, Outbound::Snapshot(message, snapshot));
+    }
+
+    fn enqueue(&self, to: NodeId, outbound: Outbound) {
+        let is_snapshot = matches!(outbound, Outbound::Snapshot(..));
+        let peers = self.peers.lock().expect("peers lock");
+        let sent = peers
+            .get(&to)
+            .is_some_and(|peer| peer.queue.try_send(outbound).is_ok());
+        drop(peers);
+        if !sent {
+            let _ = self.reports.send(TransportReport::Unreachable(to));
+            if is_snapshot {
+                let _ = self
+                    .reports
+                    .send(TransportReport::SnapshotSent { to, ok: false });
+            }
+        }
+    }
+
+    /// Accepts peer connections on `listener` forever, handing messages to
+    /// `inbound`.
+    pub async fn serve(self, listener: TcpListener, inbound: mpsc::Sender<Inbound>) {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(BACKOFF_MIN).await;
+                continue;
+            };
+            let reader = PeerReader {
+                cluster_id: self.cluster_id,
+                local: self.local,
+                inbound: inbound.clone(),
+                reports: self.reports.clone(),
+            };
+            // A reader's error ends its connection; refusals are reported
+            // from inside, and the peer reconnects.
+            tokio::spawn(async move { reader.run(stream).await });
+        }
+    }
+}
+
+/// `http://host:port/...` → `host:port`.
+fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
+struct PeerWriter {
+    cluster_id: u64,
+    local: NodeId,
+    peer: NodeId,
+    url: Arc<Mutex<String>>,
+    reports: mpsc::UnboundedSender<TransportReport>,
+}
+
+impl PeerWriter {
+    async fn run(self, mut queue: mpsc::Receiver<Outbound>) {
+        let mut backoff = BACKOFF_MIN;
+        let mut buffer = Vec::with_capacity(64 * 1024);
+        loop {
+            let address = self.url.lock().expect("url lock").clone();
+            let mut stream = match self.connect(&address).await {
+                Ok(stream) => {
+                    backoff = BACKOFF_MIN;
+                    stream
+                }
+                Err(_) => {
+                    let _ = self.reports.send(TransportReport::Unreachable(self.peer));
+                    // Drop what is queued: Raft resends what still matters.
+                    while let Ok(outbound) = queue.try_recv() {
+                        self.dropped(outbound);
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    if queue.is_closed() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            loop {
+                let Some(first) = queue.recv().await else {
+                    return;
+                };
+                buffer.clear();
+                let mut snapshots = Vec::new();
+                let mut next = Some(first);
+                while let Some(outbound) = next.take() {
+                    match outbound {
+                        Outbound::Message(message) => encode_message(&message, &mut buffer),
+                        Outbound::Snapshot(message, bytes) => {
+                            encode_message(&message, &mut buffer);
+                            buffer.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+                            buffer.extend_from_slice(&crc32(&bytes).to_le_bytes());
+                            // Large: write what is gathered, then the snapshot.
+                            if let Err(_error) = write_all(&mut stream, &buffer, &bytes).await {
+                                let _ = self.reports.send(TransportReport::SnapshotSent {
+                                    to: self.peer,
+                                    ok: false,
+                                });
+                                buffer.clear();
+                                break;
+                            }
+                            buffer.clear();
+                            snapshots.push(self.peer);
+                            continue;
+                        }
+                    }
+                    if buffer.len() < WRITE_BATCH_BYTES {
+                        next = queue.try_recv().ok();
+                    }
+                }
+                let written = if buffer.is_empty() {
+                    Ok(())
+                } else {
+                    stream.write_all(&buffer).await
+                };
+                for to in snapshots {
+                    let _ = self.reports.send(TransportReport::SnapshotSent {
+                        to,
+                        ok: written.is_ok(),
+                    });
+                }
+                if written.is_err() {
+                    let _ = self.reports.send(TransportReport::Unreachable(self.peer));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn dropped(&self, outbound: Outbound) {
+        if let Outbound::Snapshot(..) = outbound {
+            let _ = self.reports.send(TransportReport::SnapshotSent {
+                to: self.peer,
+                ok: false,
+            });
+        }
+    }
+
+    async fn connect(&self, address: &str) -> io::Result<TcpStream> {
+        let mut stream = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(address))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+        stream.set_nodelay(true)?;
+        stream
+            .write_all(&encode_hello(self.cluster_id, self.local, self.peer))
+            .await?;
+        Ok(stream)
+    }
+}
+
+async fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> io::Result<()> {
+    stream.write_all(head).await?;
+    stream.write_all(body).await
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+struct PeerReader {
+    cluster_id: u64,
+    local: NodeId,
+    inbound: mpsc::Sender<Inbound>,
+    reports: mpsc::UnboundedSender<TransportReport>,
+}
+
+impl PeerReader {
+    async fn run(&self, mut stream: TcpStream) -> io::Result<()> {
+        stream.set_nodelay(true)?;
+        let mut hello = [0u8; HELLO_BYTES];
+        stream.read_exact(&mut hello).await?;
+        let refuse = |reason: String| {
+            let _ = self.reports.send(TransportReport::Refused(reason.clone()));
+            io::Error::new(io::ErrorKind::InvalidData, reason)
+        };
+        let (hello, _) = match decode_hello(&hello) {
+            Ok(Some(decoded)) => decoded,
+            Ok(None) => return Err(refuse("incomplete peer hello".to_string())),
+            Err(error) => return Err(refuse(format!("refused a peer connection: {error}"))),
+        };
+        if let Err(refusal) = hello.check(self.cluster_id, self.local) {
+            return Err(refuse(format!("refused a peer connection: {refusal}")));
+        }
+        let mut buffer = BytesMut::with_capacity(64 * 1024);
+        loop {
+            // Split off every complete frame without copying.
+            while buffer.len() >= FRAME_HEADER_BYTES {
+                let body =
+                    u32::from_le_bytes([buffer[1], buffer[2], buffer[3], buffer[4]]) as usize;
+                let total = FRAME_HEADER_BYTES + body;
+                if buffer.len() < total {
+                    buffer.reserve(total - buffer.len());
+                    break;
+                }
+                let frame = buffer.split_to(total).freeze();
+                let message = match decode_frame(&frame) {
+                    Ok(Some((message, _))) => message,
+                    Ok(None) => return Err(refuse("a peer frame ended early".to_string())),
+                    Err(error) => {
+                        return Err(refuse(format!(
+                            "bad frame from member {:x}: {error}",
+                            hello.from
+                        )))
+                    }
+                };
+                let snapshot = if let MessageBody::Snapshot { .. } = message.body {
+                    Some(self.read_snapshot(&mut stream, &mut buffer).await?)
+                } else {
+                    None
+                };
+                if self
+                    .inbound
+                    .send(Inbound { message, snapshot })
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+            }
+            if stream.read_buf(&mut buffer).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+
+    /// Reads `length u64 | crc u32 | bytes` that follows a snapshot message.
+    async fn read_snapshot(
+        &self,
+        stream: &mut TcpStream,
+        buffer: &mut BytesMut,
+    ) -> io::Result<Bytes> {
+        while buffer.len() < 12 {
+            if stream.read_buf(buffer).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        let head = buffer.split_to(12);
+        let length = u64::from_le_bytes(head[0..8].try_into().expect("8 bytes"));
+        let expected_crc = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
+        if length > MAX_SNAPSHOT_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "snapshot too large",
+            ));
+        }
+        let length = length as usize;
+        buffer.reserve(length.saturating_sub(buffer.len()));
+        while buffer.len() < length {
+            if stream.read_buf(buffer).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        let bytes = buffer.split_to(length).freeze();
+        if crc32(&bytes) != expected_crc {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "snapshot checksum mismatch",
+            ));
+        }
+        Ok(bytes)
+    }
+}
