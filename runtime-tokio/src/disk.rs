@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant as StdInstant};
@@ -327,7 +327,12 @@ impl OpenFiles {
 
     fn save_snapshot(&mut self, name: &str, bytes: &[u8]) -> io::Result<()> {
         let temp_path = self.dir.snap.join(format!("{name}.tmp"));
-        let mut file = File::create(&temp_path)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp_path)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&temp_path, self.dir.snap.join(name))?;

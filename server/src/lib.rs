@@ -1,1 +1,6 @@
 pub mod config;
+pub mod grpc;
+pub mod http;
+pub mod ids;
+pub mod logging;
+pub mod run;

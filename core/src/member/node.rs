@@ -407,6 +407,13 @@ impl Member {
             ClientRequest::DeleteRange(delete) => {
                 self.propose(token, Op::DeleteRange(delete), deadline)
             }
+            ClientRequest::Txn(txn) if txn_depth(&txn) > codec::MAX_TXN_DEPTH => {
+                // Deeper than the log's codec carries: refuse before proposing.
+                self.respond(
+                    token,
+                    Err(ClientError::Mvcc(crate::mvcc::MvccError::TooManyOps)),
+                );
+            }
             ClientRequest::Txn(txn) => self.propose(token, Op::Txn(txn), deadline),
             ClientRequest::Compact { revision, physical } => {
                 self.propose(token, Op::Compact { revision, physical }, deadline)
@@ -632,9 +639,11 @@ impl Member {
             name: self.config.name.clone(),
             client_urls: self.config.client_urls.clone(),
         };
+        let seq = self.next_seq;
+        self.next_seq += 1;
         let data = codec::encode_proposal(&Proposal {
             origin: self.id(),
-            seq: 0,
+            seq,
             op,
         });
         let _ = self.raft.propose(data);
@@ -837,7 +846,13 @@ impl Member {
                 let info = self.members.entry(member).or_default();
                 info.name = name.clone();
                 info.client_urls = client_urls.clone();
-                if member == self.id() && !self.published {
+                // Only this incarnation's announcement counts: a restarted
+                // member replays its earlier ones from the log.
+                if member == self.id()
+                    && origin == self.id()
+                    && seq >= self.config.first_seq
+                    && !self.published
+                {
                     self.published = true;
                     self.actions
                         .push_back(Action::Event(MemberEvent::Published {
@@ -980,4 +995,18 @@ impl Member {
             bytes: Bytes::from(bytes),
         });
     }
+}
+
+/// How deeply txns nest inside `txn` (1 for a flat txn).
+fn txn_depth(txn: &crate::mvcc::TxnRequest) -> usize {
+    1 + txn
+        .success
+        .iter()
+        .chain(txn.failure.iter())
+        .map(|op| match op {
+            crate::mvcc::RequestOp::Txn(inner) => txn_depth(inner),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0)
 }

@@ -1,0 +1,5 @@
+//! etcd's v3 gRPC API: conversions, the error table, and the services.
+
+pub mod convert;
+pub mod services;
+pub mod status;

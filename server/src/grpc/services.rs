@@ -1,0 +1,248 @@
+//! The v3 gRPC services a member serves: KV, Cluster and Maintenance, each a
+//! thin layer that converts, submits to the member, and converts back.
+
+use cairn_core::member::{ClientError, ClientRequest, ClientResponse, Header};
+use cairn_proto::etcdserverpb as pb;
+use cairn_runtime_tokio::MemberHandle;
+use prost::Message as _;
+use tonic::{Request, Response, Status};
+
+use super::{convert, status};
+
+/// Shared by every service.
+#[derive(Clone, Debug)]
+pub struct Services {
+    pub handle: MemberHandle,
+    /// etcd's `--max-request-bytes`: a write whose encoding is larger is refused
+    /// with "etcdserver: request is too large".
+    pub max_request_bytes: usize,
+    /// etcd's `--max-txn-ops`, checked before a txn is proposed.
+    pub max_txn_ops: usize,
+}
+
+impl Services {
+    async fn call(&self, request: ClientRequest) -> Result<(Header, ClientResponse), Status> {
+        let (header, result) = self.handle.request(request).await;
+        result
+            .map(|response| (header, response))
+            .map_err(|error| status::client_error(&error))
+    }
+
+    fn check_size(&self, encoded_len: usize) -> Result<(), Status> {
+        if encoded_len > self.max_request_bytes {
+            return Err(status::client_error(&ClientError::TooLarge));
+        }
+        Ok(())
+    }
+}
+
+fn unexpected(response: &ClientResponse) -> Status {
+    Status::internal(format!("etcdserver: unexpected response {response:?}"))
+}
+
+#[tonic::async_trait]
+impl pb::kv_server::Kv for Services {
+    async fn range(
+        &self,
+        request: Request<pb::RangeRequest>,
+    ) -> Result<Response<pb::RangeResponse>, Status> {
+        let request = convert::range_request(request.into_inner())?;
+        match self.call(ClientRequest::Range(request)).await? {
+            (header, ClientResponse::Range(range)) => {
+                Ok(Response::new(convert::range_response(&header, range)))
+            }
+            (_, other) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn put(
+        &self,
+        request: Request<pb::PutRequest>,
+    ) -> Result<Response<pb::PutResponse>, Status> {
+        let request = request.into_inner();
+        self.check_size(request.encoded_len())?;
+        let request = convert::put_request(request)?;
+        match self.call(ClientRequest::Put(request)).await? {
+            (header, ClientResponse::Put(put)) => {
+                Ok(Response::new(convert::put_response(&header, put)))
+            }
+            (_, other) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn delete_range(
+        &self,
+        request: Request<pb::DeleteRangeRequest>,
+    ) -> Result<Response<pb::DeleteRangeResponse>, Status> {
+        let request = request.into_inner();
+        self.check_size(request.encoded_len())?;
+        let request = convert::delete_range_request(request)?;
+        match self.call(ClientRequest::DeleteRange(request)).await? {
+            (header, ClientResponse::DeleteRange(deleted)) => Ok(Response::new(
+                convert::delete_range_response(&header, deleted),
+            )),
+            (_, other) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn txn(
+        &self,
+        request: Request<pb::TxnRequest>,
+    ) -> Result<Response<pb::TxnResponse>, Status> {
+        let request = request.into_inner();
+        self.check_size(request.encoded_len())?;
+        let request = convert::txn_request(request, self.max_txn_ops)?;
+        match self.call(ClientRequest::Txn(request)).await? {
+            (header, ClientResponse::Txn(txn)) => {
+                Ok(Response::new(convert::txn_response(&header, txn)))
+            }
+            (_, other) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn compact(
+        &self,
+        request: Request<pb::CompactionRequest>,
+    ) -> Result<Response<pb::CompactionResponse>, Status> {
+        let request = request.into_inner();
+        let (revision, physical) = convert::compaction_request(request)?;
+        match self
+            .call(ClientRequest::Compact { revision, physical })
+            .await?
+        {
+            (header, ClientResponse::Compact) => {
+                Ok(Response::new(convert::compaction_response(&header)))
+            }
+            (_, other) => Err(unexpected(&other)),
+        }
+    }
+}
+
+fn not_supported(what: &str) -> Status {
+    Status::unimplemented(format!("{what} is not supported by cairn yet"))
+}
+
+#[tonic::async_trait]
+impl pb::cluster_server::Cluster for Services {
+    async fn member_add(
+        &self,
+        _request: Request<pb::MemberAddRequest>,
+    ) -> Result<Response<pb::MemberAddResponse>, Status> {
+        Err(not_supported("MemberAdd"))
+    }
+
+    async fn member_remove(
+        &self,
+        _request: Request<pb::MemberRemoveRequest>,
+    ) -> Result<Response<pb::MemberRemoveResponse>, Status> {
+        Err(not_supported("MemberRemove"))
+    }
+
+    async fn member_update(
+        &self,
+        _request: Request<pb::MemberUpdateRequest>,
+    ) -> Result<Response<pb::MemberUpdateResponse>, Status> {
+        Err(not_supported("MemberUpdate"))
+    }
+
+    async fn member_list(
+        &self,
+        _request: Request<pb::MemberListRequest>,
+    ) -> Result<Response<pb::MemberListResponse>, Status> {
+        match self.call(ClientRequest::MemberList).await? {
+            (header, ClientResponse::MemberList(members)) => Ok(Response::new(
+                convert::member_list_response(&header, members),
+            )),
+            (_, other) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn member_promote(
+        &self,
+        _request: Request<pb::MemberPromoteRequest>,
+    ) -> Result<Response<pb::MemberPromoteResponse>, Status> {
+        Err(not_supported("MemberPromote"))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::maintenance_server::Maintenance for Services {
+    async fn alarm(
+        &self,
+        request: Request<pb::AlarmRequest>,
+    ) -> Result<Response<pb::AlarmResponse>, Status> {
+        let request = request.into_inner();
+        // Only listing exists: cairn raises no alarms yet (no quota alarm).
+        if request.action != pb::alarm_request::AlarmAction::Get as i32 {
+            return Err(not_supported("activating or deactivating alarms"));
+        }
+        match self.call(ClientRequest::AlarmList).await? {
+            (header, ClientResponse::AlarmList) => {
+                Ok(Response::new(convert::alarm_response(&header)))
+            }
+            (_, other) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn status(
+        &self,
+        _request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        match self.call(ClientRequest::Status).await? {
+            (header, ClientResponse::Status(info)) => {
+                Ok(Response::new(convert::status_response(&header, info)))
+            }
+            (_, other) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn defragment(
+        &self,
+        _request: Request<pb::DefragmentRequest>,
+    ) -> Result<Response<pb::DefragmentResponse>, Status> {
+        Err(not_supported("Defragment"))
+    }
+
+    async fn hash(
+        &self,
+        _request: Request<pb::HashRequest>,
+    ) -> Result<Response<pb::HashResponse>, Status> {
+        match self.call(ClientRequest::Hash).await? {
+            (header, ClientResponse::Hash { hash }) => {
+                Ok(Response::new(convert::hash_response(&header, hash)))
+            }
+            (_, other) => Err(unexpected(&other)),
+        }
+    }
+
+    async fn hash_kv(
+        &self,
+        request: Request<pb::HashKvRequest>,
+    ) -> Result<Response<pb::HashKvResponse>, Status> {
+        let revision = request.into_inner().revision;
+        match self.call(ClientRequest::HashKv { revision }).await? {
+            (header, ClientResponse::HashKv(hash)) => {
+                Ok(Response::new(convert::hash_kv_response(&header, hash)))
+            }
+            (_, other) => Err(unexpected(&other)),
+        }
+    }
+
+    type SnapshotStream = std::pin::Pin<
+        Box<dyn futures_core::Stream<Item = Result<pb::SnapshotResponse, Status>> + Send + 'static>,
+    >;
+
+    async fn snapshot(
+        &self,
+        _request: Request<pb::SnapshotRequest>,
+    ) -> Result<Response<Self::SnapshotStream>, Status> {
+        Err(not_supported("Snapshot"))
+    }
+
+    async fn move_leader(
+        &self,
+        _request: Request<pb::MoveLeaderRequest>,
+    ) -> Result<Response<pb::MoveLeaderResponse>, Status> {
+        Err(not_supported("MoveLeader"))
+    }
+}

@@ -1,0 +1,319 @@
+//! Starting a member from a validated configuration: IDs, listeners, the
+//! runtime, the gRPC and HTTP services, and etcd's well-known log lines.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use cairn_core::member::{MemberConfig, MemberEvent, MemberInfo};
+use cairn_core::raft::{self, NodeId, Role};
+use cairn_core::snapshot::RetentionPolicy;
+use cairn_proto::etcdserverpb::{
+    cluster_server::ClusterServer, kv_server::KvServer, maintenance_server::MaintenanceServer,
+};
+use cairn_runtime_tokio::{RuntimeEvent, StartKind, StartOptions};
+use tokio::net::TcpListener;
+
+use crate::config::{ClusterState, Config, InitialCluster, Url};
+use crate::grpc::services::Services;
+use crate::logging::Logger;
+use crate::{http, ids};
+
+/// gRPC's own framing on top of `--max-request-bytes` (etcd's
+/// `grpcOverheadBytes`).
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+
+/// Runs a member until it fails; returns the reason.
+pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
+    // etcd checks --initial-cluster against the advertised URLs only when the
+    // member is new; a restarted member keeps the identity its WAL records.
+    let cluster = if has_wal(&config) {
+        InitialCluster::parse(&config.initial_cluster).map_err(|e| e.to_string())?
+    } else {
+        config.verify_initial_cluster().map_err(|e| e.to_string())?
+    };
+    let token = config.initial_cluster_token.clone();
+    let mut initial: Vec<(NodeId, MemberInfo)> = Vec::new();
+    let mut local_id = None;
+    for (name, urls) in cluster.members() {
+        let peer_urls: Vec<String> = urls.iter().map(Url::to_string).collect();
+        let id = ids::member_id(&peer_urls, &token);
+        if *name == config.name {
+            local_id = Some(id);
+        }
+        initial.push((
+            id,
+            MemberInfo {
+                name: name.clone(),
+                peer_urls,
+                client_urls: Vec::new(),
+            },
+        ));
+    }
+    let local_id = local_id.ok_or_else(|| {
+        format!(
+            "couldn't find local name {:?} in the initial cluster configuration",
+            config.name
+        )
+    })?;
+    let member_ids: Vec<NodeId> = initial.iter().map(|(id, _)| *id).collect();
+    let cluster_id = ids::cluster_id(&member_ids, &token);
+
+    // Listeners first, so port 0 resolves to real ports we can advertise.
+    let peer_address = config
+        .listen_peer_urls
+        .first()
+        .map(Url::host_port)
+        .ok_or("--listen-peer-urls is empty")?;
+    let peer_listener = TcpListener::bind(&peer_address)
+        .await
+        .map_err(|e| format!("listen tcp {peer_address}: bind: {e}"))?;
+    let mut client_listeners = Vec::new();
+    let mut bound: Vec<SocketAddr> = Vec::new();
+    for url in &config.listen_client_urls {
+        let address = url.host_port();
+        // The same port may be listed twice (http and https): bind it once.
+        if client_listeners
+            .iter()
+            .any(|(a, _): &(String, TcpListener)| *a == address)
+            && url.port != 0
+        {
+            continue;
+        }
+        let listener = TcpListener::bind(&address)
+            .await
+            .map_err(|e| format!("listen tcp {address}: bind: {e}"))?;
+        bound.push(listener.local_addr().map_err(|e| e.to_string())?);
+        client_listeners.push((address, listener));
+    }
+    let client_urls: Vec<String> = config
+        .advertise_client_urls
+        .iter()
+        .enumerate()
+        .map(|(i, url)| {
+            if url.port == 0 {
+                let port = bound.get(i).or(bound.first()).map_or(0, SocketAddr::port);
+                format!("{}://{}:{port}", url.scheme.as_str(), url.host)
+            } else {
+                url.to_string()
+            }
+        })
+        .collect();
+
+    let heartbeat_ms = config.heartbeat_interval_ms.max(1);
+    let mut raft_config = raft::Config::new(local_id, seed());
+    raft_config.tick_interval_ms = heartbeat_ms;
+    raft_config.heartbeat_ticks = 1;
+    raft_config.election_ticks = (config.election_timeout_ms / heartbeat_ms).max(2) as u32;
+    raft_config.pre_vote = true;
+    let mut member = MemberConfig::new(
+        raft_config,
+        cluster_id,
+        config.name.clone(),
+        client_urls.clone(),
+    );
+    member.snapshot_count = config.snapshot_count_effective();
+    member.max_txn_ops = config.max_txn_ops as usize;
+    member.retention = RetentionPolicy {
+        max_snapshots: config.max_snapshots as usize,
+        max_wals: config.max_wals as usize,
+    };
+    member.first_seq = wall_clock_micros();
+
+    let data_dir = config.data_dir_path();
+    log.info("etcdserver", &format!("name = {}", config.name));
+    log.info("etcdserver", &format!("data dir = {}", data_dir.display()));
+    log.info(
+        "etcdserver",
+        &format!("member dir = {}", data_dir.join("member").display()),
+    );
+    log.info(
+        "etcdserver",
+        &format!("heartbeat = {}ms", config.heartbeat_interval_ms),
+    );
+    log.info(
+        "etcdserver",
+        &format!("election = {}ms", config.election_timeout_ms),
+    );
+    log.info(
+        "etcdserver",
+        &format!("snapshot count = {}", member.snapshot_count),
+    );
+    log.info(
+        "embed",
+        &format!(
+            "listening for peers on {}",
+            config
+                .listen_peer_urls
+                .iter()
+                .map(Url::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    );
+
+    let options = StartOptions {
+        member,
+        data_dir: data_dir.clone(),
+        wal_dir: config.wal_dir.clone(),
+        initial_cluster: initial,
+        join_existing: config.initial_cluster_state == ClusterState::Existing,
+        peer_listener,
+    };
+    let events_log = log.clone();
+    let on_event = Box::new(move |event: RuntimeEvent| log_event(&events_log, local_id, &event));
+    let (driver, handle, kind) =
+        cairn_runtime_tokio::start(options, on_event).map_err(|e| e.to_string())?;
+    match kind {
+        StartKind::Bootstrapped => log.info(
+            "etcdserver",
+            &format!("starting member {local_id:x} in cluster {cluster_id:x}"),
+        ),
+        StartKind::Joined => log.info(
+            "etcdserver",
+            &format!("joining cluster {cluster_id:x} as member {local_id:x}"),
+        ),
+        StartKind::Restarted => log.info(
+            "etcdserver",
+            &format!("restarting member {local_id:x} in cluster {cluster_id:x}"),
+        ),
+    }
+
+    let services = Services {
+        handle: handle.clone(),
+        max_request_bytes: config.max_request_bytes as usize,
+        max_txn_ops: config.max_txn_ops as usize,
+    };
+    let max_message = config.max_request_bytes as usize + GRPC_OVERHEAD_BYTES;
+    let grpc = tonic::service::Routes::new(
+        KvServer::new(services.clone()).max_decoding_message_size(max_message),
+    )
+    .add_service(ClusterServer::new(services.clone()).max_decoding_message_size(max_message))
+    .add_service(MaintenanceServer::new(services).max_decoding_message_size(max_message))
+    .into_axum_router();
+    let router = grpc.merge(http::routes(handle));
+    for (address, listener) in client_listeners {
+        let router = router.clone();
+        let serve_log = log.clone();
+        serve_log.notice(
+            "embed",
+            &format!(
+                "serving insecure client requests on {address}, this is strongly discouraged!"
+            ),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, router).await {
+                serve_log.error(
+                    "embed",
+                    &format!("serving client requests on {address} failed: {error}"),
+                );
+            }
+        });
+    }
+    Err(driver.run().await)
+}
+
+fn has_wal(config: &Config) -> bool {
+    let dir = cairn_runtime_tokio::DataDir::new(&config.data_dir_path(), config.wal_dir.as_deref());
+    dir.has_wal()
+}
+
+fn log_event(log: &Logger, local: NodeId, event: &RuntimeEvent) {
+    match event {
+        RuntimeEvent::Member(MemberEvent::RoleChanged(role)) => {
+            let what = match role.role {
+                Role::Leader => "leader",
+                Role::Candidate => "candidate",
+                Role::PreCandidate => "pre-candidate",
+                Role::Follower => "follower",
+            };
+            log.info(
+                "raft",
+                &format!("{local:x} became {what} at term {}", role.term),
+            );
+            if role.leader != 0 {
+                log.info(
+                    "raft",
+                    &format!(
+                        "raft.node: {local:x} elected leader {:x} at term {}",
+                        role.leader, role.term
+                    ),
+                );
+            }
+        }
+        RuntimeEvent::Member(MemberEvent::Published {
+            name,
+            client_urls,
+            cluster_id,
+        }) => {
+            log.info(
+                "etcdserver",
+                &format!(
+                    "published {{Name:{name} ClientURLs:[{}]}} to cluster {cluster_id:x}",
+                    client_urls.join(" ")
+                ),
+            );
+            log.info("etcdserver/api", "enabled capabilities for version 3.4");
+            log.info("embed", "ready to serve client requests");
+        }
+        RuntimeEvent::Member(MemberEvent::MemberAdded {
+            id,
+            peer_urls,
+            learner,
+        }) => {
+            let kind = if *learner { "learner member" } else { "member" };
+            log.info(
+                "etcdserver/membership",
+                &format!("added {kind} {id:x} [{}]", peer_urls.join(" ")),
+            );
+        }
+        RuntimeEvent::Member(MemberEvent::MemberRemoved { id }) => {
+            log.info("etcdserver/membership", &format!("removed member {id:x}"));
+        }
+        RuntimeEvent::Member(MemberEvent::MemberPromoted { id }) => {
+            log.info("etcdserver/membership", &format!("promote member {id:x}"));
+        }
+        RuntimeEvent::Member(MemberEvent::SnapshotSaved { index, .. }) => {
+            log.info("etcdserver", &format!("saved snapshot at index {index}"));
+        }
+        RuntimeEvent::Member(MemberEvent::SnapshotInstalled { index, .. }) => {
+            log.info(
+                "etcdserver",
+                &format!("applied incoming snapshot at index {index}"),
+            );
+        }
+        RuntimeEvent::Member(MemberEvent::SnapshotRefused { index, reason }) => {
+            log.warn(
+                "etcdserver",
+                &format!("refused incoming snapshot at index {index}: {reason}"),
+            );
+        }
+        RuntimeEvent::Member(MemberEvent::UndecodableEntry { index, reason }) => {
+            log.error(
+                "etcdserver",
+                &format!("skipped undecodable entry at index {index}: {reason}"),
+            );
+        }
+        RuntimeEvent::SlowFsync { took } => {
+            log.warn(
+                "wal",
+                &format!("sync duration of {took:?}, expected less than 1s"),
+            );
+        }
+        RuntimeEvent::PeerRefused(reason) => log.warn("rafthttp", reason),
+        RuntimeEvent::Fatal(reason) => log.error("etcdserver", reason),
+    }
+}
+
+/// Seeds election timeouts; the runtime logs nothing secret, and a restart
+/// gets a new seed.
+fn seed() -> u64 {
+    let micros = wall_clock_micros();
+    micros ^ (u64::from(std::process::id()) << 32)
+}
+
+fn wall_clock_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(1)
+}
