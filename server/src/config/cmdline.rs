@@ -102,8 +102,15 @@ pub(crate) fn parse_args(args: &[String]) -> Result<CommandLine, ConfigError> {
     Ok(line)
 }
 
+/// Settings that are plain strings to etcd's flag parser and refused only by its
+/// validation (so with exit code 1 and without the `invalid value` prefix).
+const CHECKED_LATE: [&str; 2] = ["logger", "auto-compaction-mode"];
+
 fn set_flag(config: &mut Config, name: &str, value: &str) -> Result<(), ConfigError> {
     config.set(name, value).map_err(|error| {
+        if CHECKED_LATE.contains(&name) {
+            return ConfigError::Setting(error.0);
+        }
         ConfigError::CommandLine(format!(
             "invalid value {value:?} for flag -{name}: {}",
             error.0
@@ -162,6 +169,9 @@ pub(crate) fn apply_environment(
                 pass.notices.push(format!(
                     "recognized and used environment variable {key}={value}"
                 ));
+            }
+            Err(error) if CHECKED_LATE.contains(&name) => {
+                value_error = Some(ConfigError::Setting(error.0));
             }
             Err(error) => {
                 value_error = Some(ConfigError::Environment {

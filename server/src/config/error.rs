@@ -62,6 +62,10 @@ pub enum ConfigError {
     /// A logging combination etcd refuses (`--logger=capnslog` with several outputs, ...).
     #[error("{0}")]
     Logging(String),
+    /// A value etcd takes as text and refuses only when validating
+    /// (`unknown logger option "x"`, `unknown auto-compaction-mode "x"`).
+    #[error("{0}")]
+    Setting(String),
     /// `--initial-cluster` holds a URL etcd refuses.
     #[error("error setting up initial cluster: {0}")]
     InitialCluster(UrlError),

@@ -41,8 +41,11 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
     "version",
 ];
 
+/// Reads one URL list out of a configuration.
+type UrlsOf = fn(&Config) -> &[Url];
+
 /// URL flags cairn serves only over plain http for now.
-const URL_FLAGS: [(&str, fn(&Config) -> &[Url]); 4] = [
+const URL_FLAGS: [(&str, UrlsOf); 4] = [
     ("listen-peer-urls", |c| &c.listen_peer_urls),
     ("listen-client-urls", |c| &c.listen_client_urls),
     ("initial-advertise-peer-urls", |c| {

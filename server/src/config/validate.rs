@@ -146,9 +146,9 @@ fn check_logging(config: &mut Config, warnings: &mut Vec<String>) -> Result<(), 
         }
     }
     if config.debug {
-        warnings.push(format!(
-            "Deprecated '--debug' flag is set to true (use '--log-level=debug' instead"
-        ));
+        warnings.push(
+            "Deprecated '--debug' flag is set to true (use '--log-level=debug' instead".into(),
+        );
     }
     if let Some(levels) = &config.log_package_levels {
         warnings.push(format!(
