@@ -19,18 +19,22 @@ fn main() -> ExitCode {
         }
         Ok(Invocation::Run(loaded)) => loaded,
         Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(2);
+            if error.shows_usage() {
+                eprintln!("{error}");
+                eprint!("{}", config::usage_text());
+            } else {
+                eprintln!("error verifying flags, {error}. See 'cairn --help'.");
+            }
+            return ExitCode::from(error.exit_code());
         }
     };
     let config = loaded.config;
-    let level = match config.log_level {
+    let level = match config.log_level_effective() {
         LogLevel::Debug => Level::Debug,
         LogLevel::Info => Level::Info,
         LogLevel::Warn => Level::Warning,
         _ => Level::Error,
     };
-    let level = if config.debug { Level::Debug } else { level };
     let log = Arc::new(Logger::new(
         config.logger == LoggerKind::Zap,
         level,

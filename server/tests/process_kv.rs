@@ -1,0 +1,309 @@
+//! Real `cairn` processes on loopback, driven through etcd's v3 gRPC API.
+
+#![allow(clippy::disallowed_methods)]
+
+mod support;
+
+use bytes::Bytes;
+use cairn_proto::etcdserverpb as pb;
+use support::{get, put, Cluster};
+
+fn key(k: &str) -> Bytes {
+    Bytes::copy_from_slice(k.as_bytes())
+}
+
+fn keys(response: &pb::RangeResponse) -> Vec<String> {
+    response
+        .kvs
+        .iter()
+        .map(|kv| String::from_utf8_lossy(&kv.key).into_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_member_serves_the_kv_api_as_etcd_does() {
+    let cluster = Cluster::start("kv1", 1).await;
+    let mut kv = cluster.kv(0).await.expect("connect");
+
+    // Put, with prev_kv; revisions start at 2 after the first write.
+    let first = kv.put(put("foo", "bar")).await.expect("put").into_inner();
+    assert_eq!(first.header.as_ref().map(|h| h.revision), Some(2));
+    let mut again = put("foo", "baz");
+    again.prev_kv = true;
+    let second = kv.put(again).await.expect("put").into_inner();
+    assert_eq!(second.prev_kv.map(|kv| kv.value), Some(key("bar")));
+
+    // Range: single key, prefix, limit/more/count, sort, keys_only, count_only, at a revision.
+    for k in ["a1", "a2", "a3", "b1"] {
+        kv.put(put(k, k)).await.expect("put");
+    }
+    let got = kv.range(get("foo")).await.expect("range").into_inner();
+    assert_eq!(got.kvs[0].value, key("baz"));
+    assert_eq!(
+        (
+            got.kvs[0].create_revision,
+            got.kvs[0].mod_revision,
+            got.kvs[0].version
+        ),
+        (2, 3, 2)
+    );
+    let prefix = pb::RangeRequest {
+        key: key("a"),
+        range_end: key("b"),
+        limit: 2,
+        ..Default::default()
+    };
+    let page = kv.range(prefix.clone()).await.expect("range").into_inner();
+    assert_eq!(
+        (keys(&page), page.more, page.count),
+        (vec!["a1".to_string(), "a2".to_string()], true, 3)
+    );
+    let descending = pb::RangeRequest {
+        sort_order: pb::range_request::SortOrder::Descend as i32,
+        sort_target: pb::range_request::SortTarget::Key as i32,
+        limit: 0,
+        ..prefix.clone()
+    };
+    let sorted = kv.range(descending).await.expect("range").into_inner();
+    assert_eq!(keys(&sorted), vec!["a3", "a2", "a1"]);
+    let keys_only = pb::RangeRequest {
+        keys_only: true,
+        limit: 0,
+        ..prefix.clone()
+    };
+    let only = kv.range(keys_only).await.expect("range").into_inner();
+    assert!(only.kvs.iter().all(|kv| kv.value.is_empty()));
+    let count_only = pb::RangeRequest {
+        count_only: true,
+        limit: 0,
+        ..prefix.clone()
+    };
+    let counted = kv.range(count_only).await.expect("range").into_inner();
+    assert_eq!((counted.kvs.len(), counted.count), (0, 3));
+    let old = pb::RangeRequest {
+        revision: 2,
+        ..get("foo")
+    };
+    assert_eq!(
+        kv.range(old).await.expect("range").into_inner().kvs[0].value,
+        key("bar")
+    );
+    let serializable = pb::RangeRequest {
+        serializable: true,
+        ..get("foo")
+    };
+    assert_eq!(
+        kv.range(serializable)
+            .await
+            .expect("range")
+            .into_inner()
+            .kvs
+            .len(),
+        1
+    );
+
+    // Delete a prefix with prev_kv.
+    let delete = pb::DeleteRangeRequest {
+        key: key("a"),
+        range_end: key("b"),
+        prev_kv: true,
+    };
+    let deleted = kv.delete_range(delete).await.expect("delete").into_inner();
+    assert_eq!((deleted.deleted, deleted.prev_kvs.len()), (3, 3));
+
+    // Txn: compare-and-swap succeeds once, then fails.
+    let cas = |expected: &str, new: &str| pb::TxnRequest {
+        compare: vec![pb::Compare {
+            result: pb::compare::CompareResult::Equal as i32,
+            target: pb::compare::CompareTarget::Value as i32,
+            key: key("foo"),
+            target_union: Some(pb::compare::TargetUnion::Value(key(expected))),
+            range_end: Bytes::new(),
+        }],
+        success: vec![pb::RequestOp {
+            request: Some(pb::request_op::Request::RequestPut(put("foo", new))),
+        }],
+        failure: vec![pb::RequestOp {
+            request: Some(pb::request_op::Request::RequestRange(get("foo"))),
+        }],
+    };
+    assert!(
+        kv.txn(cas("baz", "qux"))
+            .await
+            .expect("txn")
+            .into_inner()
+            .succeeded
+    );
+    let failed = kv.txn(cas("baz", "zzz")).await.expect("txn").into_inner();
+    assert!(!failed.succeeded);
+    match &failed.responses[0].response {
+        Some(pb::response_op::Response::ResponseRange(range)) => {
+            assert_eq!(range.kvs[0].value, key("qux"))
+        }
+        other => panic!("failure branch answered {other:?}"),
+    }
+
+    // Compaction, then etcd's errors for compacted and future revisions.
+    let current = kv
+        .range(get("foo"))
+        .await
+        .expect("range")
+        .into_inner()
+        .header
+        .expect("header")
+        .revision;
+    kv.compact(pb::CompactionRequest {
+        revision: current,
+        physical: true,
+    })
+    .await
+    .expect("compact");
+    let compacted = kv
+        .range(pb::RangeRequest {
+            revision: 2,
+            ..get("foo")
+        })
+        .await
+        .expect_err("compacted");
+    assert_eq!(
+        compacted.message(),
+        "etcdserver: mvcc: required revision has been compacted"
+    );
+    assert_eq!(compacted.code(), tonic::Code::OutOfRange);
+    let future = kv
+        .range(pb::RangeRequest {
+            revision: current + 100,
+            ..get("foo")
+        })
+        .await
+        .expect_err("future");
+    assert_eq!(
+        future.message(),
+        "etcdserver: mvcc: required revision is a future revision"
+    );
+
+    // Bad requests get etcd's texts and change nothing.
+    let empty = kv.put(put("", "x")).await.expect_err("empty key");
+    assert_eq!(empty.message(), "etcdserver: key is not provided");
+    let duplicate = pb::TxnRequest {
+        success: vec![
+            pb::RequestOp {
+                request: Some(pb::request_op::Request::RequestPut(put("d", "1"))),
+            },
+            pb::RequestOp {
+                request: Some(pb::request_op::Request::RequestPut(put("d", "2"))),
+            },
+        ],
+        ..Default::default()
+    };
+    let error = kv.txn(duplicate).await.expect_err("duplicate");
+    assert_eq!(
+        error.message(),
+        "etcdserver: duplicate key given in txn request"
+    );
+    let many = pb::TxnRequest {
+        success: (0..129)
+            .map(|i| pb::RequestOp {
+                request: Some(pb::request_op::Request::RequestPut(put(
+                    &format!("m{i}"),
+                    "v",
+                ))),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let error = kv.txn(many).await.expect_err("too many");
+    assert_eq!(
+        error.message(),
+        "etcdserver: too many operations in txn request"
+    );
+    // Above --max-request-bytes (1.5 MiB) but within gRPC's own limit.
+    let big = put("big", &"x".repeat(1600 * 1024));
+    let error = kv.put(big).await.expect_err("too large");
+    assert_eq!(error.message(), "etcdserver: request is too large");
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
+    assert!(kv
+        .range(get("d"))
+        .await
+        .expect("range")
+        .into_inner()
+        .kvs
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_forward_writes_and_serve_reads_everywhere() {
+    let cluster = Cluster::start("kv3", 3).await;
+    let leader = cluster.leader().await.expect("a leader");
+    let follower = (leader + 1) % 3;
+    let mut kv = cluster.kv(follower).await.expect("connect");
+    kv.put(put("shared", "yes"))
+        .await
+        .expect("put through a follower");
+    for i in 0..3 {
+        let mut kv = cluster.kv(i).await.expect("connect");
+        let got = kv
+            .range(get("shared"))
+            .await
+            .expect("linearizable read")
+            .into_inner();
+        assert_eq!(got.kvs[0].value, key("yes"), "member {i}");
+    }
+    let mut cluster_client = cairn_proto::etcdserverpb::cluster_client::ClusterClient::new(
+        tonic::transport::Channel::from_shared(cluster.members[2].endpoint())
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect"),
+    );
+    let list = cluster_client
+        .member_list(pb::MemberListRequest {})
+        .await
+        .expect("member list")
+        .into_inner();
+    let mut names: Vec<String> = list.members.iter().map(|m| m.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, vec!["m1", "m2", "m3"]);
+    assert!(list.members.iter().all(|m| m.client_ur_ls.len() == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_of_another_cluster_is_refused() {
+    let mut cluster = Cluster::start("other", 1).await;
+    let data_dir = cluster.members[0].data_dir.clone();
+    // Stop the member but keep its directory (dropping the cluster deletes it).
+    cluster.kill(0);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "--data-dir",
+            data_dir.to_str().expect("utf-8"),
+            "--name",
+            "m1",
+            "--initial-cluster",
+            "m1=http://127.0.0.1:1",
+            "--initial-advertise-peer-urls",
+            "http://127.0.0.1:1",
+            "--listen-peer-urls",
+            &format!("http://127.0.0.1:{}", support::free_port()),
+            "--listen-client-urls",
+            &format!("http://127.0.0.1:{}", support::free_port()),
+            "--advertise-client-urls",
+            "http://127.0.0.1:2",
+        ])
+        .output()
+        .expect("run cairn");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("belongs to member"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_flag_is_an_error_that_names_it() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--no-such-flag")
+        .output()
+        .expect("run cairn");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-such-flag"), "{stderr}");
+}
