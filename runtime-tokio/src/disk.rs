@@ -161,16 +161,29 @@ pub enum DiskDone {
 #[derive(Debug)]
 pub struct DiskWorker {
     tx: mpsc::Sender<Action>,
+    dir: DataDir,
+}
+
+impl crate::driver::Disk for DiskWorker {
+    fn submit(&mut self, action: Action) {
+        // The worker only stops after a fatal failure, which the driver sees.
+        let _ = self.tx.send(action);
+    }
+
+    fn read_snapshot(&mut self, name: &str) -> io::Result<Bytes> {
+        self.dir.read_snapshot(name)
+    }
 }
 
 impl DiskWorker {
     /// Starts the worker; completions go to `done`.
     pub fn start(dir: DataDir, done: tokio::sync::mpsc::UnboundedSender<DiskDone>) -> DiskWorker {
         let (tx, rx) = mpsc::channel::<Action>();
+        let worker_dir = dir.clone();
         std::thread::Builder::new()
             .name("cairn-disk".to_string())
             .spawn(move || {
-                let mut files = OpenFiles::new(dir);
+                let mut files = OpenFiles::new(worker_dir);
                 while let Ok(action) = rx.recv() {
                     let report = files.execute(action);
                     if let Some(report) = report {
@@ -182,13 +195,7 @@ impl DiskWorker {
                 }
             })
             .expect("spawn the disk thread");
-        DiskWorker { tx }
-    }
-
-    /// Queues a disk action (they run in order).
-    pub fn submit(&self, action: Action) {
-        // The worker only stops after a fatal failure, which the driver sees.
-        let _ = self.tx.send(action);
+        DiskWorker { tx, dir }
     }
 }
 

@@ -11,8 +11,26 @@ use cairn_core::member::{
 use cairn_core::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::disk::{DataDir, DiskDone, DiskWorker};
-use crate::transport::{Inbound, Transport, TransportReport};
+use crate::disk::DiskDone;
+use crate::transport::{Inbound, TransportReport};
+
+/// Where the driver sends disk actions: the real disk worker, or a simulated
+/// disk. Actions must be carried out in the order submitted, each reported
+/// back as a [`DiskDone`] on the driver's channel.
+pub trait Disk: Send + 'static {
+    fn submit(&mut self, action: Action);
+    /// The bytes of a saved snapshot file, to send to a follower.
+    fn read_snapshot(&mut self, name: &str) -> std::io::Result<bytes::Bytes>;
+}
+
+/// Where the driver sends peer messages: the TCP transport, or a simulated
+/// network. Delivery failures come back as [`TransportReport`]s.
+pub trait Network: Send + 'static {
+    fn send(&mut self, message: cairn_core::raft::Message);
+    fn send_snapshot(&mut self, message: cairn_core::raft::Message, snapshot: bytes::Bytes);
+    fn set_peer(&mut self, id: cairn_core::raft::NodeId, peer_urls: &[String]);
+    fn remove_peer(&mut self, id: cairn_core::raft::NodeId);
+}
 
 /// How long an fdatasync may take before it is reported as slow (etcd's
 /// warning threshold).
@@ -60,13 +78,13 @@ impl MemberHandle {
     }
 }
 
-/// Everything the driver runs with.
-pub struct Driver {
+/// Everything the driver runs with. The same loop runs on the real disk and
+/// network (this crate) and on simulated ones (cairn-runtime-sim).
+pub struct Driver<D: Disk, N: Network> {
     member: Member,
-    dir: DataDir,
-    disk: DiskWorker,
+    disk: D,
     disk_done: mpsc::UnboundedReceiver<DiskDone>,
-    transport: Transport,
+    transport: N,
     reports: mpsc::UnboundedReceiver<TransportReport>,
     inbound: mpsc::Receiver<Inbound>,
     clients: mpsc::UnboundedReceiver<ClientInput>,
@@ -76,7 +94,7 @@ pub struct Driver {
     on_event: Box<dyn FnMut(RuntimeEvent) + Send>,
 }
 
-impl std::fmt::Debug for Driver {
+impl<D: Disk, N: Network> std::fmt::Debug for Driver<D, N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
             .field("member", &self.member.id())
@@ -92,22 +110,20 @@ pub struct DriverParts {
     pub inbound: mpsc::Receiver<Inbound>,
 }
 
-impl Driver {
+impl<D: Disk, N: Network> Driver<D, N> {
     /// A driver for `member`, whose clock started at `origin` (the instant
     /// `Instant::ZERO` stands for).
     pub fn new(
         member: Member,
-        dir: DataDir,
-        disk: DiskWorker,
-        transport: Transport,
+        disk: D,
+        transport: N,
         parts: DriverParts,
         origin: tokio::time::Instant,
         on_event: Box<dyn FnMut(RuntimeEvent) + Send>,
-    ) -> (Driver, MemberHandle) {
+    ) -> (Driver<D, N>, MemberHandle) {
         let (tx, clients) = mpsc::unbounded_channel();
         let driver = Driver {
             member,
-            dir,
             disk,
             disk_done: parts.disk_done,
             transport,
@@ -216,7 +232,7 @@ impl Driver {
             match action {
                 Action::Send(message) => self.transport.send(message),
                 Action::SendSnapshot { message, snapshot } => {
-                    match self.dir.read_snapshot(&snapshot) {
+                    match self.disk.read_snapshot(&snapshot) {
                         Ok(bytes) => self.transport.send_snapshot(message, bytes),
                         Err(_) => {
                             let now = self.now();

@@ -21,7 +21,10 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 pub use disk::{DataDir, DataDirError};
-pub use driver::{Driver, MemberHandle, Reply, RuntimeEvent};
+pub use driver::{Disk, Driver, MemberHandle, Network, Reply, RuntimeEvent};
+
+/// The driver on the real disk and network.
+pub type TokioDriver = Driver<disk::DiskWorker, transport::Transport>;
 
 /// How a member starts.
 #[derive(Debug)]
@@ -60,7 +63,7 @@ pub enum StartKind {
 pub fn start(
     options: StartOptions,
     on_event: Box<dyn FnMut(RuntimeEvent) + Send>,
-) -> Result<(Driver, MemberHandle, StartKind), StartFailure> {
+) -> Result<(TokioDriver, MemberHandle, StartKind), StartFailure> {
     let dir = DataDir::new(&options.data_dir, options.wal_dir.as_deref());
     let origin = tokio::time::Instant::now();
     let now = Instant::ZERO;
@@ -102,7 +105,7 @@ pub fn start(
         reports,
         inbound,
     };
-    let (driver, handle) = Driver::new(member, dir, disk, transport, parts, origin, on_event);
+    let (driver, handle) = Driver::new(member, disk, transport, parts, origin, on_event);
     Ok((driver, handle, kind))
 }
 

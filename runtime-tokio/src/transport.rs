@@ -73,6 +73,24 @@ impl std::fmt::Debug for Transport {
     }
 }
 
+impl crate::driver::Network for Transport {
+    fn send(&mut self, message: Message) {
+        Transport::send(self, message);
+    }
+
+    fn send_snapshot(&mut self, message: Message, snapshot: Bytes) {
+        Transport::send_snapshot(self, message, snapshot);
+    }
+
+    fn set_peer(&mut self, id: NodeId, peer_urls: &[String]) {
+        Transport::set_peer(self, id, peer_urls);
+    }
+
+    fn remove_peer(&mut self, id: NodeId) {
+        Transport::remove_peer(self, id);
+    }
+}
+
 impl Transport {
     pub fn new(
         cluster_id: u64,

@@ -51,16 +51,24 @@ fn main() -> ExitCode {
         &format!("cairn Version: {}", env!("CARGO_PKG_VERSION")),
     );
     log.info("etcdmain", "etcd API Version: 3.4");
-    let unsupported = config.unsupported_settings();
-    if !unsupported.is_empty() {
-        // Serving without what was asked for (TLS, auth, ...) would be worse
-        // than not serving: refuse, and say exactly what is missing.
-        for setting in &unsupported {
+    // Settings of features cairn does not implement yet: serving without a
+    // security feature that was asked for (TLS, client certificates, auth)
+    // would be worse than not serving, so those refuse to start; the others
+    // are accepted with a warning that says exactly what is not done.
+    let (refused, warned): (Vec<String>, Vec<String>) = config
+        .unsupported_settings()
+        .into_iter()
+        .partition(|setting| is_security_setting(setting));
+    for setting in &warned {
+        log.warn("etcdmain", &format!("{setting}; continuing without it"));
+    }
+    if !refused.is_empty() {
+        for setting in &refused {
             log.error("etcdmain", setting);
         }
         log.error(
             "etcdmain",
-            "cairn does not implement the settings above yet; refusing to start",
+            "cairn does not implement the security settings above yet; refusing to start",
         );
         return ExitCode::from(1);
     }
@@ -81,4 +89,29 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Whether an unsupported setting concerns transport security or
+/// authentication (where silently carrying on would expose data).
+fn is_security_setting(setting: &str) -> bool {
+    const SECURITY_FLAGS: [&str; 16] = [
+        "--cert-file",
+        "--key-file",
+        "--client-cert-auth",
+        "--client-crl-file",
+        "--trusted-ca-file",
+        "--auto-tls",
+        "--peer-cert-file",
+        "--peer-key-file",
+        "--peer-client-cert-auth",
+        "--peer-crl-file",
+        "--peer-trusted-ca-file",
+        "--peer-auto-tls",
+        "--peer-cert-allowed",
+        "--cipher-suites",
+        "--auth-token",
+        "--experimental-peer-skip-client-san-verification",
+    ];
+    SECURITY_FLAGS.iter().any(|flag| setting.starts_with(flag))
+        || setting.contains("URLs are not supported")
 }

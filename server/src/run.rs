@@ -200,6 +200,11 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
                 "serving insecure client requests on {address}, this is strongly discouraged!"
             ),
         );
+        // Small gRPC frames must not wait for delayed ACKs (Nagle).
+        let listener =
+            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+                let _ = tcp.set_nodelay(true);
+            });
         tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, router).await {
                 serve_log.error(
