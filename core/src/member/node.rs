@@ -216,16 +216,7 @@ impl Member {
                 &image.leases,
                 member.store.attached_leases(),
             );
-            for m in &image.members {
-                member.members.insert(
-                    m.id,
-                    MemberInfo {
-                        name: m.name.clone(),
-                        peer_urls: m.peer_urls.clone(),
-                        client_urls: m.client_urls.clone(),
-                    },
-                );
-            }
+            member.members = members_of(&image.members);
             member.last_snapshot_index = image.meta.index;
             if let Some((name, _)) = &snapshot_file {
                 member.snapshot_files.push(name.clone());
@@ -929,20 +920,7 @@ impl Member {
             &image.leases,
             self.store.attached_leases(),
         );
-        self.members = image
-            .members
-            .iter()
-            .map(|m| {
-                (
-                    m.id,
-                    MemberInfo {
-                        name: m.name.clone(),
-                        peer_urls: m.peer_urls.clone(),
-                        client_urls: m.client_urls.clone(),
-                    },
-                )
-            })
-            .collect();
+        self.members = members_of(&image.members);
         self.last_snapshot_index = meta.index;
         // Reads waiting for an index the snapshot covers can be served now.
         let name = snapshot::snapshot_name(meta.term, meta.index);
@@ -1009,4 +987,19 @@ fn txn_depth(txn: &crate::mvcc::TxnRequest) -> usize {
         })
         .max()
         .unwrap_or(0)
+}
+
+/// The membership a snapshot records, as the member keeps it.
+fn members_of(members: &[snapshot::Member]) -> BTreeMap<NodeId, MemberInfo> {
+    members
+        .iter()
+        .map(|m| {
+            let info = MemberInfo {
+                name: m.name.clone(),
+                peer_urls: m.peer_urls.clone(),
+                client_urls: m.client_urls.clone(),
+            };
+            (m.id, info)
+        })
+        .collect()
 }

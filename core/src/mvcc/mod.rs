@@ -27,7 +27,7 @@ pub use codec::StoreDecodeError;
 pub use error::MvccError;
 pub use revision::Revision;
 pub use store::{Applied, KvHash, Store, StoreConfig, DEFAULT_MAX_TXN_OPS};
-pub use txn_check::{validate_delete, validate_put, validate_range, validate_txn};
+pub use txn_check::{check_txn_level, validate_delete, validate_put, validate_range, validate_txn};
 pub use types::{
     Compare, CompareResult, CompareTarget, DeleteRangeRequest, DeleteRangeResponse, Event,
     EventKind, KeyValue, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp,

@@ -46,25 +46,40 @@ pub fn validate_txn(request: &TxnRequest, max_ops: usize) -> Result<(), MvccErro
     Ok(())
 }
 
-fn check_txn(request: &TxnRequest, max_ops: usize) -> Result<(), MvccError> {
-    let ops = request
-        .compare
-        .len()
-        .max(request.success.len())
-        .max(request.failure.len());
+/// etcd's checks of one txn level, in etcd's order: the number of compares and
+/// of ops in each branch against `max_ops`, then that every compare names a
+/// key. Returns the budget left for nested txns (etcd passes it down).
+pub fn check_txn_level(
+    compares: usize,
+    success: usize,
+    failure: usize,
+    any_compare_key_empty: bool,
+    max_ops: usize,
+) -> Result<usize, MvccError> {
+    let ops = compares.max(success).max(failure);
     if ops > max_ops {
         return Err(MvccError::TooManyOps);
     }
-    if request.compare.iter().any(|compare| compare.key.is_empty()) {
+    if any_compare_key_empty {
         return Err(MvccError::EmptyKey);
     }
-    // etcd passes the remaining budget down to nested txns.
+    Ok(max_ops - ops)
+}
+
+fn check_txn(request: &TxnRequest, max_ops: usize) -> Result<(), MvccError> {
+    let budget = check_txn_level(
+        request.compare.len(),
+        request.success.len(),
+        request.failure.len(),
+        request.compare.iter().any(|compare| compare.key.is_empty()),
+        max_ops,
+    )?;
     for op in request.success.iter().chain(&request.failure) {
         match op {
             RequestOp::Range(range) => validate_range(range)?,
             RequestOp::Put(put) => validate_put(put)?,
             RequestOp::DeleteRange(delete) => validate_delete(delete)?,
-            RequestOp::Txn(txn) => check_txn(txn, max_ops - ops)?,
+            RequestOp::Txn(txn) => check_txn(txn, budget)?,
         }
     }
     Ok(())

@@ -131,18 +131,13 @@ fn checked_txn(
     max_ops: usize,
     refused: &mut Option<EtcdError>,
 ) -> Result<mvcc::TxnRequest, MvccError> {
-    let ops = request
-        .compare
-        .len()
-        .max(request.success.len())
-        .max(request.failure.len());
-    if ops > max_ops {
-        return Err(MvccError::TooManyOps);
-    }
-    if request.compare.iter().any(|compare| compare.key.is_empty()) {
-        return Err(MvccError::EmptyKey);
-    }
-    let budget = max_ops - ops;
+    let budget = mvcc::check_txn_level(
+        request.compare.len(),
+        request.success.len(),
+        request.failure.len(),
+        request.compare.iter().any(|compare| compare.key.is_empty()),
+        max_ops,
+    )?;
     let compare = request.compare.into_iter().map(compare).collect();
     let success = checked_ops(request.success, budget, refused)?;
     let failure = checked_ops(request.failure, budget, refused)?;
