@@ -35,11 +35,14 @@ fn main() -> ExitCode {
         LogLevel::Warn => Level::Warning,
         _ => Level::Error,
     };
-    let log = Arc::new(Logger::new(
-        config.logger == LoggerKind::Zap,
-        level,
-        Box::new(std::io::stderr()),
-    ));
+    let output = match log_output(&config.log_outputs) {
+        Ok(output) => output,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(1);
+        }
+    };
+    let log = Arc::new(Logger::new(config.logger == LoggerKind::Zap, level, output));
     for notice in &loaded.notices {
         log.info("etcdmain", notice);
     }
@@ -114,4 +117,48 @@ fn is_security_setting(setting: &str) -> bool {
     ];
     SECURITY_FLAGS.iter().any(|flag| setting.starts_with(flag))
         || setting.contains("URLs are not supported")
+}
+
+/// Where `--log-outputs` sends log lines: `default` and `stderr` to standard
+/// error, `stdout` to standard output, anything else is a file appended to.
+/// Several outputs each get every line.
+fn log_output(outputs: &[String]) -> Result<Box<dyn std::io::Write + Send>, String> {
+    let mut sinks: Vec<Box<dyn std::io::Write + Send>> = Vec::new();
+    for output in outputs {
+        match output.as_str() {
+            "default" | "stderr" | "" => sinks.push(Box::new(std::io::stderr())),
+            "stdout" => sinks.push(Box::new(std::io::stdout())),
+            path => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| format!("cannot open log output {path}: {e}"))?;
+                sinks.push(Box::new(file));
+            }
+        }
+    }
+    if sinks.is_empty() {
+        sinks.push(Box::new(std::io::stderr()));
+    }
+    Ok(Box::new(Tee(sinks)))
+}
+
+/// Writes every line to each sink.
+struct Tee(Vec<Box<dyn std::io::Write + Send>>);
+
+impl std::io::Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for sink in &mut self.0 {
+            sink.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        for sink in &mut self.0 {
+            sink.flush()?;
+        }
+        Ok(())
+    }
 }

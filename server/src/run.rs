@@ -104,7 +104,7 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     raft_config.tick_interval_ms = heartbeat_ms;
     raft_config.heartbeat_ticks = 1;
     raft_config.election_ticks = (config.election_timeout_ms / heartbeat_ms).max(2) as u32;
-    raft_config.pre_vote = true;
+    raft_config.pre_vote = config.pre_vote;
     let mut member = MemberConfig::new(
         raft_config,
         cluster_id,
