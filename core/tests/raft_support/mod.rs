@@ -203,7 +203,7 @@ pub struct Cluster {
 fn config(id: NodeId, seed: u64) -> Config {
     let mut config = Config::new(id, seed);
     // Half the clusters run without pre-vote (etcd 3.4's default).
-    config.pre_vote = seed % 2 == 0;
+    config.pre_vote = seed.is_multiple_of(2);
     // Small messages and windows exercise flow control and probing.
     config.max_message_bytes = 256;
     config.max_inflight_messages = 4;
