@@ -256,15 +256,27 @@ async fn three_members_forward_writes_and_serve_reads_everywhere() {
             .await
             .expect("connect"),
     );
-    let list = cluster_client
-        .member_list(pb::MemberListRequest {})
-        .await
-        .expect("member list")
-        .into_inner();
-    let mut names: Vec<String> = list.members.iter().map(|m| m.name.clone()).collect();
-    names.sort();
-    assert_eq!(names, vec!["m1", "m2", "m3"]);
-    assert!(list.members.iter().all(|m| m.client_ur_ls.len() == 1));
+    // Every member publishes its client URLs through the log once it has a
+    // leader; until then it is listed without them (etcd: "unstarted").
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let list = cluster_client
+            .member_list(pb::MemberListRequest {})
+            .await
+            .expect("member list")
+            .into_inner();
+        let mut names: Vec<String> = list.members.iter().map(|m| m.name.clone()).collect();
+        names.sort();
+        if list.members.iter().all(|m| m.client_ur_ls.len() == 1) {
+            assert_eq!(names, vec!["m1", "m2", "m3"]);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "members never all published: {list:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -677,6 +677,13 @@ impl Member {
         while let Some(ready) = self.raft.poll_ready() {
             self.handle_ready(ready);
         }
+        // Announce this member as soon as a leader is known, not a tick later.
+        if !self.published && self.raft.leader() != NO_NODE && self.now >= self.publish_retry_at {
+            self.maybe_publish();
+            while let Some(ready) = self.raft.poll_ready() {
+                self.handle_ready(ready);
+            }
+        }
         self.maybe_snapshot();
         self.flush_wal();
     }
