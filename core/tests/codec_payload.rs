@@ -11,7 +11,7 @@ use cairn_core::codec::{
     decode_member_info, decode_proposal, encode_member_info, encode_proposal, encode_proposal_into,
     CodecError, PAYLOAD_FORMAT_VERSION,
 };
-use cairn_core::member::{MemberInfo, Op, Proposal};
+use cairn_core::member::{AlarmKind, MemberInfo, Op, Proposal};
 use cairn_core::mvcc::{
     Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
     SortOrder, SortTarget, TxnRequest,
@@ -159,6 +159,15 @@ fn op() -> impl Strategy<Value = Op> {
         (int(), any::<bool>()).prop_map(|(revision, physical)| Op::Compact { revision, physical }),
         (int(), int()).prop_map(|(id, ttl_secs)| Op::LeaseGrant { id, ttl_secs }),
         int().prop_map(|id| Op::LeaseRevoke { id }),
+        (any::<bool>(), id(), any::<bool>()).prop_map(|(activate, member, corrupt)| Op::Alarm {
+            activate,
+            member,
+            alarm: if corrupt {
+                AlarmKind::Corrupt
+            } else {
+                AlarmKind::NoSpace
+            },
+        }),
         (id(), text(), vec(text(), 0..3)).prop_map(|(member, name, client_urls)| {
             Op::PublishAttributes {
                 member,

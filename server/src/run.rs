@@ -113,6 +113,7 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     );
     member.snapshot_count = config.snapshot_count_effective();
     member.max_txn_ops = config.max_txn_ops as usize;
+    member.quota_bytes = config.quota_backend_bytes_effective();
     member.retention = RetentionPolicy {
         max_snapshots: config.max_snapshots as usize,
         max_wals: config.max_wals as usize,

@@ -319,3 +319,105 @@ fn an_unknown_flag_is_an_error_that_names_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no-such-flag"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_quota_refuses_writes_with_etcds_error_until_space_is_reclaimed_and_the_alarm_cleared(
+) {
+    let cluster = Cluster::start_with("quota", 1, &["--quota-backend-bytes", "20000"]).await;
+    let mut kv = cluster.kv(0).await.expect("connect");
+    let mut written = 0;
+    let refused = loop {
+        match kv
+            .put(put(&format!("big{written:03}"), &"x".repeat(1000)))
+            .await
+        {
+            Ok(_) => written += 1,
+            Err(status) => break status,
+        }
+        assert!(written < 100, "the quota never refused a write");
+    };
+    assert_eq!(
+        refused.message(),
+        "etcdserver: mvcc: database space exceeded"
+    );
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    assert!(
+        written >= 15,
+        "writes were accepted up to the quota: {written}"
+    );
+    // Nothing acknowledged was lost, and the alarm is raised for everyone.
+    let all = pb::RangeRequest {
+        key: key("big"),
+        range_end: key("bih"),
+        count_only: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        kv.range(all.clone())
+            .await
+            .expect("range")
+            .into_inner()
+            .count,
+        written
+    );
+    let mut maintenance = cluster.maintenance(0).await.expect("connect");
+    let list = |action| pb::AlarmRequest {
+        action,
+        member_id: 0,
+        alarm: pb::AlarmType::None as i32,
+    };
+    let alarms = maintenance
+        .alarm(list(pb::alarm_request::AlarmAction::Get as i32))
+        .await
+        .expect("alarm list")
+        .into_inner()
+        .alarms;
+    assert_eq!(alarms.len(), 1);
+    assert_eq!(alarms[0].alarm, pb::AlarmType::Nospace as i32);
+    let status = maintenance
+        .status(pb::StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    assert!(
+        status.errors.iter().any(|e| e.contains("alarm:NOSPACE")),
+        "{:?}",
+        status.errors
+    );
+    // Still refused while the alarm stands, even small writes.
+    assert!(kv.put(put("small", "x")).await.is_err());
+    // Deletes and compaction reclaim space; then the operator disarms.
+    kv.delete_range(pb::DeleteRangeRequest {
+        key: key("big"),
+        range_end: key("bih"),
+        prev_kv: false,
+    })
+    .await
+    .expect("deletes are allowed under the alarm");
+    let revision = kv
+        .range(get("small"))
+        .await
+        .expect("range")
+        .into_inner()
+        .header
+        .expect("header")
+        .revision;
+    kv.compact(pb::CompactionRequest {
+        revision,
+        physical: true,
+    })
+    .await
+    .expect("compaction is allowed under the alarm");
+    let member_id = alarms[0].member_id;
+    maintenance
+        .alarm(pb::AlarmRequest {
+            action: pb::alarm_request::AlarmAction::Deactivate as i32,
+            member_id,
+            alarm: pb::AlarmType::Nospace as i32,
+        })
+        .await
+        .expect("disarm");
+    kv.put(put("small", "x"))
+        .await
+        .expect("writes are accepted again");
+}

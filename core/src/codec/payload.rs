@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use super::wire::{put_bool, put_bytes, put_i64, put_strings, put_varint, Reader};
 use super::CodecError;
-use crate::member::{MemberInfo, Op, Proposal};
+use crate::member::{AlarmKind, MemberInfo, Op, Proposal};
 use crate::mvcc::{
     Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
     SortOrder, SortTarget, TxnRequest,
@@ -38,6 +38,7 @@ const OP_COMPACT: u8 = 4;
 const OP_LEASE_GRANT: u8 = 5;
 const OP_LEASE_REVOKE: u8 = 6;
 const OP_PUBLISH_ATTRIBUTES: u8 = 7;
+const OP_ALARM: u8 = 8;
 
 const REQUEST_RANGE: u8 = 1;
 const REQUEST_PUT: u8 = 2;
@@ -105,6 +106,16 @@ pub fn encode_proposal_into(proposal: &Proposal, out: &mut Vec<u8>) {
             out.push(OP_LEASE_REVOKE);
             put_i64(out, *id);
         }
+        Op::Alarm {
+            activate,
+            member,
+            alarm,
+        } => {
+            out.push(OP_ALARM);
+            put_bool(out, *activate);
+            put_varint(out, *member);
+            out.push(alarm.to_byte());
+        }
         Op::PublishAttributes {
             member,
             name,
@@ -140,6 +151,22 @@ pub fn decode_proposal(data: &Bytes) -> Result<Proposal, CodecError> {
         OP_LEASE_REVOKE => Op::LeaseRevoke {
             id: reader.i64("lease id")?,
         },
+        OP_ALARM => {
+            let activate = reader.bool("alarm activate")?;
+            let member = reader.varint("alarm member")?;
+            let offset = reader.offset();
+            let byte = reader.u8("alarm type")?;
+            let alarm = AlarmKind::from_byte(byte).ok_or(CodecError::UnknownTag {
+                what: "alarm type",
+                tag: byte,
+                offset,
+            })?;
+            Op::Alarm {
+                activate,
+                member,
+                alarm,
+            }
+        }
         OP_PUBLISH_ATTRIBUTES => Op::PublishAttributes {
             member: reader.varint("publish member")?,
             name: reader.string("member name")?,

@@ -28,7 +28,21 @@ pub enum ClientRequest {
     HashKv {
         revision: i64,
     },
-    AlarmList,
+    /// List, raise or clear alarms (etcd's `Maintenance.Alarm`). `member` 0
+    /// with `Get` lists all.
+    Alarm {
+        action: AlarmAction,
+        member: NodeId,
+        alarm: Option<super::AlarmKind>,
+    },
+}
+
+/// What an alarm request does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlarmAction {
+    Get,
+    Activate,
+    Deactivate,
 }
 
 impl ClientRequest {
@@ -87,6 +101,8 @@ pub struct StatusInfo {
     pub db_size: i64,
     pub db_size_in_use: i64,
     pub is_learner: bool,
+    /// Active alarms, as (member, kind).
+    pub alarms: Vec<(NodeId, super::AlarmKind)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,9 +114,12 @@ pub enum ClientResponse {
     Compact,
     MemberList(Vec<MemberStatus>),
     Status(StatusInfo),
-    Hash { hash: u32 },
+    Hash {
+        hash: u32,
+    },
     HashKv(KvHash),
-    AlarmList,
+    /// The alarms after the request, as (member, kind).
+    Alarms(Vec<(NodeId, super::AlarmKind)>),
 }
 
 /// Why a request failed. The texts are etcd's wire texts: clients match on them.
@@ -120,4 +139,6 @@ pub enum ClientError {
     TooLarge,
     #[error("etcdserver: corrupt cluster")]
     Corrupt,
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
 }

@@ -27,6 +27,10 @@ pub struct MemberConfig {
     pub first_seq: u64,
     /// Seeds lease id generation.
     pub seed: u64,
+    /// Bytes of keys and values (all retained revisions) above which writes
+    /// that add data are refused and the NOSPACE alarm raised: etcd's
+    /// `--quota-backend-bytes` (2 GiB by default). `None`: no quota.
+    pub quota_bytes: Option<u64>,
 }
 
 impl MemberConfig {
@@ -50,6 +54,7 @@ impl MemberConfig {
             max_txn_ops: crate::mvcc::DEFAULT_MAX_TXN_OPS,
             retention: RetentionPolicy::default(),
             first_seq: 1,
+            quota_bytes: Some(2 * 1024 * 1024 * 1024),
         }
     }
 

@@ -17,9 +17,9 @@ mod wal_batch;
 
 pub use action::{Action, MemberEvent, WalOp};
 pub use client::{
-    txn_is_write, ClientError, ClientRequest, ClientResponse, ClientToken, Header, MemberStatus,
-    StatusInfo,
+    txn_is_write, AlarmAction, ClientError, ClientRequest, ClientResponse, ClientToken, Header,
+    MemberStatus, StatusInfo,
 };
 pub use config::MemberConfig;
 pub use node::{Member, StartError};
-pub use request::{MemberInfo, Op, Proposal};
+pub use request::{AlarmKind, MemberInfo, Op, Proposal};

@@ -1,15 +1,16 @@
 //! [`Member`]: Raft, the state machine and the WAL as one deterministic machine.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 
 use super::action::{Action, MemberEvent, WalOp};
+use super::client::AlarmAction;
 use super::client::{
     ClientError, ClientRequest, ClientResponse, ClientToken, Header, MemberStatus, StatusInfo,
 };
 use super::config::MemberConfig;
-use super::request::{MemberInfo, Op, Proposal};
+use super::request::{AlarmKind, MemberInfo, Op, Proposal};
 use super::wal_batch::WalBatch;
 use crate::codec;
 use crate::lease::{Lessor, LessorConfig};
@@ -97,6 +98,13 @@ pub struct Member {
     published: bool,
     publish_retry_at: Instant,
     role: RoleState,
+    /// Active alarms (replicated through the log).
+    alarms: BTreeSet<(NodeId, AlarmKind)>,
+    /// Bytes of keys and values of every retained revision, kept up to date
+    /// from applied events (equal to `store.size_bytes()`).
+    size_bytes: u64,
+    /// Not before this instant is the NOSPACE alarm proposed again.
+    nospace_retry_at: Instant,
 }
 
 /// Why a member cannot start from what is on disk.
@@ -250,6 +258,7 @@ impl Member {
             config.raft.tick_interval_ms * config.raft.election_ticks as u64,
         ));
         let role = raft.role_state();
+        let size_bytes = store.size_bytes();
         Member {
             next_seq: config.first_seq,
             raft,
@@ -275,6 +284,9 @@ impl Member {
             published: false,
             publish_retry_at: now,
             role,
+            alarms: BTreeSet::new(),
+            size_bytes,
+            nospace_retry_at: now,
             config,
         }
     }
@@ -394,6 +406,12 @@ impl Member {
             ClientRequest::Txn(txn) if !super::client::txn_is_write(&txn) => {
                 self.start_read(token, ReadRequest::Txn(txn), deadline)
             }
+            ClientRequest::Put(put) if self.space_refused(put_cost(&put)) => {
+                self.respond(token, Err(ClientError::NoSpace))
+            }
+            ClientRequest::Txn(txn) if self.space_refused(txn_cost(&txn)) => {
+                self.respond(token, Err(ClientError::NoSpace))
+            }
             ClientRequest::Put(put) => self.propose(token, Op::Put(put), deadline),
             ClientRequest::DeleteRange(delete) => {
                 self.propose(token, Op::DeleteRange(delete), deadline)
@@ -429,7 +447,25 @@ impl Member {
                     .map_err(ClientError::from);
                 self.respond(token, result);
             }
-            ClientRequest::AlarmList => self.respond(token, Ok(ClientResponse::AlarmList)),
+            ClientRequest::Alarm {
+                action: AlarmAction::Get,
+                ..
+            } => {
+                let alarms = self.alarms.iter().copied().collect();
+                self.respond(token, Ok(ClientResponse::Alarms(alarms)));
+            }
+            ClientRequest::Alarm {
+                action,
+                member,
+                alarm,
+            } => {
+                let op = Op::Alarm {
+                    activate: action == AlarmAction::Activate,
+                    member,
+                    alarm: alarm.unwrap_or(AlarmKind::NoSpace),
+                };
+                self.propose(token, op, deadline);
+            }
         }
         self.drive();
     }
@@ -547,6 +583,44 @@ impl Member {
         }
     }
 
+    /// etcd's quota check, before a write that adds data is proposed: refused
+    /// while the NOSPACE alarm is active, or if it would take the store past
+    /// the quota, in which case the alarm is raised through the log. Deletes
+    /// and compactions are never refused, so space can be reclaimed.
+    fn space_refused(&mut self, cost: u64) -> bool {
+        let Some(quota) = self.config.quota_bytes else {
+            return false;
+        };
+        if self
+            .alarms
+            .iter()
+            .any(|(_, kind)| *kind == AlarmKind::NoSpace)
+        {
+            return true;
+        }
+        if self.size_bytes.saturating_add(cost) <= quota {
+            return false;
+        }
+        if self.now >= self.nospace_retry_at {
+            self.nospace_retry_at = self.now + self.config.request_timeout_ms;
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let op = Op::Alarm {
+                activate: true,
+                member: self.id(),
+                alarm: AlarmKind::NoSpace,
+            };
+            let data = codec::encode_proposal(&Proposal {
+                origin: self.id(),
+                seq,
+                op,
+            });
+            // Without a leader the alarm is raised on a later attempt.
+            let _ = self.raft.propose(data);
+        }
+        true
+    }
+
     fn start_read(&mut self, token: ClientToken, request: ReadRequest, deadline: Instant) {
         let id = self.next_read;
         self.next_read += 1;
@@ -657,7 +731,7 @@ impl Member {
     }
 
     fn status(&self) -> StatusInfo {
-        let size = self.store.size_bytes() as i64;
+        let size = self.size_bytes as i64;
         StatusInfo {
             leader: self.raft.leader(),
             raft_index: self.raft.last_index(),
@@ -666,6 +740,7 @@ impl Member {
             db_size: size,
             db_size_in_use: size,
             is_learner: self.raft.conf_state().is_learner(self.id()),
+            alarms: self.alarms.iter().copied().collect(),
         }
     }
 
@@ -808,26 +883,38 @@ impl Member {
     fn apply_proposal(&mut self, proposal: Proposal) {
         let Proposal { origin, seq, op } = proposal;
         let result = match op {
-            Op::Put(put) => self
-                .store
-                .put(&mut self.lessor, &put)
-                .map(|a| ClientResponse::Put(a.response))
-                .map_err(ClientError::from),
-            Op::DeleteRange(delete) => self
-                .store
-                .delete_range(&mut self.lessor, &delete)
-                .map(|a| ClientResponse::DeleteRange(a.response))
-                .map_err(ClientError::from),
-            Op::Txn(txn) => self
-                .store
-                .txn(&mut self.lessor, &txn)
-                .map(|a| ClientResponse::Txn(a.response))
-                .map_err(ClientError::from),
-            Op::Compact { revision, .. } => self
-                .store
-                .compact(revision)
-                .map(|_| ClientResponse::Compact)
-                .map_err(ClientError::from),
+            Op::Put(put) => self.store.put(&mut self.lessor, &put).map(|a| {
+                self.size_bytes += events_bytes(&a.events);
+                ClientResponse::Put(a.response)
+            }),
+            Op::DeleteRange(delete) => {
+                self.store.delete_range(&mut self.lessor, &delete).map(|a| {
+                    self.size_bytes += events_bytes(&a.events);
+                    ClientResponse::DeleteRange(a.response)
+                })
+            }
+            Op::Txn(txn) => self.store.txn(&mut self.lessor, &txn).map(|a| {
+                self.size_bytes += events_bytes(&a.events);
+                ClientResponse::Txn(a.response)
+            }),
+            Op::Compact { revision, .. } => self.store.compact(revision).map(|_| {
+                self.size_bytes = self.store.size_bytes();
+                ClientResponse::Compact
+            }),
+            Op::Alarm {
+                activate,
+                member,
+                alarm,
+            } => {
+                if activate {
+                    self.alarms.insert((member, alarm));
+                } else {
+                    self.alarms.remove(&(member, alarm));
+                }
+                Ok(ClientResponse::Alarms(
+                    self.alarms.iter().copied().collect(),
+                ))
+            }
             Op::LeaseGrant { id, ttl_secs } => {
                 let _ = self.lessor.grant(id, ttl_secs, self.now);
                 return;
@@ -864,7 +951,7 @@ impl Member {
         };
         if origin == self.id() {
             if let Some(pending) = self.pending.remove(&seq) {
-                self.respond(pending.token, result);
+                self.respond(pending.token, result.map_err(ClientError::from));
             }
         }
     }
@@ -922,6 +1009,7 @@ impl Member {
             .remove(&meta.index)
             .expect("a snapshot Raft installs arrived with its bytes");
         self.store = image.kv;
+        self.size_bytes = self.store.size_bytes();
         self.lessor = Lessor::restore(
             self.lessor_config(),
             &image.leases,
@@ -1010,3 +1098,34 @@ fn members_of(members: &[snapshot::Member]) -> BTreeMap<NodeId, MemberInfo> {
         })
         .collect()
 }
+
+/// Bytes a write's events add to the store (a tombstone adds its key).
+fn events_bytes(events: &[crate::mvcc::Event]) -> u64 {
+    events
+        .iter()
+        .map(|e| (e.kv.key.len() + e.kv.value.len()) as u64)
+        .sum()
+}
+
+/// What a put may add, for the quota check (etcd adds a fixed overhead too).
+fn put_cost(put: &crate::mvcc::PutRequest) -> u64 {
+    (put.key.len() + put.value.len()) as u64 + QUOTA_OVERHEAD_BYTES
+}
+
+/// What a txn may add: the larger of its branches' puts.
+fn txn_cost(txn: &crate::mvcc::TxnRequest) -> u64 {
+    use crate::mvcc::RequestOp;
+    let branch = |ops: &[RequestOp]| -> u64 {
+        ops.iter()
+            .map(|op| match op {
+                RequestOp::Put(put) => put_cost(put),
+                RequestOp::Txn(inner) => txn_cost(inner),
+                _ => 0,
+            })
+            .sum()
+    };
+    branch(&txn.success).max(branch(&txn.failure))
+}
+
+/// Bookkeeping bytes counted per write by the quota check.
+const QUOTA_OVERHEAD_BYTES: u64 = 64;

@@ -35,6 +35,13 @@ pub enum Op {
     LeaseRevoke {
         id: LeaseId,
     },
+    /// Raises (`activate`) or clears an alarm on `member` (etcd's AlarmRequest).
+    /// Replicated so that every member refuses the same writes.
+    Alarm {
+        activate: bool,
+        member: NodeId,
+        alarm: AlarmKind,
+    },
     /// A member announces its name and client URLs (etcd's "publish"), so that
     /// every member lists them.
     PublishAttributes {
@@ -42,6 +49,32 @@ pub enum Op {
         name: String,
         client_urls: Vec<String>,
     },
+}
+
+/// etcd's alarm types, numbered as its `AlarmType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AlarmKind {
+    /// The space quota is exhausted: writes that add data are refused.
+    NoSpace,
+    /// Members disagree on their state.
+    Corrupt,
+}
+
+impl AlarmKind {
+    pub const fn to_byte(self) -> u8 {
+        match self {
+            AlarmKind::NoSpace => 1,
+            AlarmKind::Corrupt => 2,
+        }
+    }
+
+    pub const fn from_byte(byte: u8) -> Option<AlarmKind> {
+        match byte {
+            1 => Some(AlarmKind::NoSpace),
+            2 => Some(AlarmKind::Corrupt),
+            _ => None,
+        }
+    }
 }
 
 /// Who a member is, carried in the context of a membership change.

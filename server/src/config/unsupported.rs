@@ -20,6 +20,7 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
     "snapshot-count",
     "heartbeat-interval",
     "election-timeout",
+    "quota-backend-bytes",
     "max-request-bytes",
     "max-txn-ops",
     "logger",

@@ -41,7 +41,7 @@
 //! target with a zero value.
 
 use bytes::Bytes;
-use cairn_core::member::{ClientRequest, Header, MemberStatus, StatusInfo};
+use cairn_core::member::{AlarmKind, ClientRequest, Header, MemberStatus, StatusInfo};
 use cairn_core::mvcc::{self, KvHash, MvccError};
 use cairn_proto::etcdserverpb as pb;
 use cairn_proto::mvccpb;
@@ -428,11 +428,19 @@ pub fn member_of(member: MemberStatus) -> pb::Member {
 /// member knows no leader, as etcd's does (alarms would follow; cairn raises
 /// none).
 pub fn status_response(member: &Header, info: StatusInfo) -> pb::StatusResponse {
-    let errors = if info.leader == 0 {
+    let mut errors = if info.leader == 0 {
         vec![NO_LEADER_TEXT.to_owned()]
     } else {
         Vec::new()
     };
+    // etcd lists each active alarm in its protobuf text form.
+    for &(member_id, kind) in &info.alarms {
+        let name = match kind {
+            AlarmKind::NoSpace => "NOSPACE",
+            AlarmKind::Corrupt => "CORRUPT",
+        };
+        errors.push(format!("memberID:{member_id} alarm:{name} "));
+    }
     pb::StatusResponse {
         header: Some(header(member)),
         version: ETCD_VERSION.to_owned(),
@@ -468,10 +476,33 @@ pub fn hash_kv_response(member: &Header, hash: KvHash) -> pb::HashKvResponse {
 /// `Maintenance.Alarm`: cairn raises no alarms. (etcd 3.4 sends this response
 /// with no header at all, which makes `etcdctl alarm list -w fields` crash on
 /// a nil pointer; like etcd 3.5, we fill it.)
-pub fn alarm_response(member: &Header) -> pb::AlarmResponse {
+pub fn alarm_response(member: &Header, alarms: &[(u64, AlarmKind)]) -> pb::AlarmResponse {
     pb::AlarmResponse {
         header: Some(header(member)),
-        alarms: Vec::new(),
+        alarms: alarms
+            .iter()
+            .map(|&(member_id, kind)| pb::AlarmMember {
+                member_id,
+                alarm: alarm_type(kind) as i32,
+            })
+            .collect(),
+    }
+}
+
+/// etcd's protobuf alarm type for cairn's.
+pub fn alarm_type(kind: AlarmKind) -> pb::AlarmType {
+    match kind {
+        AlarmKind::NoSpace => pb::AlarmType::Nospace,
+        AlarmKind::Corrupt => pb::AlarmType::Corrupt,
+    }
+}
+
+/// cairn's alarm kind for etcd's protobuf alarm type (`None` for NONE).
+pub fn alarm_kind(alarm: i32) -> Option<AlarmKind> {
+    match pb::AlarmType::try_from(alarm) {
+        Ok(pb::AlarmType::Nospace) => Some(AlarmKind::NoSpace),
+        Ok(pb::AlarmType::Corrupt) => Some(AlarmKind::Corrupt),
+        _ => None,
     }
 }
 
@@ -1462,6 +1493,7 @@ mod tests {
             db_size: 4096,
             db_size_in_use: 2048,
             is_learner: false,
+            alarms: vec![(MEMBER.member_id, AlarmKind::NoSpace)],
         };
         let expected = pb::StatusResponse {
             header: pb_header(33),
@@ -1471,7 +1503,7 @@ mod tests {
             raft_index: 100,
             raft_term: 44,
             raft_applied_index: 99,
-            errors: Vec::new(),
+            errors: vec!["memberID:22 alarm:NOSPACE ".to_owned()],
             db_size_in_use: 2048,
             is_learner: false,
         };
@@ -1482,7 +1514,13 @@ mod tests {
             ..info
         };
         let converted = status_response(&MEMBER, leaderless);
-        assert_eq!(converted.errors, vec!["etcdserver: no leader".to_owned()]);
+        assert_eq!(
+            converted.errors,
+            vec![
+                "etcdserver: no leader".to_owned(),
+                "memberID:22 alarm:NOSPACE ".to_owned()
+            ]
+        );
         assert!(converted.is_learner);
 
         assert_eq!(
@@ -1507,7 +1545,7 @@ mod tests {
             }
         );
         assert_eq!(
-            alarm_response(&MEMBER),
+            alarm_response(&MEMBER, &[]),
             pb::AlarmResponse {
                 header: pb_header(33),
                 alarms: Vec::new()

@@ -171,14 +171,34 @@ impl pb::maintenance_server::Maintenance for Services {
         &self,
         request: Request<pb::AlarmRequest>,
     ) -> Result<Response<pb::AlarmResponse>, Status> {
+        use cairn_core::member::AlarmAction;
         let request = request.into_inner();
-        // Only listing exists: cairn raises no alarms yet (no quota alarm).
-        if request.action != pb::alarm_request::AlarmAction::Get as i32 {
-            return Err(not_supported("activating or deactivating alarms"));
+        let action = match pb::alarm_request::AlarmAction::try_from(request.action) {
+            Ok(pb::alarm_request::AlarmAction::Get) => AlarmAction::Get,
+            Ok(pb::alarm_request::AlarmAction::Activate) => AlarmAction::Activate,
+            Ok(pb::alarm_request::AlarmAction::Deactivate) => AlarmAction::Deactivate,
+            Err(_) => return Err(Status::invalid_argument("etcdserver: unknown alarm action")),
+        };
+        let alarm = convert::alarm_kind(request.alarm);
+        if action != AlarmAction::Get && alarm.is_none() {
+            // etcd ignores activating or clearing the NONE alarm.
+            let (header, _) = self.handle.request(ClientRequest::Status).await;
+            return Ok(Response::new(convert::alarm_response(&header, &[])));
         }
-        match self.call(ClientRequest::AlarmList).await? {
-            (header, ClientResponse::AlarmList) => {
-                Ok(Response::new(convert::alarm_response(&header)))
+        let alarm_request = ClientRequest::Alarm {
+            action,
+            member: request.member_id,
+            alarm,
+        };
+        match self.call(alarm_request).await? {
+            (header, ClientResponse::Alarms(alarms)) => {
+                // A Get lists every alarm; a change answers with the alarm it
+                // changed (etcd's shape).
+                let shown: Vec<_> = match action {
+                    AlarmAction::Get => alarms,
+                    _ => vec![(request.member_id, alarm.expect("checked above"))],
+                };
+                Ok(Response::new(convert::alarm_response(&header, &shown)))
             }
             (_, other) => Err(unexpected(&other)),
         }

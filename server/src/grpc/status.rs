@@ -186,6 +186,7 @@ pub fn client_entry(error: &ClientError) -> EtcdError {
         ClientError::Stopped => STOPPED,
         ClientError::TooLarge => REQUEST_TOO_LARGE,
         ClientError::Corrupt => CORRUPT,
+        ClientError::NoSpace => NO_SPACE,
     }
 }
 

@@ -68,11 +68,17 @@ pub struct Cluster {
     initial_cluster: String,
     token: String,
     pub dir: PathBuf,
+    extra: Vec<String>,
 }
 
 impl Cluster {
     /// Starts `size` members and waits until every one serves.
     pub async fn start(tag: &str, size: usize) -> Cluster {
+        Cluster::start_with(tag, size, &[]).await
+    }
+
+    /// Like [`Cluster::start`], with extra flags for every member.
+    pub async fn start_with(tag: &str, size: usize, extra: &[&str]) -> Cluster {
         let dir = temp_dir(tag);
         let members: Vec<Member> = (1..=size)
             .map(|i| Member {
@@ -94,6 +100,7 @@ impl Cluster {
             initial_cluster,
             token: format!("token-{tag}"),
             dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         for i in 0..size {
             cluster.spawn(i);
@@ -131,6 +138,7 @@ impl Cluster {
                 "--initial-cluster-token",
                 &self.token,
             ])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
