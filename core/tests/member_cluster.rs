@@ -271,6 +271,10 @@ impl Cluster {
     }
 
     fn restart(&mut self, id: NodeId) {
+        self.restart_with(id, |_| {});
+    }
+
+    fn restart_with(&mut self, id: NodeId, adjust: impl FnOnce(&mut MemberConfig)) {
         let node = self.nodes.get_mut(&id).expect("node");
         let snapshot = node
             .disk
@@ -286,6 +290,7 @@ impl Cluster {
             .collect();
         let mut restarted = config(id, self.snapshot_count);
         restarted.first_seq = 1_000_000 * (self.now + 1);
+        adjust(&mut restarted);
         let member = Member::recover(
             restarted,
             snapshot,
@@ -443,5 +448,68 @@ fn acknowledged_writes_survive_crashes_and_snapshots() {
     assert!(
         cluster.nodes.values().any(|n| !n.disk.snapshots.is_empty()),
         "snapshots were taken"
+    );
+}
+
+#[test]
+fn force_new_cluster_turns_a_survivor_into_a_cluster_of_one_with_its_data() {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.run(3_000);
+    let leader = cluster.leader().expect("a leader");
+    let mut tokens = Vec::new();
+    for i in 0..20 {
+        tokens.push(cluster.request(leader, put(&format!("k{i}"), "v")));
+    }
+    cluster.run(500);
+    assert!(tokens.iter().all(|t| matches!(
+        cluster.response(leader, *t),
+        Some(Ok(ClientResponse::Put(_)))
+    )));
+    // Two members are gone for good; the third restarts forced.
+    let survivor = cluster
+        .ids
+        .iter()
+        .copied()
+        .find(|&id| id != leader)
+        .expect("another member");
+    for id in cluster.ids.clone() {
+        cluster.crash(id);
+    }
+    cluster.restart_with(survivor, |config| config.force_new_cluster = true);
+    cluster.run(3_000);
+    let member = cluster.nodes[&survivor].member.as_ref().expect("live");
+    assert_eq!(member.role().role, Role::Leader, "the survivor leads alone");
+    for i in 0..20 {
+        let token = cluster.request(survivor, get(&format!("k{i}"), false));
+        cluster.run(50);
+        assert_eq!(
+            value_of(cluster.response(survivor, token)),
+            Some(Bytes::from_static(b"v"))
+        );
+    }
+    let token = cluster.request(survivor, put("after", "force"));
+    cluster.run(100);
+    assert!(matches!(
+        cluster.response(survivor, token),
+        Some(Ok(ClientResponse::Put(_)))
+    ));
+    let token = cluster.request(survivor, ClientRequest::MemberList);
+    cluster.run(10);
+    match cluster.response(survivor, token) {
+        Some(Ok(ClientResponse::MemberList(list))) => assert_eq!(list.len(), 1),
+        other => panic!("member list answered {other:?}"),
+    }
+    // And it stays a cluster of one after a normal restart.
+    cluster.crash(survivor);
+    cluster.restart(survivor);
+    cluster.run(3_000);
+    assert_eq!(
+        cluster.nodes[&survivor]
+            .member
+            .as_ref()
+            .expect("live")
+            .role()
+            .role,
+        Role::Leader
     );
 }

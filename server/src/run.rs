@@ -114,6 +114,7 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     member.snapshot_count = config.snapshot_count_effective();
     member.max_txn_ops = config.max_txn_ops as usize;
     member.quota_bytes = config.quota_backend_bytes_effective();
+    member.force_new_cluster = config.force_new_cluster;
     member.retention = RetentionPolicy {
         max_snapshots: config.max_snapshots as usize,
         max_wals: config.max_wals as usize,
@@ -191,7 +192,11 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     .add_service(ClusterServer::new(services.clone()).max_decoding_message_size(max_message))
     .add_service(MaintenanceServer::new(services).max_decoding_message_size(max_message))
     .into_axum_router();
-    let router = grpc.merge(http::routes(handle));
+    let router = grpc.merge(http::routes(handle.clone()));
+    let driver = tokio::spawn(driver.run());
+    if config.experimental_initial_corrupt_check {
+        initial_corrupt_check(&handle, local_id, &log).await?;
+    }
     for (address, listener) in client_listeners {
         let router = router.clone();
         let serve_log = log.clone();
@@ -201,21 +206,17 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
                 "serving insecure client requests on {address}, this is strongly discouraged!"
             ),
         );
-        // Small gRPC frames must not wait for delayed ACKs (Nagle).
-        let listener =
-            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-                let _ = tcp.set_nodelay(true);
-            });
-        tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, router).await {
-                serve_log.error(
-                    "embed",
-                    &format!("serving client requests on {address} failed: {error}"),
-                );
-            }
-        });
+        tokio::spawn(serve_clients(
+            listener,
+            router,
+            config.max_concurrent_streams,
+            serve_log,
+            address,
+        ));
     }
-    Err(driver.run().await)
+    Err(driver
+        .await
+        .unwrap_or_else(|e| format!("the member stopped: {e}")))
 }
 
 fn has_wal(config: &Config) -> bool {
@@ -322,4 +323,137 @@ fn wall_clock_micros() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
         .unwrap_or(1)
+}
+
+/// Serves gRPC (HTTP/2) and the HTTP/1.1 endpoints on one listener, with
+/// etcd's `--max-concurrent-streams` per connection.
+async fn serve_clients(
+    listener: TcpListener,
+    router: axum::Router,
+    max_concurrent_streams: u32,
+    log: Arc<Logger>,
+    address: String,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                log.warn(
+                    "embed",
+                    &format!("accepting a client connection on {address} failed: {error}"),
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Small gRPC frames must not wait for delayed ACKs (Nagle).
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http2()
+                .max_concurrent_streams(max_concurrent_streams);
+            // A connection's end (or a client's protocol error) ends only it.
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// etcd's `--experimental-initial-corrupt-check`: before serving clients,
+/// compare this member's KV hash with every reachable peer's at the same
+/// revision; a difference means the data diverged, and the member refuses to
+/// serve. Peers that are unreachable, behind, or compacted differently are
+/// skipped with a warning, as etcd does.
+async fn initial_corrupt_check(
+    handle: &cairn_runtime_tokio::MemberHandle,
+    local: NodeId,
+    log: &Logger,
+) -> Result<(), String> {
+    use cairn_core::member::{ClientRequest, ClientResponse};
+    use cairn_proto::etcdserverpb::{maintenance_client::MaintenanceClient, HashKvRequest};
+    log.info(
+        "etcdserver",
+        &format!("{local:x} starting initial corruption check with timeout 7s..."),
+    );
+    // Wait until the member is part of a cluster with a leader (bounded).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(7);
+    let members = loop {
+        if let (_, Ok(ClientResponse::MemberList(members))) =
+            handle.request(ClientRequest::MemberList).await
+        {
+            let published = members
+                .iter()
+                .filter(|m| m.id != local)
+                .all(|m| !m.client_urls.is_empty());
+            if published || tokio::time::Instant::now() >= deadline {
+                break members;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let (_, local_hash) = handle.request(ClientRequest::HashKv { revision: 0 }).await;
+    let Ok(ClientResponse::HashKv(local_hash)) = local_hash else {
+        return Err("initial corruption check: cannot hash the local store".to_string());
+    };
+    let mut compared = 0;
+    for peer in members.iter().filter(|m| m.id != local) {
+        let Some(url) = peer.client_urls.first() else {
+            log.warn(
+                "etcdserver",
+                &format!("cannot check hash of peer {:x}: no client URL", peer.id),
+            );
+            continue;
+        };
+        let answer = async {
+            let mut client = MaintenanceClient::connect(url.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            let request = HashKvRequest {
+                revision: local_hash.hash_revision,
+            };
+            client
+                .hash_kv(request)
+                .await
+                .map(|r| r.into_inner())
+                .map_err(|e| e.message().to_string())
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(5), answer).await {
+            Ok(Ok(remote)) if remote.compact_revision == local_hash.compact_revision => {
+                compared += 1;
+                if remote.hash != local_hash.hash {
+                    log.error(
+                        "etcdserver",
+                        &format!(
+                            "{local:x}'s hash {} != {:x}'s hash {} (revision {}, compact revision {})",
+                            local_hash.hash, peer.id, remote.hash, local_hash.hash_revision, local_hash.compact_revision
+                        ),
+                    );
+                    return Err(format!("{local:x} found data inconsistency with peers"));
+                }
+            }
+            Ok(Ok(remote)) => log.warn(
+                "etcdserver",
+                &format!(
+                    "{local:x} cannot check hash of peer {:x}: peer has a different compact revision {} (local {})",
+                    peer.id, remote.compact_revision, local_hash.compact_revision
+                ),
+            ),
+            Ok(Err(error)) => log.warn(
+                "etcdserver",
+                &format!("{local:x} cannot check the hash of peer {:x}: {error}", peer.id),
+            ),
+            Err(_) => log.warn("etcdserver", &format!("{local:x} cannot check the hash of peer {:x}: timed out", peer.id)),
+        }
+    }
+    log.info(
+        "etcdserver",
+        &format!("{local:x} initial corruption checking passed; no corruption ({compared} peers compared)"),
+    );
+    Ok(())
 }

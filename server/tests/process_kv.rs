@@ -233,8 +233,18 @@ async fn a_single_member_serves_the_kv_api_as_etcd_does() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_forward_writes_and_serve_reads_everywhere() {
-    let cluster = Cluster::start("kv3", 3).await;
+    let cluster = Cluster::start_with("kv3", 3, &["--experimental-initial-corrupt-check"]).await;
     let leader = cluster.leader().await.expect("a leader");
+    for member in &cluster.members {
+        assert!(
+            member
+                .log_text()
+                .contains("initial corruption checking passed"),
+            "{} did not run the corruption check:\n{}",
+            member.name,
+            member.log_text()
+        );
+    }
     let follower = (leader + 1) % 3;
     let mut kv = cluster.kv(follower).await.expect("connect");
     kv.put(put("shared", "yes"))

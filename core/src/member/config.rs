@@ -31,6 +31,8 @@ pub struct MemberConfig {
     /// that add data are refused and the NOSPACE alarm raised: etcd's
     /// `--quota-backend-bytes` (2 GiB by default). `None`: no quota.
     pub quota_bytes: Option<u64>,
+    /// etcd's `--force-new-cluster`: on restart, become a cluster of one.
+    pub force_new_cluster: bool,
 }
 
 impl MemberConfig {
@@ -55,6 +57,7 @@ impl MemberConfig {
             retention: RetentionPolicy::default(),
             first_seq: 1,
             quota_bytes: Some(2 * 1024 * 1024 * 1024),
+            force_new_cluster: false,
         }
     }
 

@@ -244,6 +244,13 @@ impl Member {
             });
         }
         member.drive();
+        if member.config.force_new_cluster {
+            // Everything committed is applied by now (drive ran every ready).
+            member.raft.force_new_cluster();
+            let id = member.id();
+            member.members.retain(|&m, _| m == id);
+            member.drive();
+        }
         Ok(member)
     }
 

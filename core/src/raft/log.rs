@@ -167,7 +167,7 @@ impl RaftLog {
     }
 
     /// Drops entries at `index` and after. Uncommitted entries only.
-    fn truncate_from(&mut self, index: u64) {
+    pub(crate) fn truncate_from(&mut self, index: u64) {
         assert!(index > self.committed && index > self.base_index);
         self.entries
             .truncate((index - self.base_index - 1) as usize);

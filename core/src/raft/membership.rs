@@ -71,6 +71,56 @@ impl RawNode {
         }
     }
 
+    /// Disaster recovery (etcd's `--force-new-cluster`), on a restarted node
+    /// that has applied everything committed: drops the uncommitted tail and
+    /// appends, as committed, the removal of every other member (and this
+    /// node's addition as a voter if it is not one), so that it forms a
+    /// cluster of one with the data it has. Returns how many changes it made.
+    ///
+    /// This deliberately breaks Raft's rules (a quorum never agreed to it):
+    /// it is for when the quorum is gone for good.
+    pub fn force_new_cluster(&mut self) -> usize {
+        assert_eq!(
+            self.log.applied, self.log.committed,
+            "apply everything committed before forcing"
+        );
+        let commit = self.log.committed;
+        if self.log.last_index() > commit {
+            self.log.truncate_from(commit + 1);
+        }
+        let mut changes: Vec<ConfChange> = self
+            .conf
+            .members()
+            .filter(|&id| id != self.id)
+            .map(|node| ConfChange {
+                kind: ConfChangeKind::Remove,
+                node,
+                context: bytes::Bytes::new(),
+            })
+            .collect();
+        if !self.conf.is_voter(self.id) {
+            changes.push(ConfChange {
+                kind: ConfChangeKind::AddVoter,
+                node: self.id,
+                context: bytes::Bytes::new(),
+            });
+        }
+        for change in &changes {
+            let index = self.log.last_index() + 1;
+            self.log.append([crate::raft::Entry {
+                term: self.term,
+                index,
+                kind: EntryKind::ConfChange,
+                data: change.encode(),
+            }]);
+        }
+        let last = self.log.last_index();
+        self.log.commit_to(last);
+        self.mark_dirty();
+        self.check_invariants();
+        changes.len()
+    }
+
     /// Applies a committed membership change. Tolerates changes that no longer
     /// make sense (they were valid when proposed), identically on every member.
     pub(crate) fn apply_conf_change(&mut self, change: &ConfChange) {
