@@ -170,8 +170,11 @@ impl crate::driver::Disk for DiskWorker {
         let _ = self.tx.send(action);
     }
 
-    fn read_snapshot(&mut self, name: &str) -> io::Result<Bytes> {
-        self.dir.read_snapshot(name)
+    fn snapshot_source(&mut self, name: &str) -> io::Result<crate::transport::SnapshotSource> {
+        let path = self.dir.snap.join(name);
+        // Fail now (reported to Raft) rather than in the middle of a stream.
+        fs::metadata(&path)?;
+        Ok(crate::transport::SnapshotSource::File(path))
     }
 }
 

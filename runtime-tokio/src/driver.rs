@@ -19,15 +19,20 @@ use crate::transport::{Inbound, TransportReport};
 /// back as a [`DiskDone`] on the driver's channel.
 pub trait Disk: Send + 'static {
     fn submit(&mut self, action: Action);
-    /// The bytes of a saved snapshot file, to send to a follower.
-    fn read_snapshot(&mut self, name: &str) -> std::io::Result<bytes::Bytes>;
+    /// Where the bytes of saved snapshot file `name` can be read, to stream
+    /// them to a follower.
+    fn snapshot_source(&mut self, name: &str) -> std::io::Result<crate::transport::SnapshotSource>;
 }
 
 /// Where the driver sends peer messages: the TCP transport, or a simulated
 /// network. Delivery failures come back as [`TransportReport`]s.
 pub trait Network: Send + 'static {
     fn send(&mut self, message: cairn_core::raft::Message);
-    fn send_snapshot(&mut self, message: cairn_core::raft::Message, snapshot: bytes::Bytes);
+    fn send_snapshot(
+        &mut self,
+        message: cairn_core::raft::Message,
+        snapshot: crate::transport::SnapshotSource,
+    );
     fn set_peer(&mut self, id: cairn_core::raft::NodeId, peer_urls: &[String]);
     fn remove_peer(&mut self, id: cairn_core::raft::NodeId);
 }
@@ -232,8 +237,8 @@ impl<D: Disk, N: Network> Driver<D, N> {
             match action {
                 Action::Send(message) => self.transport.send(message),
                 Action::SendSnapshot { message, snapshot } => {
-                    match self.disk.read_snapshot(&snapshot) {
-                        Ok(bytes) => self.transport.send_snapshot(message, bytes),
+                    match self.disk.snapshot_source(&snapshot) {
+                        Ok(source) => self.transport.send_snapshot(message, source),
                         Err(_) => {
                             let now = self.now();
                             self.member.handle_snapshot_sent(now, message.to, false);

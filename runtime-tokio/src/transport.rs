@@ -48,8 +48,19 @@ pub enum TransportReport {
 
 enum Outbound {
     Message(Message),
-    Snapshot(Message, Bytes),
+    Snapshot(Message, SnapshotSource),
 }
+
+/// Where a snapshot to send lives: streamed to the peer in
+/// [`SNAPSHOT_CHUNK_BYTES`] pieces, never read whole into memory.
+#[derive(Clone, Debug)]
+pub enum SnapshotSource {
+    File(std::path::PathBuf),
+    Bytes(Bytes),
+}
+
+/// The piece size snapshots are streamed in.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1024 * 1024;
 
 struct Peer {
     queue: mpsc::Sender<Outbound>,
@@ -78,7 +89,7 @@ impl crate::driver::Network for Transport {
         Transport::send(self, message);
     }
 
-    fn send_snapshot(&mut self, message: Message, snapshot: Bytes) {
+    fn send_snapshot(&mut self, message: Message, snapshot: SnapshotSource) {
         Transport::send_snapshot(self, message, snapshot);
     }
 
@@ -141,7 +152,7 @@ impl Transport {
         self.enqueue(message.to, Outbound::Message(message));
     }
 
-    pub fn send_snapshot(&self, message: Message, snapshot: Bytes) {
+    pub fn send_snapshot(&self, message: Message, snapshot: SnapshotSource) {
         let to = message.to;
         self.enqueue(to, Outbound::Snapshot(message, snapshot));
     }
@@ -233,12 +244,12 @@ impl PeerWriter {
                 while let Some(outbound) = next.take() {
                     match outbound {
                         Outbound::Message(message) => encode_message(&message, &mut buffer),
-                        Outbound::Snapshot(message, bytes) => {
+                        Outbound::Snapshot(message, source) => {
                             encode_message(&message, &mut buffer);
-                            buffer.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-                            buffer.extend_from_slice(&crc32(&bytes).to_le_bytes());
-                            // Large: write what is gathered, then the snapshot.
-                            if let Err(_error) = write_all(&mut stream, &buffer, &bytes).await {
+                            // Large: write what is gathered, then stream the snapshot.
+                            if let Err(_error) =
+                                stream_snapshot(&mut stream, &mut buffer, &source).await
+                            {
                                 let _ = self.reports.send(TransportReport::SnapshotSent {
                                     to: self.peer,
                                     ok: false,
@@ -295,9 +306,42 @@ impl PeerWriter {
     }
 }
 
-async fn write_all(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> io::Result<()> {
-    stream.write_all(head).await?;
-    stream.write_all(body).await
+/// Writes `head` (frames gathered so far, ending with the snapshot's message),
+/// then the snapshot as `length u64 | bytes | crc32 u32`, read and sent in
+/// chunks so the sender never holds it whole.
+async fn stream_snapshot(
+    stream: &mut TcpStream,
+    head: &mut Vec<u8>,
+    source: &SnapshotSource,
+) -> io::Result<()> {
+    let mut hasher = crc32fast::Hasher::new();
+    match source {
+        SnapshotSource::Bytes(bytes) => {
+            head.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            stream.write_all(head).await?;
+            for chunk in bytes.chunks(SNAPSHOT_CHUNK_BYTES) {
+                hasher.update(chunk);
+                stream.write_all(chunk).await?;
+            }
+        }
+        SnapshotSource::File(path) => {
+            use tokio::io::AsyncReadExt as _;
+            let mut file = tokio::fs::File::open(path).await?;
+            let length = file.metadata().await?.len();
+            head.extend_from_slice(&length.to_le_bytes());
+            stream.write_all(head).await?;
+            let mut chunk = vec![0u8; SNAPSHOT_CHUNK_BYTES];
+            let mut left = length;
+            while left > 0 {
+                let want = (left as usize).min(chunk.len());
+                file.read_exact(&mut chunk[..want]).await?;
+                hasher.update(&chunk[..want]);
+                stream.write_all(&chunk[..want]).await?;
+                left -= want as u64;
+            }
+        }
+    }
+    stream.write_all(&hasher.finalize().to_le_bytes()).await
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -370,20 +414,19 @@ impl PeerReader {
         }
     }
 
-    /// Reads `length u64 | crc u32 | bytes` that follows a snapshot message.
+    /// Reads `length u64 | bytes | crc32 u32` that follows a snapshot message.
     async fn read_snapshot(
         &self,
         stream: &mut TcpStream,
         buffer: &mut BytesMut,
     ) -> io::Result<Bytes> {
-        while buffer.len() < 12 {
+        while buffer.len() < 8 {
             if stream.read_buf(buffer).await? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
-        let head = buffer.split_to(12);
+        let head = buffer.split_to(8);
         let length = u64::from_le_bytes(head[0..8].try_into().expect("8 bytes"));
-        let expected_crc = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes"));
         if length > MAX_SNAPSHOT_BYTES {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -391,13 +434,15 @@ impl PeerReader {
             ));
         }
         let length = length as usize;
-        buffer.reserve(length.saturating_sub(buffer.len()));
-        while buffer.len() < length {
+        buffer.reserve((length + 4).saturating_sub(buffer.len()));
+        while buffer.len() < length + 4 {
             if stream.read_buf(buffer).await? == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
         let bytes = buffer.split_to(length).freeze();
+        let trailer = buffer.split_to(4);
+        let expected_crc = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
         if crc32(&bytes) != expected_crc {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,

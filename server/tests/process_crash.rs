@@ -121,3 +121,100 @@ async fn killing_the_leader_loses_no_acknowledged_write() {
         "members disagree: {hashes:?}"
     );
 }
+
+/// A member that misses more entries than the leader keeps for catch-up
+/// (5,000 behind the last snapshot) is brought back by a snapshot streamed
+/// between real processes, and ends up with the same data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_far_behind_catches_up_through_a_streamed_snapshot() {
+    let mut cluster = Cluster::start_with("snapshot", 3, &["--snapshot-count", "200"]).await;
+    let leader = cluster.leader().await.expect("a leader");
+    let laggard = (leader + 1) % 3;
+    cluster.kill(laggard);
+    let endpoint = cluster.members[leader].endpoint();
+    let mut writers = Vec::new();
+    for writer in 0..8 {
+        let endpoint = endpoint.clone();
+        writers.push(tokio::spawn(async move {
+            let channel = tonic::transport::Channel::from_shared(endpoint)
+                .expect("endpoint")
+                .connect()
+                .await
+                .expect("connect");
+            let mut kv = pb::kv_client::KvClient::new(channel);
+            for i in 0..700 {
+                let key = format!("s{writer}-{i}");
+                kv.put(put(&key, &key)).await.expect("put");
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    cluster.spawn(laggard);
+    cluster.wait_serving(laggard).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut kv = cluster.kv(laggard).await.expect("connect");
+        let request = pb::RangeRequest {
+            serializable: true,
+            ..get("s7-699")
+        };
+        if !kv
+            .range(request)
+            .await
+            .expect("read")
+            .into_inner()
+            .kvs
+            .is_empty()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the laggard never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let log = cluster.members[laggard].log_text();
+    assert!(
+        log.contains("applied incoming snapshot"),
+        "caught up without a snapshot:\n{log}"
+    );
+    let mut kv = cluster.kv(leader).await.expect("connect");
+    let revision = kv
+        .range(get("s7-699"))
+        .await
+        .expect("read")
+        .into_inner()
+        .header
+        .expect("header")
+        .revision;
+    // Followers apply asynchronously: wait until all answer at that revision.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let hashes = loop {
+        let mut hashes = Vec::new();
+        for i in 0..3 {
+            let mut maintenance = cluster.maintenance(i).await.expect("connect");
+            hashes.push(
+                maintenance
+                    .hash_kv(pb::HashKvRequest { revision })
+                    .await
+                    .map(|r| r.into_inner().hash)
+                    .map_err(|e| e.message().to_string()),
+            );
+        }
+        if hashes.iter().all(Result::is_ok) || std::time::Instant::now() > deadline {
+            break hashes;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        hashes.iter().all(Result::is_ok),
+        "not every member answered: {hashes:?}"
+    );
+    assert!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "members disagree: {hashes:?}"
+    );
+}
