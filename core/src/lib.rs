@@ -13,6 +13,7 @@
 //! * [`snapshot`]: the codec of a full image of the applied state.
 //! * [`mvcc`]: the multi-version key-value store behind etcd's v3 API.
 //! * [`lease`]: lease bookkeeping (grant, revoke, attach, expiry candidates).
+//! * [`watch`]: watch bookkeeping (synced/unsynced watchers, catch-up, progress).
 //! * [`member`]: one member as a state machine: Raft + MVCC + leases + WAL group commit.
 //! * [`codec`]: binary codecs of log payloads and of the peer protocol.
 //! * [`time`]: the instant type every time-dependent input carries.
@@ -26,3 +27,4 @@ pub mod raft;
 pub mod snapshot;
 pub mod time;
 pub mod wal;
+pub mod watch;

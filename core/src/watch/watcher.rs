@@ -1,0 +1,52 @@
+//! One watcher: what it watches, how it filters, and how far it has been sent.
+
+use bytes::Bytes;
+
+use super::types::WatchFilters;
+use crate::mvcc::{Event, EventKind};
+
+#[derive(Clone, Debug)]
+pub(super) struct Watcher {
+    pub key: Bytes,
+    /// etcd's range_end rules (see [`super::CreateRequest::range_end`]).
+    pub range_end: Bytes,
+    pub filters: WatchFilters,
+    pub prev_kv: bool,
+    pub progress_notify: bool,
+    /// The next revision whose events this watcher owes its client: every
+    /// matching event below it has been sent, none at or above it.
+    pub next_revision: i64,
+    /// No response went to this watcher since the last progress tick (etcd's
+    /// `sws.progress[id]`): only quiet watchers get progress notifications.
+    pub quiet_since_tick: bool,
+}
+
+impl Watcher {
+    pub fn matches_key(&self, key: &[u8]) -> bool {
+        match self.range_end.as_ref() {
+            [] => key == self.key.as_ref(),
+            [0] => key >= self.key.as_ref(),
+            end => key >= self.key.as_ref() && key < end,
+        }
+    }
+
+    /// The event as this watcher's client should get it, or `None` if its
+    /// key is outside the range or a filter drops it.
+    pub fn deliverable(&self, event: &Event) -> Option<Event> {
+        if !self.matches_key(&event.kv.key) {
+            return None;
+        }
+        let dropped = match event.kind {
+            EventKind::Put => self.filters.no_put,
+            EventKind::Delete => self.filters.no_delete,
+        };
+        if dropped {
+            return None;
+        }
+        let mut event = event.clone();
+        if !self.prev_kv {
+            event.prev_kv = None;
+        }
+        Some(event)
+    }
+}
