@@ -84,7 +84,7 @@ impl WatchHub {
             self.unsynced.remove(&id);
             return;
         }
-        if from < store.compact_revision() {
+        if watcher.history_compacted(store.compact_revision()) {
             self.remove(id);
             responses.push(compacted(id.0, id.1, store.compact_revision()));
             *budget = budget.saturating_sub(1);

@@ -129,6 +129,8 @@ impl WatchHub {
             filters: request.filters,
             prev_kv: request.prev_kv,
             progress_notify: request.progress_notify,
+            start_revision: start,
+            started_at_compaction: start == store.compact_revision(),
             next_revision: start,
             quiet_since_tick: true,
         };

@@ -13,6 +13,11 @@ pub(super) struct Watcher {
     pub filters: WatchFilters,
     pub prev_kv: bool,
     pub progress_notify: bool,
+    /// The revision the client asked to start from (after `0` = next).
+    pub start_revision: i64,
+    /// The store was already compacted at `start_revision` when the watch
+    /// was created: the client asked for history from a compaction point.
+    pub started_at_compaction: bool,
     /// The next revision whose events this watcher owes its client: every
     /// matching event below it has been sent, none at or above it.
     pub next_revision: i64,
@@ -48,5 +53,20 @@ impl Watcher {
             event.prev_kv = None;
         }
         Some(event)
+    }
+}
+
+impl Watcher {
+    /// Whether reading history from `next_revision` could skip an event.
+    /// Compaction at revision C keeps revision C's puts but drops deletes at C
+    /// (their tombstones go, as in etcd), so history from C is complete only
+    /// as "the changes after C's state". etcd accepts a watch created at C
+    /// (the documented retry after a compaction cancel), so such a watcher may
+    /// read from C; any other watcher that still needs C is canceled rather
+    /// than silently skip a delete (etcd 3.4 would skip it).
+    pub fn history_compacted(&self, compact_revision: i64) -> bool {
+        let asked_for_it = self.started_at_compaction && self.next_revision == self.start_revision;
+        self.next_revision < compact_revision
+            || (self.next_revision == compact_revision && !asked_for_it)
     }
 }
