@@ -413,7 +413,7 @@ fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
 #[test]
 fn watchers_receive_exactly_their_history() {
     let mut config = Config {
-        cases: 512,
+        cases: 1024,
         failure_persistence: None,
         ..Config::default()
     };
@@ -423,7 +423,7 @@ fn watchers_receive_exactly_their_history() {
     let seed = config.rng_seed;
     let _hint = ReplayHint(seed);
     let mut runner = TestRunner::new(config);
-    if let Err(failure) = runner.run(&prop::collection::vec(op(), 1..80), check) {
+    if let Err(failure) = runner.run(&prop::collection::vec(op(), 1..150), check) {
         panic!("{failure}");
     }
 }

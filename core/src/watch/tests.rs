@@ -383,3 +383,35 @@ fn close_stream_drops_its_watchers_only() {
     assert_eq!(responses.len(), 1);
     assert_eq!(responses[0].stream, 2);
 }
+
+#[test]
+fn a_watcher_that_needs_a_compaction_revision_midway_is_canceled() {
+    // Compaction at C drops C's deletes; a watcher already past its start
+    // that still needs C must not silently skip them.
+    let mut f = Fixture::new();
+    f.put("a", "1"); // 2
+    f.watch(1, on("a", "", 2));
+    f.hub.set_stream_blocked(1, true);
+    f.delete("a", ""); // 3
+    f.store.compact(3).unwrap();
+    f.hub.set_stream_blocked(1, false);
+    let responses = f.hub.catch_up(&f.store, 100);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(
+        (responses[0].canceled, responses[0].compact_revision),
+        (true, 3)
+    );
+}
+
+#[test]
+fn restoring_a_snapshot_moves_every_watcher_back_to_history() {
+    let mut f = Fixture::new();
+    f.watch(1, on("a", "", 0));
+    f.put("a", "1"); // 2
+    f.hub.on_restored();
+    assert!(!f.hub.is_synced(1, 0));
+    let responses = f.hub.catch_up(&f.store, 100);
+    assert!(responses.is_empty());
+    assert!(f.hub.is_synced(1, 0));
+    assert_eq!(f.hub.next_revision(1, 0), Some(3));
+}
