@@ -8,7 +8,8 @@ use cairn_core::member::{MemberConfig, MemberEvent, MemberInfo};
 use cairn_core::raft::{self, NodeId, Role};
 use cairn_core::snapshot::RetentionPolicy;
 use cairn_proto::etcdserverpb::{
-    cluster_server::ClusterServer, kv_server::KvServer, maintenance_server::MaintenanceServer,
+    cluster_server::ClusterServer, kv_server::KvServer, lease_server::LeaseServer,
+    maintenance_server::MaintenanceServer,
 };
 use cairn_runtime_tokio::{RuntimeEvent, StartKind, StartOptions};
 use tokio::net::TcpListener;
@@ -190,7 +191,8 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         KvServer::new(services.clone()).max_decoding_message_size(max_message),
     )
     .add_service(ClusterServer::new(services.clone()).max_decoding_message_size(max_message))
-    .add_service(MaintenanceServer::new(services).max_decoding_message_size(max_message))
+    .add_service(MaintenanceServer::new(services.clone()).max_decoding_message_size(max_message))
+    .add_service(LeaseServer::new(services).max_decoding_message_size(max_message))
     .into_axum_router();
     let router = grpc.merge(http::routes(handle.clone()));
     let driver = tokio::spawn(driver.run());

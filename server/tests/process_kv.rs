@@ -431,3 +431,138 @@ async fn a_full_quota_refuses_writes_with_etcds_error_until_space_is_reclaimed_a
         .await
         .expect("writes are accepted again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_grant_keep_alive_expire_and_revoke_through_any_member() {
+    use pb::lease_client::LeaseClient;
+    let cluster = Cluster::start("lease", 3).await;
+    let leader = cluster.leader().await.expect("a leader");
+    let follower = (leader + 1) % 3;
+    let channel = tonic::transport::Channel::from_shared(cluster.members[follower].endpoint())
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut lease = LeaseClient::new(channel);
+    let mut kv = cluster.kv(follower).await.expect("connect");
+    // etcd's minimum TTL: 1.5 × the election timeout, rounded up (2 s).
+    let granted = lease
+        .lease_grant(pb::LeaseGrantRequest { ttl: 1, id: 0 })
+        .await
+        .expect("grant")
+        .into_inner();
+    assert_eq!(granted.ttl, 2);
+    assert_ne!(granted.id, 0);
+    let id = granted.id;
+    kv.put(pb::PutRequest {
+        lease: id,
+        ..put("svc/a", "up")
+    })
+    .await
+    .expect("put with lease");
+    // Keep it alive (through a follower, forwarded to the leader) past its TTL.
+    for _ in 0..6 {
+        let responses = lease
+            .lease_keep_alive(tokio_stream::once(pb::LeaseKeepAliveRequest { id }))
+            .await
+            .expect("keep-alive")
+            .into_inner();
+        let mut responses = responses;
+        let answer = responses
+            .message()
+            .await
+            .expect("stream")
+            .expect("one answer");
+        assert_eq!((answer.id, answer.ttl), (id, 2));
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let ttl = lease
+        .lease_time_to_live(pb::LeaseTimeToLiveRequest { id, keys: true })
+        .await
+        .expect("ttl")
+        .into_inner();
+    assert_eq!((ttl.granted_ttl, ttl.keys), (2, vec![key("svc/a")]));
+    assert!(ttl.ttl >= 1 && ttl.ttl <= 2, "remaining {}", ttl.ttl);
+    let leases = lease
+        .lease_leases(pb::LeaseLeasesRequest {})
+        .await
+        .expect("leases")
+        .into_inner();
+    assert_eq!(
+        leases.leases.iter().map(|l| l.id).collect::<Vec<_>>(),
+        vec![id]
+    );
+    assert_eq!(
+        kv.range(get("svc/a"))
+            .await
+            .expect("range")
+            .into_inner()
+            .kvs[0]
+            .lease,
+        id
+    );
+    // Left alone, it expires and its key goes with it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !kv
+        .range(get("svc/a"))
+        .await
+        .expect("range")
+        .into_inner()
+        .kvs
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lease never expired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let gone = lease
+        .lease_time_to_live(pb::LeaseTimeToLiveRequest { id, keys: false })
+        .await
+        .expect("ttl")
+        .into_inner();
+    assert_eq!(gone.ttl, -1, "an expired lease reports TTL -1, as etcd");
+    // Revoking deletes the attached keys at once.
+    let second = lease
+        .lease_grant(pb::LeaseGrantRequest { ttl: 60, id: 7777 })
+        .await
+        .expect("grant")
+        .into_inner();
+    assert_eq!(second.id, 7777);
+    let again = lease
+        .lease_grant(pb::LeaseGrantRequest { ttl: 60, id: 7777 })
+        .await
+        .expect_err("exists");
+    assert_eq!(again.message(), "etcdserver: lease already exists");
+    kv.put(pb::PutRequest {
+        lease: 7777,
+        ..put("svc/b", "up")
+    })
+    .await
+    .expect("put with lease");
+    lease
+        .lease_revoke(pb::LeaseRevokeRequest { id: 7777 })
+        .await
+        .expect("revoke");
+    assert!(kv
+        .range(get("svc/b"))
+        .await
+        .expect("range")
+        .into_inner()
+        .kvs
+        .is_empty());
+    let missing = lease
+        .lease_revoke(pb::LeaseRevokeRequest { id: 7777 })
+        .await
+        .expect_err("revoked");
+    assert_eq!(missing.message(), "etcdserver: requested lease not found");
+    let unknown = kv
+        .put(pb::PutRequest {
+            lease: 4242,
+            ..put("svc/c", "up")
+        })
+        .await
+        .expect_err("unknown lease");
+    assert_eq!(unknown.message(), "etcdserver: requested lease not found");
+}

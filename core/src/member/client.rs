@@ -1,6 +1,7 @@
 //! What clients ask a member and what it answers. The server converts the gRPC
 //! messages into these and back.
 
+use crate::lease::LeaseId;
 use crate::mvcc::{
     DeleteRangeRequest, DeleteRangeResponse, KvHash, MvccError, PutRequest, PutResponse,
     RangeRequest, RangeResponse, TxnRequest, TxnResponse,
@@ -28,6 +29,26 @@ pub enum ClientRequest {
     HashKv {
         revision: i64,
     },
+    /// Grant a lease; `id` 0 lets the member choose one.
+    LeaseGrant {
+        id: LeaseId,
+        ttl_secs: i64,
+    },
+    /// Revoke a lease, deleting its keys in one revision.
+    LeaseRevoke {
+        id: LeaseId,
+    },
+    /// Renew a lease (the leader keeps the clock; others say "not leader").
+    LeaseKeepAlive {
+        id: LeaseId,
+    },
+    /// A lease's remaining TTL (answered by the leader).
+    LeaseTimeToLive {
+        id: LeaseId,
+        keys: bool,
+    },
+    /// Every lease's id.
+    LeaseLeases,
     /// List, raise or clear alarms (etcd's `Maintenance.Alarm`). `member` 0
     /// with `Get` lists all.
     Alarm {
@@ -53,6 +74,8 @@ impl ClientRequest {
             | ClientRequest::DeleteRange(_)
             | ClientRequest::Compact { .. } => true,
             ClientRequest::Txn(txn) => txn_is_write(txn),
+            ClientRequest::Alarm { action, .. } => *action != AlarmAction::Get,
+            ClientRequest::LeaseGrant { .. } | ClientRequest::LeaseRevoke { .. } => true,
             _ => false,
         }
     }
@@ -120,6 +143,17 @@ pub enum ClientResponse {
     HashKv(KvHash),
     /// The alarms after the request, as (member, kind).
     Alarms(Vec<(NodeId, super::AlarmKind)>),
+    LeaseGrant {
+        id: LeaseId,
+        ttl_secs: i64,
+    },
+    LeaseRevoke,
+    LeaseKeepAlive {
+        id: LeaseId,
+        ttl_secs: i64,
+    },
+    LeaseTimeToLive(crate::lease::TimeToLive),
+    Leases(Vec<LeaseId>),
 }
 
 /// Why a request failed. The texts are etcd's wire texts: clients match on them.
@@ -141,4 +175,10 @@ pub enum ClientError {
     Corrupt,
     #[error("etcdserver: mvcc: database space exceeded")]
     NoSpace,
+    #[error(transparent)]
+    Lease(#[from] crate::lease::LeaseError),
+    /// Only the leader answers this (lease keep-alives and TTLs); the server
+    /// forwards it there.
+    #[error("etcdserver: not leader")]
+    NotLeader,
 }

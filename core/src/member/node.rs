@@ -13,7 +13,10 @@ use super::config::MemberConfig;
 use super::request::{AlarmKind, MemberInfo, Op, Proposal};
 use super::wal_batch::WalBatch;
 use crate::codec;
-use crate::lease::{Lessor, LessorConfig};
+use crate::lease::{
+    LeaseError, LeaseIdGenerator, Lessor, LessorConfig, LEASE_REVOKE_RATE_PER_SEC,
+    MAX_LEASE_TTL_SECS,
+};
 use crate::mvcc::{RangeRequest, Store, StoreConfig};
 use crate::raft::{
     ConfChange, ConfChangeKind, Entry, EntryKind, Message, MessageBody, NodeId, RawNode, ReadId,
@@ -105,6 +108,8 @@ pub struct Member {
     size_bytes: u64,
     /// Not before this instant is the NOSPACE alarm proposed again.
     nospace_retry_at: Instant,
+    /// Chooses ids for grants that leave it to the member.
+    lease_ids: LeaseIdGenerator,
 }
 
 /// Why a member cannot start from what is on disk.
@@ -294,6 +299,7 @@ impl Member {
             alarms: BTreeSet::new(),
             size_bytes,
             nospace_retry_at: now,
+            lease_ids: LeaseIdGenerator::new(config.seed ^ config.raft.id),
             config,
         }
     }
@@ -346,6 +352,7 @@ impl Member {
     pub fn handle_tick(&mut self, now: Instant) {
         self.now = now;
         self.raft.tick(now);
+        self.revoke_expired_leases();
         self.expire_requests();
         self.maybe_publish();
         self.drive();
@@ -420,6 +427,52 @@ impl Member {
                 self.respond(token, Err(ClientError::NoSpace))
             }
             ClientRequest::Put(put) => self.propose(token, Op::Put(put), deadline),
+            ClientRequest::LeaseGrant { ttl_secs, .. } if ttl_secs > MAX_LEASE_TTL_SECS => {
+                self.respond(token, Err(ClientError::Lease(LeaseError::TtlTooLarge)))
+            }
+            ClientRequest::LeaseGrant { id, ttl_secs } => {
+                let id = if id == 0 {
+                    self.lease_ids.next_id(&self.lessor)
+                } else {
+                    id
+                };
+                self.propose(token, Op::LeaseGrant { id, ttl_secs }, deadline);
+            }
+            ClientRequest::LeaseRevoke { id } => {
+                self.propose(token, Op::LeaseRevoke { id }, deadline)
+            }
+            ClientRequest::LeaseKeepAlive { id } => {
+                let result = if self.role.role != Role::Leader {
+                    Err(ClientError::NotLeader)
+                } else {
+                    match self.lessor.renew(id, now) {
+                        Ok(ttl_secs) => Ok(ClientResponse::LeaseKeepAlive { id, ttl_secs }),
+                        Err(LeaseError::NotPrimary) => Err(ClientError::NotLeader),
+                        Err(error) => Err(ClientError::Lease(error)),
+                    }
+                };
+                self.respond(token, result);
+            }
+            ClientRequest::LeaseTimeToLive { id, keys } => {
+                let result = if self.role.role != Role::Leader {
+                    Err(ClientError::NotLeader)
+                } else {
+                    self.lessor
+                        .time_to_live(id, now)
+                        .map(|mut ttl| {
+                            if !keys {
+                                ttl.keys.clear();
+                            }
+                            ClientResponse::LeaseTimeToLive(ttl)
+                        })
+                        .map_err(ClientError::Lease)
+                };
+                self.respond(token, result);
+            }
+            ClientRequest::LeaseLeases => {
+                let ids = self.lessor.leases().map(|lease| lease.id).collect();
+                self.respond(token, Ok(ClientResponse::Leases(ids)));
+            }
             ClientRequest::DeleteRange(delete) => {
                 self.propose(token, Op::DeleteRange(delete), deadline)
             }
@@ -626,6 +679,28 @@ impl Member {
             let _ = self.raft.propose(data);
         }
         true
+    }
+
+    /// The leader proposes revoking leases whose TTL ran out, at etcd's rate
+    /// limit. A revocation takes effect only once a quorum commits it, so a
+    /// leader cut off from its quorum revokes nothing.
+    fn revoke_expired_leases(&mut self) {
+        if self.role.role != Role::Leader {
+            return;
+        }
+        let per_tick =
+            (LEASE_REVOKE_RATE_PER_SEC as u64 * self.config.raft.tick_interval_ms / 1000).max(1);
+        for id in self.lessor.expired(self.now, per_tick as usize) {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let data = codec::encode_proposal(&Proposal {
+                origin: self.id(),
+                seq,
+                op: Op::LeaseRevoke { id },
+            });
+            // Retried by the lessor if this proposal is lost.
+            let _ = self.raft.propose(data);
+        }
     }
 
     fn start_read(&mut self, token: ClientToken, request: ReadRequest, deadline: Instant) {
@@ -922,14 +997,20 @@ impl Member {
                     self.alarms.iter().copied().collect(),
                 ))
             }
-            Op::LeaseGrant { id, ttl_secs } => {
-                let _ = self.lessor.grant(id, ttl_secs, self.now);
-                return;
-            }
-            Op::LeaseRevoke { id } => {
-                let _ = self.store.revoke_lease(&mut self.lessor, id);
-                return;
-            }
+            Op::LeaseGrant { id, ttl_secs } => match self.lessor.grant(id, ttl_secs, self.now) {
+                Ok(lease) => Ok(ClientResponse::LeaseGrant {
+                    id,
+                    ttl_secs: lease.ttl_secs,
+                }),
+                Err(error) => {
+                    self.answer(origin, seq, Err(ClientError::Lease(error)));
+                    return;
+                }
+            },
+            Op::LeaseRevoke { id } => self.store.revoke_lease(&mut self.lessor, id).map(|a| {
+                self.size_bytes += events_bytes(&a.events);
+                ClientResponse::LeaseRevoke
+            }),
             Op::PublishAttributes {
                 member,
                 name,
@@ -956,9 +1037,14 @@ impl Member {
                 return;
             }
         };
+        self.answer(origin, seq, result.map_err(ClientError::from));
+    }
+
+    /// Answers the client of this member's proposal `seq`, if it waits.
+    fn answer(&mut self, origin: NodeId, seq: u64, result: Result<ClientResponse, ClientError>) {
         if origin == self.id() {
             if let Some(pending) = self.pending.remove(&seq) {
-                self.respond(pending.token, result.map_err(ClientError::from));
+                self.respond(pending.token, result);
             }
         }
     }

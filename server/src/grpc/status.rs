@@ -13,6 +13,7 @@
 //! match the message, which is the same either way, and the table keeps
 //! error.go's `FailedPrecondition`.
 
+use cairn_core::lease::LeaseError;
 use cairn_core::member::ClientError;
 use cairn_core::mvcc::MvccError;
 use tonic::{Code, Status};
@@ -187,6 +188,13 @@ pub fn client_entry(error: &ClientError) -> EtcdError {
         ClientError::TooLarge => REQUEST_TOO_LARGE,
         ClientError::Corrupt => CORRUPT,
         ClientError::NoSpace => NO_SPACE,
+        ClientError::NotLeader => NOT_LEADER,
+        ClientError::Lease(error) => match error {
+            LeaseError::NotFound | LeaseError::Expired => LEASE_NOT_FOUND,
+            LeaseError::AlreadyExists => LEASE_EXIST,
+            LeaseError::TtlTooLarge => LEASE_TTL_TOO_LARGE,
+            LeaseError::NotPrimary => NOT_LEADER,
+        },
     }
 }
 

@@ -1,0 +1,228 @@
+//! etcd's `Lease` service. Grants and revocations go through the log; keep-
+//! alives and TTL queries are answered by the leader, which keeps the lease
+//! clock: a member that is not the leader forwards them there over the
+//! leader's client URL, as etcd forwards them over its peer API.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use cairn_core::lease::LeaseError;
+use cairn_core::member::{ClientError, ClientRequest, ClientResponse, Header};
+use cairn_proto::etcdserverpb as pb;
+use futures_core::Stream;
+use pb::lease_client::LeaseClient;
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::services::Services;
+use super::{convert, status};
+
+/// How long a forwarded keep-alive or TTL query may take.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Keep-alive responses buffered per stream before the client must read.
+const KEEPALIVE_QUEUE: usize = 64;
+
+impl Services {
+    async fn lease_call(
+        &self,
+        request: ClientRequest,
+    ) -> Result<(Header, ClientResponse), ClientError> {
+        let (header, result) = self.handle.request(request).await;
+        result.map(|response| (header, response))
+    }
+
+    /// A client connected to the current leader's client URL.
+    async fn leader_client(&self) -> Result<LeaseClient<Channel>, Status> {
+        let (_, status) = self.handle.request(ClientRequest::Status).await;
+        let leader = match status {
+            Ok(ClientResponse::Status(status)) if status.leader != 0 => status.leader,
+            _ => return Err(status::client_error(&ClientError::NoLeader)),
+        };
+        let (_, members) = self.handle.request(ClientRequest::MemberList).await;
+        let url = match members {
+            Ok(ClientResponse::MemberList(members)) => members
+                .into_iter()
+                .find(|m| m.id == leader)
+                .and_then(|m| m.client_urls.into_iter().next()),
+            _ => None,
+        }
+        .ok_or_else(|| status::client_error(&ClientError::NoLeader))?;
+        let channel = Channel::from_shared(url)
+            .map_err(|_| status::client_error(&ClientError::NoLeader))?
+            .timeout(FORWARD_TIMEOUT)
+            .connect()
+            .await
+            .map_err(|_| status::client_error(&ClientError::NoLeader))?;
+        Ok(LeaseClient::new(channel))
+    }
+
+    /// One keep-alive, here or at the leader. An unknown or expired lease is
+    /// answered with TTL 0, as etcd does (not an error).
+    async fn keep_alive_once(&self, id: i64) -> Result<pb::LeaseKeepAliveResponse, Status> {
+        match self.lease_call(ClientRequest::LeaseKeepAlive { id }).await {
+            Ok((header, ClientResponse::LeaseKeepAlive { id, ttl_secs })) => {
+                Ok(pb::LeaseKeepAliveResponse {
+                    header: Some(convert::header(&header)),
+                    id,
+                    ttl: ttl_secs,
+                })
+            }
+            Ok((_, other)) => Err(Status::internal(format!(
+                "etcdserver: unexpected response {other:?}"
+            ))),
+            Err(ClientError::Lease(LeaseError::NotFound | LeaseError::Expired)) => {
+                let (header, _) = self.handle.request(ClientRequest::Status).await;
+                Ok(pb::LeaseKeepAliveResponse {
+                    header: Some(convert::header(&header)),
+                    id,
+                    ttl: 0,
+                })
+            }
+            Err(ClientError::NotLeader) => {
+                let mut leader = self.leader_client().await?;
+                let request = pb::LeaseKeepAliveRequest { id };
+                let once = tokio_stream::once(request);
+                let mut responses = leader.lease_keep_alive(once).await?.into_inner();
+                responses
+                    .message()
+                    .await?
+                    .ok_or_else(|| status::client_error(&ClientError::LeaderChanged))
+            }
+            Err(error) => Err(status::client_error(&error)),
+        }
+    }
+}
+
+type KeepAliveStream =
+    Pin<Box<dyn Stream<Item = Result<pb::LeaseKeepAliveResponse, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl pb::lease_server::Lease for Services {
+    async fn lease_grant(
+        &self,
+        request: Request<pb::LeaseGrantRequest>,
+    ) -> Result<Response<pb::LeaseGrantResponse>, Status> {
+        let request = request.into_inner();
+        let grant = ClientRequest::LeaseGrant {
+            id: request.id,
+            ttl_secs: request.ttl,
+        };
+        match self.lease_call(grant).await {
+            Ok((header, ClientResponse::LeaseGrant { id, ttl_secs })) => {
+                Ok(Response::new(pb::LeaseGrantResponse {
+                    header: Some(convert::header(&header)),
+                    id,
+                    ttl: ttl_secs,
+                    error: String::new(),
+                }))
+            }
+            Ok((_, other)) => Err(Status::internal(format!(
+                "etcdserver: unexpected response {other:?}"
+            ))),
+            Err(error) => Err(status::client_error(&error)),
+        }
+    }
+
+    async fn lease_revoke(
+        &self,
+        request: Request<pb::LeaseRevokeRequest>,
+    ) -> Result<Response<pb::LeaseRevokeResponse>, Status> {
+        let id = request.into_inner().id;
+        match self.lease_call(ClientRequest::LeaseRevoke { id }).await {
+            Ok((header, ClientResponse::LeaseRevoke)) => {
+                Ok(Response::new(pb::LeaseRevokeResponse {
+                    header: Some(convert::header(&header)),
+                }))
+            }
+            Ok((_, other)) => Err(Status::internal(format!(
+                "etcdserver: unexpected response {other:?}"
+            ))),
+            Err(error) => Err(status::client_error(&error)),
+        }
+    }
+
+    type LeaseKeepAliveStream = KeepAliveStream;
+
+    async fn lease_keep_alive(
+        &self,
+        request: Request<Streaming<pb::LeaseKeepAliveRequest>>,
+    ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        let mut requests = request.into_inner();
+        let (tx, rx) = mpsc::channel(KEEPALIVE_QUEUE);
+        let services = self.clone();
+        tokio::spawn(async move {
+            // Each request is answered in order; the stream ends with the
+            // client's, or on an error.
+            while let Ok(Some(request)) = requests.message().await {
+                let answer = services.keep_alive_once(request.id).await;
+                let failed = answer.is_err();
+                if tx.send(answer).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        request: Request<pb::LeaseTimeToLiveRequest>,
+    ) -> Result<Response<pb::LeaseTimeToLiveResponse>, Status> {
+        let request = request.into_inner();
+        let query = ClientRequest::LeaseTimeToLive {
+            id: request.id,
+            keys: request.keys,
+        };
+        match self.lease_call(query).await {
+            Ok((header, ClientResponse::LeaseTimeToLive(ttl))) => {
+                Ok(Response::new(pb::LeaseTimeToLiveResponse {
+                    header: Some(convert::header(&header)),
+                    id: ttl.id,
+                    ttl: ttl.remaining_secs,
+                    granted_ttl: ttl.granted_ttl_secs,
+                    keys: ttl.keys,
+                }))
+            }
+            Ok((_, other)) => Err(Status::internal(format!(
+                "etcdserver: unexpected response {other:?}"
+            ))),
+            // etcd answers an unknown lease with TTL -1, not an error.
+            Err(ClientError::Lease(LeaseError::NotFound | LeaseError::Expired)) => {
+                let (header, _) = self.handle.request(ClientRequest::Status).await;
+                Ok(Response::new(pb::LeaseTimeToLiveResponse {
+                    header: Some(convert::header(&header)),
+                    id: request.id,
+                    ttl: -1,
+                    granted_ttl: 0,
+                    keys: Vec::new(),
+                }))
+            }
+            Err(ClientError::NotLeader) => {
+                let mut leader = self.leader_client().await?;
+                leader.lease_time_to_live(request).await
+            }
+            Err(error) => Err(status::client_error(&error)),
+        }
+    }
+
+    async fn lease_leases(
+        &self,
+        _request: Request<pb::LeaseLeasesRequest>,
+    ) -> Result<Response<pb::LeaseLeasesResponse>, Status> {
+        match self.lease_call(ClientRequest::LeaseLeases).await {
+            Ok((header, ClientResponse::Leases(ids))) => {
+                Ok(Response::new(pb::LeaseLeasesResponse {
+                    header: Some(convert::header(&header)),
+                    leases: ids.into_iter().map(|id| pb::LeaseStatus { id }).collect(),
+                }))
+            }
+            Ok((_, other)) => Err(Status::internal(format!(
+                "etcdserver: unexpected response {other:?}"
+            ))),
+            Err(error) => Err(status::client_error(&error)),
+        }
+    }
+}
