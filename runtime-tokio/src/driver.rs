@@ -2,13 +2,17 @@
 //! peer messages, disk completions, transport reports, ticks) and carries out
 //! its actions. It holds no protocol logic: every decision is the member's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::member::{
     Action, ClientError, ClientRequest, ClientResponse, ClientToken, Header, Member, MemberEvent,
+    WatchInput,
 };
 use cairn_core::time::Instant;
+use cairn_core::watch::WatchResponse;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::disk::DiskDone;
@@ -47,6 +51,41 @@ pub const INPUT_BATCH: usize = 512;
 /// The answer to a client request.
 pub type Reply = (Header, Result<ClientResponse, ClientError>);
 
+/// Watch responses queued for one stream above which the stream is marked
+/// blocked: its watchers stop getting live events and later catch up from
+/// history, so a slow reader costs bounded memory and loses nothing.
+pub const WATCH_QUEUE_HIGH: usize = 1024;
+/// Below this the blocked stream is resumed.
+pub const WATCH_QUEUE_LOW: usize = 256;
+
+/// Where one watch stream's responses go.
+#[derive(Debug)]
+struct WatchSink {
+    tx: mpsc::UnboundedSender<(Header, WatchResponse)>,
+    queued: Arc<AtomicUsize>,
+}
+
+enum WatchCommand {
+    Open { stream: u64, sink: WatchSink },
+    Input(WatchInput),
+}
+
+/// One open watch stream: send requests with [`MemberHandle::watch`], read
+/// responses from `responses`, and call [`WatchStream::received`] for each
+/// one taken (so the driver knows the reader keeps up).
+#[derive(Debug)]
+pub struct WatchStream {
+    pub stream: u64,
+    pub responses: mpsc::UnboundedReceiver<(Header, WatchResponse)>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl WatchStream {
+    pub fn received(&self) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 struct ClientInput {
     request: ClientRequest,
     reply: oneshot::Sender<Reply>,
@@ -68,9 +107,42 @@ pub enum RuntimeEvent {
 #[derive(Clone, Debug)]
 pub struct MemberHandle {
     tx: mpsc::UnboundedSender<ClientInput>,
+    watch_tx: mpsc::UnboundedSender<WatchCommand>,
+    next_stream: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for WatchCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WatchCommand::Open { stream, .. } => write!(f, "Open({stream})"),
+            WatchCommand::Input(input) => write!(f, "{input:?}"),
+        }
+    }
 }
 
 impl MemberHandle {
+    /// Opens a watch stream.
+    pub fn open_watch(&self) -> WatchStream {
+        let stream = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        let (tx, responses) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let sink = WatchSink {
+            tx,
+            queued: queued.clone(),
+        };
+        let _ = self.watch_tx.send(WatchCommand::Open { stream, sink });
+        WatchStream {
+            stream,
+            responses,
+            queued,
+        }
+    }
+
+    /// A request on an open watch stream (create, cancel, progress, close).
+    pub fn watch(&self, input: WatchInput) {
+        let _ = self.watch_tx.send(WatchCommand::Input(input));
+    }
+
     /// Submits a request and waits for its answer.
     pub async fn request(&self, request: ClientRequest) -> Reply {
         let (reply, answer) = oneshot::channel();
@@ -94,6 +166,9 @@ pub struct Driver<D: Disk, N: Network> {
     inbound: mpsc::Receiver<Inbound>,
     clients: mpsc::UnboundedReceiver<ClientInput>,
     replies: BTreeMap<ClientToken, oneshot::Sender<Reply>>,
+    watch_rx: mpsc::UnboundedReceiver<WatchCommand>,
+    watch_sinks: BTreeMap<u64, WatchSink>,
+    blocked_streams: BTreeSet<u64>,
     next_token: ClientToken,
     origin: tokio::time::Instant,
     on_event: Box<dyn FnMut(RuntimeEvent) + Send>,
@@ -127,7 +202,11 @@ impl<D: Disk, N: Network> Driver<D, N> {
         on_event: Box<dyn FnMut(RuntimeEvent) + Send>,
     ) -> (Driver<D, N>, MemberHandle) {
         let (tx, clients) = mpsc::unbounded_channel();
+        let (watch_tx, watch_rx) = mpsc::unbounded_channel();
         let driver = Driver {
+            watch_rx,
+            watch_sinks: BTreeMap::new(),
+            blocked_streams: BTreeSet::new(),
             member,
             disk,
             disk_done: parts.disk_done,
@@ -140,7 +219,12 @@ impl<D: Disk, N: Network> Driver<D, N> {
             origin,
             on_event,
         };
-        (driver, MemberHandle { tx })
+        let handle = MemberHandle {
+            tx,
+            watch_tx,
+            next_stream: Arc::new(AtomicU64::new(1)),
+        };
+        (driver, handle)
     }
 
     fn now(&self) -> Instant {
@@ -167,6 +251,7 @@ impl<D: Disk, N: Network> Driver<D, N> {
                 }
                 Some(report) = self.reports.recv() => self.on_report(report),
                 Some(input) = self.clients.recv() => self.on_client(input),
+                Some(command) = self.watch_rx.recv() => self.on_watch(command),
                 _ = tokio::time::sleep_until(deadline) => {
                     let now = self.now();
                     self.member.handle_tick(now);
@@ -191,6 +276,77 @@ impl<D: Disk, N: Network> Driver<D, N> {
                 }
             }
             self.execute_actions();
+            self.resume_drained_streams();
+            self.execute_actions();
+        }
+    }
+
+    fn on_watch(&mut self, command: WatchCommand) {
+        let now = self.now();
+        match command {
+            WatchCommand::Open { stream, sink } => {
+                self.watch_sinks.insert(stream, sink);
+            }
+            WatchCommand::Input(input) => {
+                if let WatchInput::Close { stream } = input {
+                    self.watch_sinks.remove(&stream);
+                    self.blocked_streams.remove(&stream);
+                }
+                self.member.handle_watch(now, input);
+            }
+        }
+    }
+
+    /// Streams whose readers caught up get live events again.
+    fn resume_drained_streams(&mut self) {
+        let drained: Vec<u64> = self
+            .blocked_streams
+            .iter()
+            .copied()
+            .filter(|s| {
+                self.watch_sinks
+                    .get(s)
+                    .is_none_or(|sink| sink.queued.load(Ordering::Relaxed) < WATCH_QUEUE_LOW)
+            })
+            .collect();
+        let now = self.now();
+        for stream in drained {
+            self.blocked_streams.remove(&stream);
+            if self.watch_sinks.contains_key(&stream) {
+                self.member.handle_watch(
+                    now,
+                    WatchInput::Blocked {
+                        stream,
+                        blocked: false,
+                    },
+                );
+            }
+        }
+    }
+
+    fn deliver_watch(&mut self, header: Header, responses: Vec<WatchResponse>) {
+        let now = self.now();
+        for response in responses {
+            let stream = response.stream;
+            let Some(sink) = self.watch_sinks.get(&stream) else {
+                continue;
+            };
+            let queued = sink.queued.fetch_add(1, Ordering::Relaxed) + 1;
+            if sink.tx.send((header, response)).is_err() {
+                // The reader is gone: forget the stream.
+                self.watch_sinks.remove(&stream);
+                self.member.handle_watch(now, WatchInput::Close { stream });
+                continue;
+            }
+            if queued > WATCH_QUEUE_HIGH && self.blocked_streams.insert(stream) {
+                self.member.handle_watch(
+                    now,
+                    WatchInput::Blocked {
+                        stream,
+                        blocked: true,
+                    },
+                );
+            }
         }
     }
 
@@ -254,6 +410,7 @@ impl<D: Disk, N: Network> Driver<D, N> {
                         let _ = reply.send((header, result));
                     }
                 }
+                Action::Watch { header, responses } => self.deliver_watch(header, responses),
                 Action::Event(event) => {
                     if let MemberEvent::MemberAdded { id, peer_urls, .. } = &event {
                         self.transport.set_peer(*id, peer_urls);

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 pub use disk::{DataDir, DataDirError};
-pub use driver::{Disk, Driver, MemberHandle, Network, Reply, RuntimeEvent};
+pub use driver::{Disk, Driver, MemberHandle, Network, Reply, RuntimeEvent, WatchStream};
 
 /// The driver on the real disk and network.
 pub type TokioDriver = Driver<disk::DiskWorker, transport::Transport>;

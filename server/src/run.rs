@@ -9,7 +9,7 @@ use cairn_core::raft::{self, NodeId, Role};
 use cairn_core::snapshot::RetentionPolicy;
 use cairn_proto::etcdserverpb::{
     cluster_server::ClusterServer, kv_server::KvServer, lease_server::LeaseServer,
-    maintenance_server::MaintenanceServer,
+    maintenance_server::MaintenanceServer, watch_server::WatchServer,
 };
 use cairn_runtime_tokio::{RuntimeEvent, StartKind, StartOptions};
 use tokio::net::TcpListener;
@@ -192,7 +192,8 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     )
     .add_service(ClusterServer::new(services.clone()).max_decoding_message_size(max_message))
     .add_service(MaintenanceServer::new(services.clone()).max_decoding_message_size(max_message))
-    .add_service(LeaseServer::new(services).max_decoding_message_size(max_message))
+    .add_service(LeaseServer::new(services.clone()).max_decoding_message_size(max_message))
+    .add_service(WatchServer::new(services).max_decoding_message_size(max_message))
     .into_axum_router();
     let router = grpc.merge(http::routes(handle.clone()));
     let driver = tokio::spawn(driver.run());

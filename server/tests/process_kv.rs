@@ -566,3 +566,127 @@ async fn leases_grant_keep_alive_expire_and_revoke_through_any_member() {
         .expect_err("unknown lease");
     assert_eq!(unknown.message(), "etcdserver: requested lease not found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_deliver_history_then_live_events_and_cancel_as_etcd() {
+    use pb::watch_client::WatchClient;
+    use pb::watch_request::RequestUnion;
+    let cluster = Cluster::start("watch", 3).await;
+    let leader = cluster.leader().await.expect("a leader");
+    let follower = (leader + 1) % 3;
+    let mut kv = cluster.kv(leader).await.expect("connect");
+    kv.put(put("svc/a", "1")).await.expect("put");
+    kv.put(put("svc/b", "2")).await.expect("put");
+    kv.delete_range(pb::DeleteRangeRequest {
+        key: key("svc/a"),
+        ..Default::default()
+    })
+    .await
+    .expect("delete");
+    // Served by a follower too.
+    let channel = tonic::transport::Channel::from_shared(cluster.members[follower].endpoint())
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut watch = WatchClient::new(channel);
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let create = |start_revision, watch_id| pb::WatchRequest {
+        request_union: Some(RequestUnion::CreateRequest(pb::WatchCreateRequest {
+            key: key("svc/"),
+            range_end: key("svc0"),
+            start_revision,
+            prev_kv: true,
+            watch_id,
+            ..Default::default()
+        })),
+    };
+    tx.send(create(2, 0)).await.expect("send");
+    let mut responses = watch
+        .watch(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("watch")
+        .into_inner();
+    let created = next(&mut responses).await;
+    assert!(created.created);
+    assert_eq!(created.watch_id, 0);
+    // History from revision 2: put a, put b, delete a (with its previous value).
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let response = next(&mut responses).await;
+        for event in response.events {
+            let kv = event.kv.expect("kv");
+            seen.push((
+                event.r#type,
+                String::from_utf8_lossy(&kv.key).into_owned(),
+                kv.mod_revision,
+            ));
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (0, "svc/a".to_string(), 2),
+            (0, "svc/b".to_string(), 3),
+            (1, "svc/a".to_string(), 4)
+        ]
+    );
+    // Then live events, with prev_kv.
+    kv.put(put("svc/b", "22")).await.expect("put");
+    let live = next(&mut responses).await;
+    assert_eq!(live.header.expect("header").revision, 5);
+    let event = &live.events[0];
+    assert_eq!(event.kv.as_ref().expect("kv").value, key("22"));
+    assert_eq!(event.prev_kv.as_ref().expect("prev").value, key("2"));
+    // Cancel answers canceled; a watch on compacted history is canceled with
+    // the compaction revision.
+    tx.send(pb::WatchRequest {
+        request_union: Some(RequestUnion::CancelRequest(pb::WatchCancelRequest {
+            watch_id: 0,
+        })),
+    })
+    .await
+    .expect("send");
+    let canceled = next(&mut responses).await;
+    assert!(canceled.canceled);
+    kv.compact(pb::CompactionRequest {
+        revision: 4,
+        physical: true,
+    })
+    .await
+    .expect("compact");
+    // The watch is served by a follower: wait until it applied the compaction.
+    let mut follower_kv = cluster.kv(follower).await.expect("connect");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while follower_kv
+        .range(pb::RangeRequest {
+            revision: 2,
+            serializable: true,
+            ..get("svc/b")
+        })
+        .await
+        .is_ok()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the follower never compacted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tx.send(create(2, 9)).await.expect("send");
+    let created = next(&mut responses).await;
+    assert!(created.created);
+    assert_eq!(created.watch_id, 9);
+    let compacted = next(&mut responses).await;
+    assert!(compacted.canceled);
+    assert_eq!(compacted.compact_revision, 4);
+}
+
+/// The next watch response, within five seconds.
+async fn next(responses: &mut tonic::Streaming<pb::WatchResponse>) -> pb::WatchResponse {
+    tokio::time::timeout(std::time::Duration::from_secs(5), responses.message())
+        .await
+        .expect("a response in time")
+        .expect("stream")
+        .expect("open")
+}

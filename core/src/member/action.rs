@@ -47,6 +47,11 @@ pub enum Action {
     /// Send a snapshot message to a peer with the bytes of snapshot file
     /// `snapshot`, then report [`super::Member::handle_snapshot_sent`].
     SendSnapshot { message: Message, snapshot: String },
+    /// Watch responses to send, each on its stream.
+    Watch {
+        header: Header,
+        responses: Vec<crate::watch::WatchResponse>,
+    },
     /// Answer a client.
     Respond {
         token: ClientToken,

@@ -33,6 +33,9 @@ pub struct MemberConfig {
     pub quota_bytes: Option<u64>,
     /// etcd's `--force-new-cluster`: on restart, become a cluster of one.
     pub force_new_cluster: bool,
+    /// How often watchers that asked for progress notifications get one:
+    /// etcd's `--experimental-watch-progress-notify-interval` (10 minutes).
+    pub watch_progress_notify_interval_ms: u64,
 }
 
 impl MemberConfig {
@@ -58,6 +61,7 @@ impl MemberConfig {
             first_seq: 1,
             quota_bytes: Some(2 * 1024 * 1024 * 1024),
             force_new_cluster: false,
+            watch_progress_notify_interval_ms: 10 * 60 * 1000,
         }
     }
 

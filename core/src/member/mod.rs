@@ -21,5 +21,5 @@ pub use client::{
     MemberStatus, StatusInfo,
 };
 pub use config::MemberConfig;
-pub use node::{Member, StartError};
+pub use node::{Member, StartError, WatchInput};
 pub use request::{AlarmKind, MemberInfo, Op, Proposal};

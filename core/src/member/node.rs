@@ -25,6 +25,7 @@ use crate::raft::{
 use crate::snapshot::{self, SnapshotView};
 use crate::time::Instant;
 use crate::wal::{SnapshotMarker, WalWriter};
+use crate::watch::{CreateRequest, WatchHub, WatchResponse};
 
 /// A proposal of this member waiting to be applied.
 #[derive(Clone, Copy, Debug)]
@@ -110,6 +111,10 @@ pub struct Member {
     nospace_retry_at: Instant,
     /// Chooses ids for grants that leave it to the member.
     lease_ids: LeaseIdGenerator,
+    /// Every watcher of every client stream.
+    watch: WatchHub,
+    /// When watchers with progress_notify next get a progress response.
+    progress_notify_at: Instant,
 }
 
 /// Why a member cannot start from what is on disk.
@@ -300,6 +305,8 @@ impl Member {
             size_bytes,
             nospace_retry_at: now,
             lease_ids: LeaseIdGenerator::new(config.seed ^ config.raft.id),
+            watch: WatchHub::new(),
+            progress_notify_at: now + config.watch_progress_notify_interval_ms,
             config,
         }
     }
@@ -353,6 +360,7 @@ impl Member {
         self.now = now;
         self.raft.tick(now);
         self.revoke_expired_leases();
+        self.tick_watchers();
         self.expire_requests();
         self.maybe_publish();
         self.drive();
@@ -681,6 +689,63 @@ impl Member {
         true
     }
 
+    /// A watch stream's request.
+    pub fn handle_watch(&mut self, now: Instant, input: WatchInput) {
+        self.now = now;
+        let responses = match input {
+            WatchInput::Create { stream, request } => {
+                self.watch.create(stream, request, &self.store)
+            }
+            WatchInput::Cancel { stream, watch_id } => self
+                .watch
+                .cancel(stream, watch_id, &self.store)
+                .into_iter()
+                .collect(),
+            WatchInput::Progress { stream } => self.watch.progress(stream, &self.store),
+            WatchInput::Close { stream } => {
+                self.watch.close_stream(stream);
+                Vec::new()
+            }
+            WatchInput::Blocked { stream, blocked } => {
+                self.watch.set_stream_blocked(stream, blocked);
+                if blocked {
+                    Vec::new()
+                } else {
+                    self.watch.catch_up(&self.store, WATCH_CATCH_UP_EVENTS)
+                }
+            }
+        };
+        self.emit_watch(responses);
+        self.drive();
+    }
+
+    /// Catch-up for watchers behind the store, and periodic progress.
+    fn tick_watchers(&mut self) {
+        let mut responses = self.watch.catch_up(&self.store, WATCH_CATCH_UP_EVENTS);
+        if self.now >= self.progress_notify_at {
+            self.progress_notify_at = self.now + self.config.watch_progress_notify_interval_ms;
+            responses.extend(self.watch.progress_notify_due(&self.store));
+        }
+        self.emit_watch(responses);
+    }
+
+    fn emit_watch(&mut self, responses: Vec<WatchResponse>) {
+        if !responses.is_empty() {
+            let header = self.header();
+            self.actions.push_back(Action::Watch { header, responses });
+        }
+    }
+
+    /// A write took a revision: account its bytes and tell the watchers.
+    fn written(&mut self, events: &[crate::mvcc::Event]) {
+        if events.is_empty() {
+            return;
+        }
+        self.size_bytes += events_bytes(events);
+        let responses = self.watch.on_applied(self.store.current_revision(), events);
+        self.emit_watch(responses);
+    }
+
     /// The leader proposes revoking leases whose TTL ran out, at etcd's rate
     /// limit. A revocation takes effect only once a quorum commits it, so a
     /// leader cut off from its quorum revokes nothing.
@@ -966,17 +1031,17 @@ impl Member {
         let Proposal { origin, seq, op } = proposal;
         let result = match op {
             Op::Put(put) => self.store.put(&mut self.lessor, &put).map(|a| {
-                self.size_bytes += events_bytes(&a.events);
+                self.written(&a.events);
                 ClientResponse::Put(a.response)
             }),
             Op::DeleteRange(delete) => {
                 self.store.delete_range(&mut self.lessor, &delete).map(|a| {
-                    self.size_bytes += events_bytes(&a.events);
+                    self.written(&a.events);
                     ClientResponse::DeleteRange(a.response)
                 })
             }
             Op::Txn(txn) => self.store.txn(&mut self.lessor, &txn).map(|a| {
-                self.size_bytes += events_bytes(&a.events);
+                self.written(&a.events);
                 ClientResponse::Txn(a.response)
             }),
             Op::Compact { revision, .. } => self.store.compact(revision).map(|_| {
@@ -1008,7 +1073,7 @@ impl Member {
                 }
             },
             Op::LeaseRevoke { id } => self.store.revoke_lease(&mut self.lessor, id).map(|a| {
-                self.size_bytes += events_bytes(&a.events);
+                self.written(&a.events);
                 ClientResponse::LeaseRevoke
             }),
             Op::PublishAttributes {
@@ -1102,6 +1167,7 @@ impl Member {
             .remove(&meta.index)
             .expect("a snapshot Raft installs arrived with its bytes");
         self.store = image.kv;
+        self.watch.on_restored();
         self.size_bytes = self.store.size_bytes();
         self.lessor = Lessor::restore(
             self.lessor_config(),
@@ -1222,3 +1288,31 @@ fn txn_cost(txn: &crate::mvcc::TxnRequest) -> u64 {
 
 /// Bookkeeping bytes counted per write by the quota check.
 const QUOTA_OVERHEAD_BYTES: u64 = 64;
+
+/// Events one tick's catch-up may send (bounded work per tick).
+const WATCH_CATCH_UP_EVENTS: usize = 10_000;
+
+/// What a watch stream asks of the member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchInput {
+    Create {
+        stream: u64,
+        request: CreateRequest,
+    },
+    Cancel {
+        stream: u64,
+        watch_id: i64,
+    },
+    Progress {
+        stream: u64,
+    },
+    Close {
+        stream: u64,
+    },
+    /// The stream's outbound queue is full (`true`) or drained (`false`): a
+    /// blocked stream gets no live events and catches up from history later.
+    Blocked {
+        stream: u64,
+        blocked: bool,
+    },
+}

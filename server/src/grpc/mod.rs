@@ -4,3 +4,4 @@ pub mod convert;
 pub mod lease;
 pub mod services;
 pub mod status;
+pub mod watch;
