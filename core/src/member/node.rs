@@ -671,20 +671,12 @@ impl Member {
         }
         if self.now >= self.nospace_retry_at {
             self.nospace_retry_at = self.now + self.config.request_timeout_ms;
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            let op = Op::Alarm {
+            // Without a leader the alarm is raised on a later attempt.
+            self.propose_internal(Op::Alarm {
                 activate: true,
                 member: self.id(),
                 alarm: AlarmKind::NoSpace,
-            };
-            let data = codec::encode_proposal(&Proposal {
-                origin: self.id(),
-                seq,
-                op,
             });
-            // Without a leader the alarm is raised on a later attempt.
-            let _ = self.raft.propose(data);
         }
         true
     }
@@ -756,16 +748,22 @@ impl Member {
         let per_tick =
             (LEASE_REVOKE_RATE_PER_SEC as u64 * self.config.raft.tick_interval_ms / 1000).max(1);
         for id in self.lessor.expired(self.now, per_tick as usize) {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            let data = codec::encode_proposal(&Proposal {
-                origin: self.id(),
-                seq,
-                op: Op::LeaseRevoke { id },
-            });
             // Retried by the lessor if this proposal is lost.
-            let _ = self.raft.propose(data);
+            self.propose_internal(Op::LeaseRevoke { id });
         }
+    }
+
+    /// Proposes an operation of the member's own (no client waits for it); a
+    /// refusal (no leader) is fine: its caller retries later.
+    fn propose_internal(&mut self, op: Op) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let data = codec::encode_proposal(&Proposal {
+            origin: self.id(),
+            seq,
+            op,
+        });
+        let _ = self.raft.propose(data);
     }
 
     fn start_read(&mut self, token: ClientToken, request: ReadRequest, deadline: Instant) {
@@ -799,24 +797,10 @@ impl Member {
 
     fn expire_requests(&mut self) {
         let now = self.now;
-        let expired: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(&s, _)| s)
-            .collect();
-        for seq in expired {
-            let pending = self.pending.remove(&seq).expect("listed");
+        for pending in take_expired(&mut self.pending, now, |p| p.deadline) {
             self.respond(pending.token, Err(ClientError::Timeout));
         }
-        let expired: Vec<ReadId> = self
-            .reads_waiting_index
-            .iter()
-            .filter(|(_, r)| r.deadline <= now)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in expired {
-            let read = self.reads_waiting_index.remove(&id).expect("listed");
+        for read in take_expired(&mut self.reads_waiting_index, now, |r| r.deadline) {
             self.respond(read.token, Err(ClientError::Timeout));
         }
         let mut timed_out = Vec::new();
@@ -851,14 +835,7 @@ impl Member {
             name: self.config.name.clone(),
             client_urls: self.config.client_urls.clone(),
         };
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let data = codec::encode_proposal(&Proposal {
-            origin: self.id(),
-            seq,
-            op,
-        });
-        let _ = self.raft.propose(data);
+        self.propose_internal(op);
     }
 
     fn member_list(&self) -> Vec<MemberStatus> {
@@ -1315,4 +1292,18 @@ pub enum WatchInput {
         stream: u64,
         blocked: bool,
     },
+}
+
+/// Removes and returns, in key order, the entries whose deadline has passed.
+fn take_expired<K: Ord + Copy, V>(
+    map: &mut BTreeMap<K, V>,
+    now: Instant,
+    deadline: impl Fn(&V) -> Instant,
+) -> Vec<V> {
+    let keys: Vec<K> = map
+        .iter()
+        .filter(|(_, v)| deadline(v) <= now)
+        .map(|(k, _)| *k)
+        .collect();
+    keys.into_iter().filter_map(|k| map.remove(&k)).collect()
 }
