@@ -376,12 +376,20 @@ async fn a_full_quota_refuses_writes_with_etcds_error_until_space_is_reclaimed_a
         member_id: 0,
         alarm: pb::AlarmType::None as i32,
     };
-    let alarms = maintenance
-        .alarm(list(pb::alarm_request::AlarmAction::Get as i32))
-        .await
-        .expect("alarm list")
-        .into_inner()
-        .alarms;
+    // The refused write proposed the alarm; it shows once applied.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let alarms = loop {
+        let alarms = maintenance
+            .alarm(list(pb::alarm_request::AlarmAction::Get as i32))
+            .await
+            .expect("alarm list")
+            .into_inner()
+            .alarms;
+        if !alarms.is_empty() || std::time::Instant::now() > deadline {
+            break alarms;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(alarms.len(), 1);
     assert_eq!(alarms[0].alarm, pb::AlarmType::Nospace as i32);
     let status = maintenance
