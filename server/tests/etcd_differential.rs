@@ -519,3 +519,101 @@ async fn everyday_etcdctl_commands_give_etcds_output() {
         );
     }
 }
+
+/// Runs `etcdctl watch ...` for `for_ms`, then stops it and returns what it
+/// printed (a watch never exits by itself).
+fn etcdctl_watch(endpoint: &str, args: &[&str], for_ms: u64) -> String {
+    let mut child = Command::new(ETCDCTL)
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoint}"))
+        .arg("watch")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run etcdctl watch");
+    std::thread::sleep(Duration::from_millis(for_ms));
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("watch output");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Lease ids differ between servers: replace every 16-hex-digit word.
+fn mask_lease_ids(text: &str) -> String {
+    text.split_inclusive(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .map(|word| {
+            let trimmed =
+                word.trim_end_matches(|c: char| c.is_whitespace() || c == '(' || c == ')');
+            if trimmed.len() >= 12 && trimmed.chars().all(|c| c.is_ascii_hexdigit()) {
+                word.replacen(trimmed, "LEASE", 1)
+            } else {
+                word.to_string()
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_watch_and_lease_commands_give_etcds_output() {
+    if !etcd_available("etcdctl_watch_and_lease_commands_give_etcds_output") {
+        return;
+    }
+    let etcd = RealEtcd::start().await;
+    let cairn = Cluster::start("etcdctl-lease", 1).await;
+    let reference = format!("127.0.0.1:{}", etcd.port);
+    let subject = format!("127.0.0.1:{}", cairn.members[0].client_port);
+    for endpoint in [&reference, &subject] {
+        for (key, value) in [("w/a", "1"), ("w/b", "2")] {
+            assert!(etcdctl(endpoint, &["put", key, value], None).0);
+        }
+        assert!(etcdctl(endpoint, &["del", "w/a"], None).0);
+    }
+    // History replay (with previous values) is the same, event for event.
+    for args in [
+        vec!["w/", "--prefix", "--rev", "1"],
+        vec!["w/", "--prefix", "--rev", "2", "--prev-kv"],
+        vec!["w/b", "--rev", "1", "-w", "json"],
+    ] {
+        let expected = etcdctl_watch(&reference, &args, 1500);
+        let actual = etcdctl_watch(&subject, &args, 1500);
+        assert!(
+            !expected.is_empty(),
+            "etcd printed nothing for watch {args:?}"
+        );
+        assert_eq!(
+            mask(&actual),
+            mask(&expected),
+            "etcdctl watch {args:?} differs (left: cairn, right: etcd)"
+        );
+    }
+    // Lease commands, with the lease ids masked.
+    let lease_script = |endpoint: &str| -> Vec<String> {
+        let (ok, granted) = etcdctl(endpoint, &["lease", "grant", "100"], None);
+        assert!(ok, "{granted}");
+        let id = granted
+            .split_whitespace()
+            .nth(1)
+            .expect("lease id")
+            .to_string();
+        let mut out = vec![granted];
+        for args in [
+            vec!["put", "--lease", id.as_str(), "l/a", "x"],
+            vec!["lease", "keep-alive", "--once", id.as_str()],
+            vec!["lease", "list"],
+            vec!["get", "l/a", "-w", "fields"],
+            vec!["lease", "revoke", id.as_str()],
+            vec!["get", "l/a"],
+            vec!["lease", "timetolive", id.as_str()],
+            vec!["lease", "revoke", id.as_str()],
+        ] {
+            let (ok, text) = etcdctl(endpoint, &args, None);
+            out.push(format!("{ok} {}", mask_lease_ids(&mask(&text))));
+        }
+        out.iter().map(|line| mask_lease_ids(line)).collect()
+    };
+    let expected = lease_script(&reference);
+    let actual = lease_script(&subject);
+    for (i, (a, e)) in actual.iter().zip(expected.iter()).enumerate() {
+        assert_eq!(a, e, "lease step {i} differs (left: cairn, right: etcd)");
+    }
+}
