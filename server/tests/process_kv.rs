@@ -144,14 +144,7 @@ async fn a_single_member_serves_the_kv_api_as_etcd_does() {
     }
 
     // Compaction, then etcd's errors for compacted and future revisions.
-    let current = kv
-        .range(get("foo"))
-        .await
-        .expect("range")
-        .into_inner()
-        .header
-        .expect("header")
-        .revision;
+    let current = support::current_revision(&mut kv, "foo").await;
     kv.compact(pb::CompactionRequest {
         revision: current,
         physical: true,
@@ -412,14 +405,7 @@ async fn a_full_quota_refuses_writes_with_etcds_error_until_space_is_reclaimed_a
     })
     .await
     .expect("deletes are allowed under the alarm");
-    let revision = kv
-        .range(get("small"))
-        .await
-        .expect("range")
-        .into_inner()
-        .header
-        .expect("header")
-        .revision;
+    let revision = support::current_revision(&mut kv, "small").await;
     kv.compact(pb::CompactionRequest {
         revision,
         physical: true,

@@ -244,3 +244,14 @@ pub fn get(key: &str) -> pb::RangeRequest {
         ..Default::default()
     }
 }
+
+/// The store's current revision, as a linearizable read of `key` reports it.
+pub async fn current_revision(kv: &mut KvClient<Channel>, key: &str) -> i64 {
+    kv.range(get(key))
+        .await
+        .expect("range")
+        .into_inner()
+        .header
+        .expect("header")
+        .revision
+}

@@ -43,16 +43,7 @@ fn section_5_1_a_higher_term_turns_a_leader_into_a_follower() {
 
 #[test]
 fn section_5_1_a_stale_leader_is_told_the_current_term() {
-    let mut node = node_with(
-        config(1),
-        &[1, 2, 3],
-        HardState {
-            term: 4,
-            vote: 0,
-            commit: 0,
-        },
-        Vec::new(),
-    );
+    let mut node = node_at_term(1, &[1, 2, 3], 4);
     node.handle_message(message(
         2,
         1,
@@ -357,16 +348,7 @@ fn section_5_2_a_candidate_follows_a_leader_of_its_term() {
 
 #[test]
 fn dissertation_9_6_pre_vote_changes_no_term_until_it_would_win() {
-    let mut node = node_with(
-        config(1),
-        &[1, 2, 3],
-        HardState {
-            term: 4,
-            vote: 0,
-            commit: 0,
-        },
-        Vec::new(),
-    );
+    let mut node = node_at_term(1, &[1, 2, 3], 4);
     node.campaign();
     assert_eq!(node.role(), Role::PreCandidate);
     let first = ready(&mut node);
@@ -405,16 +387,7 @@ fn dissertation_9_6_pre_vote_changes_no_term_until_it_would_win() {
 
 #[test]
 fn dissertation_9_6_a_pre_vote_does_not_bump_the_voters_term() {
-    let mut node = node_with(
-        config(1),
-        &[1, 2, 3],
-        HardState {
-            term: 2,
-            vote: 0,
-            commit: 0,
-        },
-        Vec::new(),
-    );
+    let mut node = node_at_term(1, &[1, 2, 3], 2);
     node.handle_message(message(
         3,
         1,

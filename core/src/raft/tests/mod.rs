@@ -18,6 +18,16 @@ pub(super) fn node(id: NodeId, voters: &[NodeId]) -> RawNode {
     node_with(config(id), voters, HardState::default(), Vec::new())
 }
 
+/// A node of a cluster of `voters` at `term`, with an empty log and no vote.
+pub(super) fn node_at_term(id: NodeId, voters: &[NodeId], term: u64) -> RawNode {
+    let hard_state = HardState {
+        term,
+        vote: 0,
+        commit: 0,
+    };
+    node_with(config(id), voters, hard_state, Vec::new())
+}
+
 pub(super) fn config(id: NodeId) -> Config {
     Config::new(id, 7)
 }
