@@ -10,12 +10,14 @@ use std::io::{self, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Instant as StdInstant;
 
 use bytes::Bytes;
 use cairn_core::member::{Action, WalOp};
 use cairn_core::snapshot::parse_snapshot_name;
 use cairn_core::wal::{parse_segment_name, SEGMENT_SIZE_BYTES};
+
+pub use crate::io::DiskDone;
 
 /// Where a member's files live.
 #[derive(Clone, Debug)]
@@ -138,24 +140,6 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// A completed disk action, reported back to the driver.
-#[derive(Debug)]
-pub enum DiskDone {
-    WalWritten {
-        token: u64,
-        took: Duration,
-    },
-    SnapshotSaved {
-        name: String,
-    },
-    /// Any failure is fatal to the member: durability can no longer be
-    /// promised (etcd stops too).
-    Failed {
-        action: &'static str,
-        error: io::Error,
-    },
-}
-
 /// Carries out disk actions one after another on its own thread, so that
 /// fsyncs never block ticks, heartbeats or request handling.
 #[derive(Debug)]
@@ -170,11 +154,11 @@ impl crate::driver::Disk for DiskWorker {
         let _ = self.tx.send(action);
     }
 
-    fn snapshot_source(&mut self, name: &str) -> io::Result<crate::transport::SnapshotSource> {
+    fn snapshot_source(&mut self, name: &str) -> io::Result<crate::io::SnapshotSource> {
         let path = self.dir.snap.join(name);
         // Fail now (reported to Raft) rather than in the middle of a stream.
         fs::metadata(&path)?;
-        Ok(crate::transport::SnapshotSource::File(path))
+        Ok(crate::io::SnapshotSource::File(path))
     }
 }
 

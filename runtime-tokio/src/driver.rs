@@ -15,8 +15,7 @@ use cairn_core::time::Instant;
 use cairn_core::watch::WatchResponse;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::disk::DiskDone;
-use crate::transport::{Inbound, TransportReport};
+use crate::io::{DiskDone, Inbound, SnapshotSource, TransportReport};
 
 /// Where the driver sends disk actions: the real disk worker, or a simulated
 /// disk. Actions must be carried out in the order submitted, each reported
@@ -25,20 +24,55 @@ pub trait Disk: Send + 'static {
     fn submit(&mut self, action: Action);
     /// Where the bytes of saved snapshot file `name` can be read, to stream
     /// them to a follower.
-    fn snapshot_source(&mut self, name: &str) -> std::io::Result<crate::transport::SnapshotSource>;
+    fn snapshot_source(&mut self, name: &str) -> std::io::Result<SnapshotSource>;
 }
 
 /// Where the driver sends peer messages: the TCP transport, or a simulated
 /// network. Delivery failures come back as [`TransportReport`]s.
 pub trait Network: Send + 'static {
     fn send(&mut self, message: cairn_core::raft::Message);
-    fn send_snapshot(
-        &mut self,
-        message: cairn_core::raft::Message,
-        snapshot: crate::transport::SnapshotSource,
-    );
+    fn send_snapshot(&mut self, message: cairn_core::raft::Message, snapshot: SnapshotSource);
     fn set_peer(&mut self, id: cairn_core::raft::NodeId, peer_urls: &[String]);
     fn remove_peer(&mut self, id: cairn_core::raft::NodeId);
+}
+
+/// The member's clock: milliseconds since the driver started, read from
+/// tokio's clock (madsim's simulated one under `cargo sim`). A simulated node
+/// may run fast or slow by `rate_ppm` parts per million, which is how the
+/// simulator injects clock drift through the time inputs.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    origin: tokio::time::Instant,
+    rate_ppm: i64,
+}
+
+impl Clock {
+    /// A clock that started at `origin` (which `Instant::ZERO` stands for).
+    pub fn new(origin: tokio::time::Instant) -> Clock {
+        Clock {
+            origin,
+            rate_ppm: 0,
+        }
+    }
+
+    /// A clock that gains (`rate_ppm > 0`) or loses time.
+    pub fn drifting(origin: tokio::time::Instant, rate_ppm: i64) -> Clock {
+        assert!(rate_ppm.abs() < 500_000, "drift beyond 50% is not a clock");
+        Clock { origin, rate_ppm }
+    }
+
+    pub fn now(&self) -> Instant {
+        let real_ms = self.origin.elapsed().as_millis() as i128;
+        let ms = real_ms * (1_000_000 + self.rate_ppm as i128) / 1_000_000;
+        Instant::from_millis(ms as u64)
+    }
+
+    /// The real instant at which this clock reads `at` (rounded up).
+    pub fn instant_of(&self, at: Instant) -> tokio::time::Instant {
+        let scale = (1_000_000 + self.rate_ppm) as u128;
+        let real_ms = (at.as_millis() as u128 * 1_000_000).div_ceil(scale);
+        self.origin + Duration::from_millis(real_ms.min(u64::MAX as u128) as u64)
+    }
 }
 
 /// How long an fdatasync may take before it is reported as slow (etcd's
@@ -170,7 +204,7 @@ pub struct Driver<D: Disk, N: Network> {
     watch_sinks: BTreeMap<u64, WatchSink>,
     blocked_streams: BTreeSet<u64>,
     next_token: ClientToken,
-    origin: tokio::time::Instant,
+    clock: Clock,
     on_event: Box<dyn FnMut(RuntimeEvent) + Send>,
 }
 
@@ -191,14 +225,13 @@ pub struct DriverParts {
 }
 
 impl<D: Disk, N: Network> Driver<D, N> {
-    /// A driver for `member`, whose clock started at `origin` (the instant
-    /// `Instant::ZERO` stands for).
+    /// A driver for `member`, whose time inputs come from `clock`.
     pub fn new(
         member: Member,
         disk: D,
         transport: N,
         parts: DriverParts,
-        origin: tokio::time::Instant,
+        clock: Clock,
         on_event: Box<dyn FnMut(RuntimeEvent) + Send>,
     ) -> (Driver<D, N>, MemberHandle) {
         let (tx, clients) = mpsc::unbounded_channel();
@@ -216,7 +249,7 @@ impl<D: Disk, N: Network> Driver<D, N> {
             clients,
             replies: BTreeMap::new(),
             next_token: 1,
-            origin,
+            clock,
             on_event,
         };
         let handle = MemberHandle {
@@ -228,15 +261,14 @@ impl<D: Disk, N: Network> Driver<D, N> {
     }
 
     fn now(&self) -> Instant {
-        Instant::from_millis(self.origin.elapsed().as_millis() as u64)
+        self.clock.now()
     }
 
     /// Runs until a fatal error; returns its description.
     pub async fn run(mut self) -> String {
         self.execute_actions();
         loop {
-            let deadline =
-                self.origin + Duration::from_millis(self.member.next_deadline().as_millis());
+            let deadline = self.clock.instant_of(self.member.next_deadline());
             tokio::select! {
                 biased;
                 done = self.disk_done.recv() => {

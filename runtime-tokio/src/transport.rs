@@ -17,6 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+pub use crate::io::{Inbound, SnapshotSource, TransportReport};
+
 /// Messages queued for one peer before new ones are dropped (Raft resends).
 pub const PEER_QUEUE_MESSAGES: usize = 4096;
 /// Bytes gathered into one socket write.
@@ -26,37 +28,9 @@ pub const MAX_SNAPSHOT_BYTES: u64 = 16 * 1024 * 1024 * 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// A message from a peer, with the snapshot bytes that follow a snapshot
-/// message.
-#[derive(Debug)]
-pub struct Inbound {
-    pub message: Message,
-    pub snapshot: Option<Bytes>,
-}
-
-/// What the transport tells the driver.
-#[derive(Debug)]
-pub enum TransportReport {
-    Unreachable(NodeId),
-    SnapshotSent {
-        to: NodeId,
-        ok: bool,
-    },
-    /// A connection was refused (wrong cluster, wrong member, bad frame).
-    Refused(String),
-}
-
 enum Outbound {
     Message(Message),
     Snapshot(Message, SnapshotSource),
-}
-
-/// Where a snapshot to send lives: streamed to the peer in
-/// [`SNAPSHOT_CHUNK_BYTES`] pieces, never read whole into memory.
-#[derive(Clone, Debug)]
-pub enum SnapshotSource {
-    File(std::path::PathBuf),
-    Bytes(Bytes),
 }
 
 /// The piece size snapshots are streamed in.

@@ -36,6 +36,19 @@ pub struct MemberConfig {
     /// How often watchers that asked for progress notifications get one:
     /// etcd's `--experimental-watch-progress-notify-interval` (10 minutes).
     pub watch_progress_notify_interval_ms: u64,
+    /// Deliberate bugs, for proving that the simulator catches them. Never
+    /// set outside tests.
+    #[doc(hidden)]
+    pub knobs: Knobs,
+}
+
+/// Ways to break a member on purpose (all off by default).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Knobs {
+    /// Serve linearizable reads from local state, without a ReadIndex round:
+    /// a deposed leader or a lagging follower answers with stale data.
+    pub local_linearizable_reads: bool,
 }
 
 impl MemberConfig {
@@ -62,6 +75,7 @@ impl MemberConfig {
             quota_bytes: Some(2 * 1024 * 1024 * 1024),
             force_new_cluster: false,
             watch_progress_notify_interval_ms: 10 * 60 * 1000,
+            knobs: Knobs::default(),
         }
     }
 

@@ -20,6 +20,6 @@ pub use client::{
     txn_is_write, AlarmAction, ClientError, ClientRequest, ClientResponse, ClientToken, Header,
     MemberStatus, StatusInfo,
 };
-pub use config::MemberConfig;
+pub use config::{Knobs, MemberConfig};
 pub use node::{Member, StartError, WatchInput};
 pub use request::{AlarmKind, MemberInfo, Op, Proposal};

@@ -414,7 +414,9 @@ impl Member {
         self.now = now;
         let deadline = now + self.config.request_timeout_ms;
         match request {
-            ClientRequest::Range(range) if range.serializable => {
+            ClientRequest::Range(range)
+                if range.serializable || self.config.knobs.local_linearizable_reads =>
+            {
                 let result = self
                     .store
                     .range(&range)

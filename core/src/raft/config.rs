@@ -33,6 +33,21 @@ pub struct Config {
     /// Forwarded reads and read rounds that have not completed after this many
     /// ticks are reported as failed, so the caller retries instead of hanging.
     pub read_timeout_ticks: u32,
+    /// Deliberate bugs, for proving that the simulator catches them. Never
+    /// set outside tests.
+    #[doc(hidden)]
+    pub knobs: Knobs,
+}
+
+/// Ways to break Raft on purpose (all off by default): the simulator's own
+/// tests turn one on and require a short seed sweep to find a violation.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Knobs {
+    /// Write the term but not the vote to stable storage, and answer a vote
+    /// request before anything is durable: after a crash the node can vote
+    /// twice in one term.
+    pub skip_vote_persistence: bool,
 }
 
 impl Config {
@@ -50,6 +65,7 @@ impl Config {
             pre_vote: true,
             check_quorum: true,
             read_timeout_ticks: 50,
+            knobs: Knobs::default(),
         }
     }
 

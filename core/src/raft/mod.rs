@@ -21,7 +21,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Knobs};
 pub use errors::{ProposeError, ReadError, RestoreError, TransferError};
 pub use node::{Outgoing, Proposed, RawNode, Ready, Restored, Role, RoleState, Write, WriteId};
 pub use progress::{Progress, ProgressState};

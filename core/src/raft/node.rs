@@ -646,7 +646,10 @@ impl RawNode {
         let mut ready = Ready::default();
         let entries = self.log.take_unsent();
         let snapshot = self.snapshot_to_install.take();
-        let hard_state = self.hard_state();
+        let mut hard_state = self.hard_state();
+        if self.config.knobs.skip_vote_persistence {
+            hard_state.vote = super::NO_NODE;
+        }
         let hard_state_changed = hard_state != self.last_written_hard_state;
         if self.open_write.is_some()
             || !entries.is_empty()
@@ -733,7 +736,7 @@ impl RawNode {
             body,
             MessageBody::AppendResponse { .. } | MessageBody::VoteResponse { pre: false, .. }
         );
-        let after = if waits {
+        let after = if waits && !self.config.knobs.skip_vote_persistence {
             self.latest_unpersisted_write()
         } else {
             None

@@ -1,0 +1,161 @@
+//! One cairn member on a madsim node: recovered from (or bootstrapped on)
+//! its [`SimStorage`], driven by the production [`Driver`] over
+//! [`SimDisk`] and [`SimNetwork`], answering client requests that arrive as
+//! madsim packets.
+//!
+//! Killing the madsim node drops every task, the member with them: a crash.
+//! Restarting it runs [`run_member`] again, from whatever the storage kept.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cairn_core::member::{ClientRequest, Member, MemberConfig, MemberInfo};
+use cairn_core::raft::NodeId;
+use cairn_core::snapshot::parse_snapshot_name;
+use cairn_core::time::Instant;
+use cairn_runtime_tokio::{Clock, Driver, DriverParts, MemberHandle, Reply, RuntimeEvent};
+use madsim::net::Endpoint;
+use tokio::sync::mpsc;
+
+use crate::disk::{SimDisk, SimStorage};
+use crate::network::SimNetwork;
+
+pub const PEER_PORT: u16 = 2380;
+pub const CLIENT_PORT: u16 = 2379;
+/// The madsim tag of client requests; replies carry the request's own id.
+pub const CLIENT_TAG: u64 = 0x434c_4e54; // "CLNT"
+/// Inbound peer messages queued before the network waits.
+const PEER_QUEUE_MESSAGES: usize = 4096;
+
+/// A client request as a packet: replies go back tagged with `id`.
+#[derive(Debug)]
+pub struct ClientPacket {
+    pub id: u64,
+    pub request: ClientRequest,
+}
+
+/// Everything a member needs to (re)start on a madsim node.
+pub struct MemberSpec {
+    pub ip: IpAddr,
+    pub config: MemberConfig,
+    pub initial_cluster: Vec<(NodeId, MemberInfo)>,
+    pub storage: SimStorage,
+    /// Clock drift of this node, in parts per million.
+    pub clock_rate_ppm: i64,
+    /// Where the member's events go (the simulator's trace).
+    pub events: Arc<dyn Fn(RuntimeEvent) + Send + Sync>,
+}
+
+impl std::fmt::Debug for MemberSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberSpec")
+            .field("id", &self.config.id())
+            .field("ip", &self.ip)
+            .finish()
+    }
+}
+
+/// Why a member stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberExit {
+    /// It refused to start from its storage (corruption): the error.
+    Refused(String),
+    /// It stopped on a fatal error (a failed disk write).
+    Fatal(String),
+}
+
+/// The peer URL of the member at `ip`.
+pub fn peer_url(ip: IpAddr) -> String {
+    format!("http://{ip}:{PEER_PORT}")
+}
+
+/// Recovers the member from its storage, or bootstraps it on empty storage.
+fn open_member(spec: &MemberSpec) -> Result<Member, String> {
+    let now = Instant::ZERO;
+    let fs = spec.storage.fs.lock().expect("fs lock").clone();
+    let segment_names = fs.list("wal");
+    if segment_names.is_empty() {
+        return Member::bootstrap(spec.config.clone(), &spec.initial_cluster, now)
+            .map_err(|e| e.to_string());
+    }
+    let segments: Vec<(String, Bytes)> = segment_names
+        .into_iter()
+        .filter_map(|name| fs.read(&format!("wal/{name}")).map(|bytes| (name, bytes)))
+        .collect();
+    let mut snapshots: Vec<(u64, String)> = fs
+        .list("snap")
+        .into_iter()
+        .filter_map(|name| parse_snapshot_name(&name).map(|(_, index)| (index, name)))
+        .collect();
+    snapshots.sort();
+    let snapshot = snapshots.last().and_then(|(_, name)| {
+        fs.read(&format!("snap/{name}"))
+            .map(|bytes| (name.clone(), bytes))
+    });
+    let views: Vec<(&str, &[u8])> = segments
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), &bytes[..]))
+        .collect();
+    Member::recover(spec.config.clone(), snapshot, &views, now).map_err(|e| e.to_string())
+}
+
+/// Runs the member until it stops; call from a madsim node's init.
+pub async fn run_member(spec: Arc<MemberSpec>) -> MemberExit {
+    let member = match open_member(&spec) {
+        Ok(member) => member,
+        Err(error) => return MemberExit::Refused(error),
+    };
+    let (disk_tx, disk_done) = mpsc::unbounded_channel();
+    let disk = SimDisk::start(spec.storage.clone(), disk_tx);
+    let (report_tx, reports) = mpsc::unbounded_channel();
+    let (inbound_tx, inbound) = mpsc::channel(PEER_QUEUE_MESSAGES);
+    let address = SocketAddr::new(spec.ip, PEER_PORT);
+    let mut network = match SimNetwork::start(address, inbound_tx, report_tx).await {
+        Ok(network) => network,
+        Err(error) => return MemberExit::Fatal(format!("bind {address}: {error}")),
+    };
+    for (id, info) in &spec.initial_cluster {
+        cairn_runtime_tokio::Network::set_peer(&mut network, *id, &info.peer_urls);
+    }
+    let parts = DriverParts {
+        disk_done,
+        reports,
+        inbound,
+    };
+    let clock = Clock::drifting(tokio::time::Instant::now(), spec.clock_rate_ppm);
+    let events = spec.events.clone();
+    let (driver, handle) = Driver::new(
+        member,
+        disk,
+        network,
+        parts,
+        clock,
+        Box::new(move |event| events(event)),
+    );
+    let client_address = SocketAddr::new(spec.ip, CLIENT_PORT);
+    match Endpoint::bind(client_address).await {
+        Ok(endpoint) => {
+            tokio::spawn(serve_clients(endpoint, handle));
+        }
+        Err(error) => return MemberExit::Fatal(format!("bind {client_address}: {error}")),
+    }
+    MemberExit::Fatal(driver.run().await)
+}
+
+/// Answers client packets, each in its own task.
+async fn serve_clients(endpoint: Endpoint, handle: MemberHandle) {
+    let endpoint = Arc::new(endpoint);
+    while let Ok((payload, from)) = endpoint.recv_from_raw(CLIENT_TAG).await {
+        let Ok(packet) = payload.downcast::<ClientPacket>() else {
+            continue;
+        };
+        let endpoint = endpoint.clone();
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let ClientPacket { id, request } = *packet;
+            let reply: Reply = handle.request(request).await;
+            let _ = endpoint.send_to_raw(from, id, Box::new(reply)).await;
+        });
+    }
+}

@@ -1,0 +1,110 @@
+//! Starting a member on the real disk and network.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use cairn_core::member::{Member, MemberConfig, MemberInfo, StartError};
+use cairn_core::raft::NodeId;
+use cairn_core::time::Instant;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::disk::{self, DataDir, DataDirError};
+use crate::driver::{self, Clock, Driver, MemberHandle, RuntimeEvent};
+use crate::transport;
+
+/// The driver on the real disk and network.
+pub type TokioDriver = Driver<disk::DiskWorker, transport::Transport>;
+
+/// How a member starts.
+#[derive(Debug)]
+pub struct StartOptions {
+    pub member: MemberConfig,
+    pub data_dir: PathBuf,
+    pub wal_dir: Option<PathBuf>,
+    /// Every member of the initial cluster (this one included).
+    pub initial_cluster: Vec<(NodeId, MemberInfo)>,
+    /// `--initial-cluster-state existing`: join a running cluster.
+    pub join_existing: bool,
+    /// Where peers connect.
+    pub peer_listener: TcpListener,
+}
+
+/// Why a member could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartFailure {
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    #[error("cannot recover from the data directory: {0}")]
+    Recover(#[from] StartError),
+}
+
+/// How the member came up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartKind {
+    Bootstrapped,
+    Joined,
+    Restarted,
+}
+
+/// Opens (or creates) the data directory, brings the member up from it, and
+/// starts the disk worker and the peer transport. Run the returned driver to
+/// completion; use the handle to submit client requests.
+pub fn start(
+    options: StartOptions,
+    on_event: Box<dyn FnMut(RuntimeEvent) + Send>,
+) -> Result<(TokioDriver, MemberHandle, StartKind), StartFailure> {
+    let dir = DataDir::new(&options.data_dir, options.wal_dir.as_deref());
+    let origin = tokio::time::Instant::now();
+    let now = Instant::ZERO;
+    let (member, kind) = if dir.has_wal() {
+        let on_disk = dir.load()?;
+        let snapshot = newest_snapshot(&dir, &on_disk.snapshots);
+        let segments: Vec<(&str, &[u8])> = on_disk
+            .segments
+            .iter()
+            .map(|(name, map)| (name.as_str(), &map[..]))
+            .collect();
+        let member = Member::recover(options.member.clone(), snapshot, &segments, now)?;
+        (member, StartKind::Restarted)
+    } else {
+        dir.load()?;
+        dir.create()?;
+        if options.join_existing {
+            (
+                Member::join(options.member.clone(), now)?,
+                StartKind::Joined,
+            )
+        } else {
+            let member = Member::bootstrap(options.member.clone(), &options.initial_cluster, now)?;
+            (member, StartKind::Bootstrapped)
+        }
+    };
+    let (disk_tx, disk_done) = mpsc::unbounded_channel();
+    let disk = disk::DiskWorker::start(dir.clone(), disk_tx);
+    let (report_tx, reports) = mpsc::unbounded_channel();
+    let transport =
+        transport::Transport::new(options.member.cluster_id, options.member.id(), report_tx);
+    for (id, info) in &options.initial_cluster {
+        transport.set_peer(*id, &info.peer_urls);
+    }
+    let (inbound_tx, inbound) = mpsc::channel(transport::PEER_QUEUE_MESSAGES);
+    tokio::spawn(transport.clone().serve(options.peer_listener, inbound_tx));
+    let parts = driver::DriverParts {
+        disk_done,
+        reports,
+        inbound,
+    };
+    let clock = Clock::new(origin);
+    let (driver, handle) = Driver::new(member, disk, transport, parts, clock, on_event);
+    Ok((driver, handle, kind))
+}
+
+/// The newest snapshot file that reads back; older ones are the fallback.
+fn newest_snapshot(dir: &DataDir, names: &[String]) -> Option<(String, Bytes)> {
+    names.iter().rev().find_map(|name| {
+        dir.read_snapshot(name)
+            .ok()
+            .map(|bytes| (name.clone(), bytes))
+    })
+}
