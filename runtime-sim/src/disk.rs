@@ -23,6 +23,10 @@ pub const FSYNC_MS: std::ops::RangeInclusive<u64> = 1..=8;
 /// An fdatasync during a slow-disk fault.
 pub const SLOW_FSYNC_MS: std::ops::RangeInclusive<u64> = 200..=900;
 
+/// How long a lying disk (the `ack_before_fsync` bug) keeps acknowledged
+/// writes in a volatile cache.
+pub const LYING_CACHE_FLUSH_MS: std::ops::RangeInclusive<u64> = 100..=1_000;
+
 /// Faults the simulator turns on and off for one member's disk. Shared with
 /// the harness; survives the member's crashes.
 #[derive(Debug, Default)]
@@ -141,7 +145,9 @@ async fn execute(storage: &SimStorage, action: Action) -> Option<DiskDone> {
                 // The bug: acknowledged now, made durable a little later.
                 let storage = storage.clone();
                 tokio::spawn(async move {
-                    fsync_pause(&storage).await;
+                    // A volatile write cache flushes when it likes.
+                    let lag = thread_rng().gen_range(LYING_CACHE_FLUSH_MS);
+                    tokio::time::sleep(Duration::from_millis(lag)).await;
                     let mut fs = storage.fs.lock().expect("fs lock");
                     for name in &touched {
                         fs.sync(name);

@@ -1,0 +1,388 @@
+//! The simulator proper (built only with `--cfg madsim`, by `cargo sim`):
+//! a whole cairn cluster on madsim, clients, the fault schedule of a
+//! [`Scenario`], a safety phase and a liveness phase, and the checks.
+
+mod client;
+mod faults;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cairn_core::member::{ClientRequest, ClientResponse, MemberConfig, MemberEvent, MemberInfo};
+use cairn_core::mvcc::PutRequest;
+use cairn_core::raft::{self, NodeId};
+use cairn_runtime_sim::disk::SimStorage;
+use cairn_runtime_sim::node::{peer_url, run_member, MemberExit, MemberSpec, CLIENT_PORT};
+use cairn_runtime_tokio::RuntimeEvent;
+use madsim::net::Endpoint;
+use madsim::runtime::{Handle, Runtime};
+
+use crate::checker::{self, CheckResult};
+use crate::history::History;
+use crate::scenario::{Bug, Scenario};
+use crate::trace::{check_local_reads_monotonic, EventKind, LocalRead, Trace};
+
+/// How an undecided linearizability check is reported.
+const INCONCLUSIVE: &str = "the checker ran out of budget (inconclusive)";
+const CLUSTER_ID: u64 = 0xca1e_0000_0000_0001;
+/// After faults are healed, a write must commit within this long.
+pub const LIVENESS_WRITE_MS: u64 = 20_000;
+/// ... and every live member must then agree within this long.
+pub const CONVERGENCE_MS: u64 = 30_000;
+
+/// State shared by the harness, the members' event callbacks and clients.
+#[derive(Debug)]
+pub struct World {
+    start: tokio::time::Instant,
+    pub trace: Trace,
+    /// Per member (index = id - 1): restarts so far.
+    incarnations: Vec<u64>,
+    /// Per member: its latest role and term.
+    pub roles: Vec<(String, u64)>,
+    pub down: Vec<bool>,
+    /// Per member: why it stopped, if it did on its own.
+    pub exits: Vec<Option<MemberExit>>,
+}
+
+impl World {
+    pub fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    pub fn incarnation(&self, id: NodeId) -> u64 {
+        self.incarnations
+            .get((id as usize).wrapping_sub(1))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn record(&mut self, node: Option<u64>, kind: EventKind) {
+        let at = self.now_ms();
+        self.trace.push(at, node, kind);
+    }
+
+    /// The member that most recently became leader of the highest term, if
+    /// it is up.
+    pub fn leader(&self) -> Option<usize> {
+        self.roles
+            .iter()
+            .enumerate()
+            .filter(|(i, (role, _))| role == "Leader" && !self.down[*i])
+            .max_by_key(|(_, (_, term))| *term)
+            .map(|(i, _)| i)
+    }
+}
+
+/// What a run produced and what the checks found.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub history: History,
+    pub trace: Trace,
+    pub local_reads: Vec<LocalRead>,
+    /// Every check that failed, in words; empty = the seed passed.
+    pub failures: Vec<String>,
+    /// The operation the linearizability checker could not place.
+    pub violation: Option<(u64, String)>,
+    pub end_ms: u64,
+}
+
+impl RunOutcome {
+    /// The run's fingerprint: trace and history together.
+    pub fn fingerprint(&self) -> u64 {
+        crate::trace::fnv1a(self.trace.hash(), self.history.to_text().as_bytes())
+    }
+
+    /// Whether a check found a violation (rather than only running out of
+    /// budget).
+    pub fn violation_found(&self) -> bool {
+        self.failures
+            .iter()
+            .any(|failure| !failure.ends_with(INCONCLUSIVE))
+    }
+
+    pub fn fault_count(&self) -> usize {
+        self.trace
+            .events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Fault { .. }))
+            .count()
+    }
+}
+
+fn member_ip(index: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, index as u8 + 1))
+}
+
+fn client_ip(index: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 1, index as u8 + 1))
+}
+
+fn member_config(scenario: &Scenario, index: usize) -> MemberConfig {
+    let id = index as u64 + 1;
+    let mut raft = raft::Config::new(id, scenario.seed.rotate_left(7) ^ id);
+    raft.knobs.skip_vote_persistence = scenario.bug == Some(Bug::SkipVotePersistence);
+    let ip = member_ip(index);
+    let mut config = MemberConfig::new(
+        raft,
+        CLUSTER_ID,
+        format!("m{id}"),
+        vec![format!("http://{ip}:{CLIENT_PORT}")],
+    );
+    config.snapshot_count = scenario.snapshot_count;
+    config.snapshot_catchup_entries = scenario.snapshot_catchup_entries;
+    config.request_timeout_ms = 3_000;
+    config.knobs.local_linearizable_reads = scenario.bug == Some(Bug::LocalReads);
+    config
+}
+
+/// Runs `scenario` on a fresh madsim runtime seeded with its seed.
+pub fn run(scenario: &Scenario) -> RunOutcome {
+    let mut config = madsim::Config::default();
+    config.net.send_latency = Duration::from_millis(1)..Duration::from_millis(5);
+    let runtime = Runtime::with_seed_and_config(scenario.seed, config);
+    let owned = scenario.clone();
+    let (history, trace, local_reads, mut failures, end_ms) =
+        runtime.block_on(async move { harness(owned).await });
+    let mut violation = None;
+    if let Err(error) = trace.check_one_leader_per_term() {
+        failures.push(format!("election safety: {error}"));
+    }
+    if let Err(error) = check_local_reads_monotonic(&local_reads) {
+        failures.push(format!("serializable reads: {error}"));
+    }
+    match checker::check(&history) {
+        CheckResult::Ok => {}
+        CheckResult::Violation(found) => {
+            failures.push(format!("linearizability: {found}"));
+            violation = Some((found.failed.id, found.to_string()));
+        }
+        CheckResult::Unknown => failures.push(format!("linearizability: {INCONCLUSIVE}")),
+    }
+    RunOutcome {
+        history,
+        trace,
+        local_reads,
+        failures,
+        violation,
+        end_ms,
+    }
+}
+
+type Collected = (History, Trace, Vec<LocalRead>, Vec<String>, u64);
+
+async fn harness(scenario: Scenario) -> Collected {
+    let handle = Handle::current();
+    let nodes = scenario.nodes;
+    let world = Arc::new(Mutex::new(World {
+        start: tokio::time::Instant::now(),
+        trace: Trace::default(),
+        incarnations: vec![0; nodes],
+        roles: vec![("Follower".to_string(), 0); nodes],
+        down: vec![false; nodes],
+        exits: vec![None; nodes],
+    }));
+    let initial_cluster: Vec<(NodeId, MemberInfo)> = (0..nodes)
+        .map(|i| {
+            let ip = member_ip(i);
+            (
+                i as u64 + 1,
+                MemberInfo {
+                    name: format!("m{}", i + 1),
+                    peer_urls: vec![peer_url(ip)],
+                    client_urls: vec![format!("http://{ip}:{CLIENT_PORT}")],
+                },
+            )
+        })
+        .collect();
+    let mut storages = Vec::new();
+    let mut member_nodes = Vec::new();
+    for i in 0..nodes {
+        let storage = SimStorage::default();
+        storage.faults.lock().expect("faults").ack_before_fsync =
+            scenario.bug == Some(Bug::AckBeforeFsync);
+        storages.push(storage.clone());
+        let events_world = world.clone();
+        let node = i as u64 + 1;
+        let spec = Arc::new(MemberSpec {
+            ip: member_ip(i),
+            config: member_config(&scenario, i),
+            initial_cluster: initial_cluster.clone(),
+            storage,
+            clock_rate_ppm: scenario.drift_ppm[i],
+            events: Arc::new(move |event| {
+                if let RuntimeEvent::Member(MemberEvent::RoleChanged(state)) = event {
+                    let mut world = events_world.lock().expect("world");
+                    let role = format!("{:?}", state.role);
+                    world.roles[i] = (role.clone(), state.term);
+                    world.record(
+                        Some(node),
+                        EventKind::Role {
+                            role,
+                            term: state.term,
+                            leader: state.leader,
+                        },
+                    );
+                }
+            }),
+        });
+        let exit_world = world.clone();
+        let member = handle
+            .create_node()
+            .name(format!("m{node}"))
+            .ip(member_ip(i))
+            .init(move || {
+                let spec = spec.clone();
+                let world = exit_world.clone();
+                async move {
+                    let exit = run_member(spec).await;
+                    let mut world = world.lock().expect("world");
+                    let kind = match &exit {
+                        MemberExit::Refused(why) => EventKind::Refused(why.clone()),
+                        MemberExit::Fatal(why) => EventKind::Stopped(why.clone()),
+                    };
+                    world.record(Some(node), kind);
+                    world.roles[i] = ("Down".to_string(), world.roles[i].1);
+                    world.exits[i] = Some(exit);
+                }
+            })
+            .build();
+        member_nodes.push(member);
+    }
+    let servers: Vec<SocketAddr> = (0..nodes)
+        .map(|i| SocketAddr::new(member_ip(i), CLIENT_PORT))
+        .collect();
+
+    // Safety phase: clients and faults together.
+    let mut clients = Vec::new();
+    for c in 0..scenario.clients {
+        let node = handle
+            .create_node()
+            .name(format!("client{c}"))
+            .ip(client_ip(c))
+            .build();
+        clients.push(node.spawn(client::run(
+            c as u32,
+            scenario.keys,
+            servers.clone(),
+            scenario.safety_ms,
+            world.clone(),
+        )));
+    }
+    let mut cluster = faults::Cluster::new(handle.clone(), member_nodes, storages, world.clone());
+    cluster
+        .run_schedule(&scenario.faults, scenario.safety_ms)
+        .await;
+    cluster.heal_all().await;
+
+    let mut history = History::default();
+    let mut local_reads = Vec::new();
+    for client in clients {
+        let log = client.await.expect("client task");
+        history.ops.extend(log.ops);
+        local_reads.extend(log.local_reads);
+    }
+    history.ops.sort_by_key(|op| (op.call_ms, op.id));
+
+    // Liveness phase.
+    let probe = handle
+        .create_node()
+        .name("probe")
+        .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)))
+        .build();
+    let live: Vec<usize> = (0..nodes)
+        .filter(|i| {
+            !matches!(
+                world.lock().expect("world").exits[*i],
+                Some(MemberExit::Refused(_))
+            )
+        })
+        .collect();
+    let probe_world = world.clone();
+    let failures = probe
+        .spawn(liveness(servers, live, probe_world))
+        .await
+        .expect("liveness task");
+    let world = world.lock().expect("world");
+    (
+        history,
+        world.trace.clone(),
+        local_reads,
+        failures,
+        world.now_ms(),
+    )
+}
+
+/// After healing: a write commits, then every live member converges to the
+/// same applied index and the same KV hash.
+async fn liveness(
+    servers: Vec<SocketAddr>,
+    live: Vec<usize>,
+    world: Arc<Mutex<World>>,
+) -> Vec<String> {
+    let endpoint = Endpoint::bind("0.0.0.0:0").await.expect("bind the probe");
+    let now = || world.lock().expect("world").now_ms();
+    let healed_ms = now();
+    let mut id = 1u64 << 60;
+    let mut committed = false;
+    'write: while now() < healed_ms + LIVENESS_WRITE_MS {
+        for &i in &live {
+            id += 1;
+            let put = ClientRequest::Put(PutRequest {
+                key: "liveness".into(),
+                value: "ok".into(),
+                ..PutRequest::default()
+            });
+            if let Some((_, Ok(_))) = client::call(&endpoint, servers[i], id, put).await {
+                committed = true;
+                break 'write;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    if !committed {
+        return vec![format!(
+            "liveness: no write committed within {LIVENESS_WRITE_MS}ms of healing"
+        )];
+    }
+    let converge_from = now();
+    let mut last = Vec::new();
+    while now() < converge_from + CONVERGENCE_MS {
+        last.clear();
+        for &i in &live {
+            id += 1;
+            let status = client::call(&endpoint, servers[i], id, ClientRequest::Status).await;
+            id += 1;
+            let hash = client::call(
+                &endpoint,
+                servers[i],
+                id,
+                ClientRequest::HashKv { revision: 0 },
+            )
+            .await;
+            match (status, hash) {
+                (
+                    Some((_, Ok(ClientResponse::Status(status)))),
+                    Some((_, Ok(ClientResponse::HashKv(hash)))),
+                ) => last.push(Some((
+                    status.raft_applied_index,
+                    hash.current_revision,
+                    hash.hash,
+                ))),
+                _ => last.push(None),
+            }
+        }
+        if last.iter().all(Option::is_some) && last.windows(2).all(|w| w[0] == w[1]) {
+            return Vec::new();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    vec![format!(
+        "convergence: members {live:?} still disagree {CONVERGENCE_MS}ms after a write committed: (applied index, revision, hash) = {last:?}"
+    )]
+}
+
+/// The picture of a run (see [`crate::timeline`]).
+pub fn timeline(_scenario: &Scenario, outcome: &RunOutcome) -> String {
+    format!("<pre>{}</pre>", outcome.trace.to_text())
+}

@@ -1,0 +1,91 @@
+//! The simulator, run the way a contributor runs it: through `cargo sim`,
+//! which builds `cairn-sim` with madsim's cfg in `target/sim` (the first run
+//! compiles it, a couple of minutes). `CAIRN_SIM_SEEDS` sets the sweep's
+//! length (100 by default).
+
+use std::path::Path;
+use std::process::Command;
+
+fn cargo_sim(args: &[&str]) -> (bool, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = Command::new(env!("CARGO"))
+        .arg("sim")
+        .args(args)
+        .current_dir(&root)
+        // RUSTFLAGS would replace the alias's `--cfg madsim`.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .output()
+        .expect("run cargo sim");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+#[test]
+fn a_seed_sweep_passes() {
+    let seeds: u64 = std::env::var("CAIRN_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    let range = format!("1..{}", seeds + 1);
+    let (ok, text) = cargo_sim(&["--seeds", &range]);
+    println!("{}", tail(&text));
+    assert!(ok, "the sweep failed:\n{}", tail(&text));
+    assert!(text.contains(&format!("{seeds} passed, 0 failed")));
+}
+
+#[test]
+fn each_deliberate_bug_is_caught_by_a_short_sweep() {
+    for (bug, seeds) in [
+        ("local-reads", "1..21"),
+        ("ack-before-fsync", "1..21"),
+        ("skip-vote-persistence", "1..61"),
+    ] {
+        let (ok, text) = cargo_sim(&["--seeds", seeds, "--bug", bug, "--expect-failure"]);
+        println!("{bug}: {}", text.lines().last().unwrap_or(""));
+        assert!(
+            ok,
+            "a sweep of seeds {seeds} did not catch {bug}:\n{}",
+            tail(&text)
+        );
+    }
+}
+
+#[test]
+fn a_seed_reproduces_bit_for_bit_and_draws_its_timeline() {
+    let dir = std::env::temp_dir().join(format!("cairn-sim-timeline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let html = dir.join("run.html");
+    let html_arg = html.to_str().expect("utf-8 path");
+    let (ok, text) = cargo_sim(&[
+        "--seed",
+        "42",
+        "--check-determinism",
+        "--timeline",
+        html_arg,
+    ]);
+    assert!(ok, "{}", tail(&text));
+    assert!(
+        text.contains("seed 42: two runs gave trace"),
+        "{}",
+        tail(&text)
+    );
+    let last = text.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("seed=42 ops=") && last.contains(" faults=") && last.contains(" trace="),
+        "last line: {last}"
+    );
+    let picture = std::fs::read_to_string(&html).expect("timeline written");
+    assert!(picture.contains("<svg"), "the timeline has no picture");
+    let _ = std::fs::remove_dir_all(&dir);
+}
