@@ -10,10 +10,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cairn_core::member::{ClientRequest, Member, MemberConfig, MemberInfo};
+use cairn_core::member::{ClientRequest, Member, MemberConfig, MemberInfo, WatchInput};
 use cairn_core::raft::NodeId;
 use cairn_core::snapshot::parse_snapshot_name;
 use cairn_core::time::Instant;
+use cairn_core::watch::CreateRequest;
 use cairn_runtime_tokio::{Clock, Driver, DriverParts, MemberHandle, Reply, RuntimeEvent};
 use madsim::net::Endpoint;
 use tokio::sync::mpsc;
@@ -27,6 +28,19 @@ pub const CLIENT_PORT: u16 = 2379;
 pub const CLIENT_TAG: u64 = 0x434c_4e54; // "CLNT"
 /// Inbound peer messages queued before the network waits.
 const PEER_QUEUE_MESSAGES: usize = 4096;
+
+/// The madsim tag of watch openings; the stream's responses go back tagged
+/// with the opening's `reply_tag`.
+pub const WATCH_TAG: u64 = 0x5741_5443; // "WATC"
+
+/// Opens a watch stream with one watcher: its responses, `(sequence, Header,
+/// WatchResponse)` values numbered from 1, go back to the sender tagged `reply_tag` until the
+/// sender's endpoint goes away.
+#[derive(Debug)]
+pub struct WatchOpen {
+    pub reply_tag: u64,
+    pub request: CreateRequest,
+}
 
 /// A client request as a packet: replies go back tagged with `id`.
 #[derive(Debug)]
@@ -136,6 +150,8 @@ pub async fn run_member(spec: Arc<MemberSpec>) -> MemberExit {
     let client_address = SocketAddr::new(spec.ip, CLIENT_PORT);
     match Endpoint::bind(client_address).await {
         Ok(endpoint) => {
+            let endpoint = Arc::new(endpoint);
+            tokio::spawn(serve_watches(endpoint.clone(), handle.clone()));
             tokio::spawn(serve_clients(endpoint, handle));
         }
         Err(error) => return MemberExit::Fatal(format!("bind {client_address}: {error}")),
@@ -144,8 +160,7 @@ pub async fn run_member(spec: Arc<MemberSpec>) -> MemberExit {
 }
 
 /// Answers client packets, each in its own task.
-async fn serve_clients(endpoint: Endpoint, handle: MemberHandle) {
-    let endpoint = Arc::new(endpoint);
+async fn serve_clients(endpoint: Arc<Endpoint>, handle: MemberHandle) {
     while let Ok((payload, from)) = endpoint.recv_from_raw(CLIENT_TAG).await {
         let Ok(packet) = payload.downcast::<ClientPacket>() else {
             continue;
@@ -156,6 +171,42 @@ async fn serve_clients(endpoint: Endpoint, handle: MemberHandle) {
             let ClientPacket { id, request } = *packet;
             let reply: Reply = handle.request(request).await;
             let _ = endpoint.send_to_raw(from, id, Box::new(reply)).await;
+        });
+    }
+}
+
+/// Opens a watch stream per [`WatchOpen`] and forwards its responses.
+async fn serve_watches(endpoint: Arc<Endpoint>, handle: MemberHandle) {
+    while let Ok((payload, from)) = endpoint.recv_from_raw(WATCH_TAG).await {
+        let Ok(open) = payload.downcast::<WatchOpen>() else {
+            continue;
+        };
+        let WatchOpen { reply_tag, request } = *open;
+        let mut stream = handle.open_watch();
+        handle.watch(WatchInput::Create {
+            stream: stream.stream,
+            request,
+        });
+        let endpoint = endpoint.clone();
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            // Packets may be reordered; a gRPC stream is not: the reader puts
+            // them back in order by this number (and gives up on a gap).
+            let mut sequence = 0u64;
+            while let Some((header, response)) = stream.responses.recv().await {
+                stream.received();
+                sequence += 1;
+                if endpoint
+                    .send_to_raw(from, reply_tag, Box::new((sequence, header, response)))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            handle.watch(WatchInput::Close {
+                stream: stream.stream,
+            });
         });
     }
 }

@@ -90,6 +90,9 @@ pub struct Scenario {
     pub nodes: usize,
     pub clients: usize,
     pub keys: usize,
+    /// Clients that watch every key / hold a lease.
+    pub watchers: usize,
+    pub lease_holders: usize,
     /// Faults and workload run for this long; then the liveness phase.
     pub safety_ms: u64,
     pub snapshot_count: u64,
@@ -111,6 +114,8 @@ impl Scenario {
         let nodes = if rng.below(3) == 0 { 5 } else { 3 };
         let clients = 3 + rng.below(4) as usize;
         let keys = 3 + rng.below(8) as usize;
+        let watchers = 1 + rng.below(2) as usize;
+        let lease_holders = 1 + rng.below(2) as usize;
         let safety_ms = 20_000 + rng.below(20_000);
         let snapshot_count = 50 + rng.below(500);
         let snapshot_catchup_entries = 10 + rng.below(100);
@@ -123,6 +128,8 @@ impl Scenario {
             nodes,
             clients,
             keys,
+            watchers,
+            lease_holders,
             safety_ms,
             snapshot_count,
             snapshot_catchup_entries,

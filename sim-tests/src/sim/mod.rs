@@ -4,6 +4,7 @@
 
 mod client;
 mod faults;
+mod watcher;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -269,6 +270,34 @@ async fn harness(scenario: Scenario) -> Collected {
             world.clone(),
         )));
     }
+    let mut watchers = Vec::new();
+    for w in 0..scenario.watchers {
+        let node = handle
+            .create_node()
+            .name(format!("watcher{w}"))
+            .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 3, w as u8 + 1)))
+            .build();
+        watchers.push(node.spawn(watcher::run_watcher(
+            w as u32,
+            servers.clone(),
+            scenario.safety_ms,
+            world.clone(),
+        )));
+    }
+    let mut holders = Vec::new();
+    for h in 0..scenario.lease_holders {
+        let node = handle
+            .create_node()
+            .name(format!("lease{h}"))
+            .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 4, h as u8 + 1)))
+            .build();
+        holders.push(node.spawn(watcher::run_lease_holder(
+            h as u32,
+            servers.clone(),
+            scenario.safety_ms,
+            world.clone(),
+        )));
+    }
     let mut cluster = faults::Cluster::new(handle.clone(), member_nodes, storages, world.clone());
     cluster
         .run_schedule(&scenario.faults, scenario.safety_ms)
@@ -283,6 +312,36 @@ async fn harness(scenario: Scenario) -> Collected {
         local_reads.extend(log.local_reads);
     }
     history.ops.sort_by_key(|op| (op.call_ms, op.id));
+    let mut watch_logs = Vec::new();
+    for watcher in watchers {
+        let log = watcher.await.expect("watcher task");
+        world.lock().expect("world").record(
+            None,
+            EventKind::Note(format!(
+                "watcher {}: {} events over {} connections",
+                log.watcher,
+                log.events.len(),
+                log.connections
+            )),
+        );
+        watch_logs.push(log);
+    }
+    let mut lease_failures = Vec::new();
+    for holder in holders {
+        let log = holder.await.expect("lease holder task");
+        world.lock().expect("world").record(
+            None,
+            EventKind::Note(format!(
+                "lease holder {}: {} grants, {} keep-alives, {} expiries seen",
+                log.holder, log.grants, log.keepalives, log.expiries
+            )),
+        );
+        lease_failures.extend(
+            log.problems
+                .iter()
+                .map(|p| format!("lease holder {}: {p}", log.holder)),
+        );
+    }
 
     // Liveness phase.
     let probe = handle
@@ -299,10 +358,11 @@ async fn harness(scenario: Scenario) -> Collected {
         })
         .collect();
     let probe_world = world.clone();
-    let failures = probe
-        .spawn(liveness(servers, live, probe_world))
+    let mut failures = probe
+        .spawn(liveness(servers, live, probe_world, watch_logs))
         .await
         .expect("liveness task");
+    failures.extend(lease_failures);
     let world = world.lock().expect("world");
     (
         history,
@@ -314,11 +374,13 @@ async fn harness(scenario: Scenario) -> Collected {
 }
 
 /// After healing: a write commits, then every live member converges to the
-/// same applied index and the same KV hash.
+/// same applied index and the same KV hash, and every watcher saw a prefix
+/// of the converged history.
 async fn liveness(
     servers: Vec<SocketAddr>,
     live: Vec<usize>,
     world: Arc<Mutex<World>>,
+    watch_logs: Vec<watcher::WatchLog>,
 ) -> Vec<String> {
     let endpoint = Endpoint::bind("0.0.0.0:0").await.expect("bind the probe");
     let now = || world.lock().expect("world").now_ms();
@@ -373,7 +435,17 @@ async fn liveness(
             }
         }
         if last.iter().all(Option::is_some) && last.windows(2).all(|w| w[0] == w[1]) {
-            return Vec::new();
+            let revision = last[0].map_or(0, |(_, revision, _)| revision);
+            return match watcher::reference_history(servers[live[0]], revision).await {
+                None => vec![format!(
+                    "watch: m{} did not replay its history up to revision {revision}",
+                    live[0] + 1
+                )],
+                Some(reference) => match watcher::check_watchers(&watch_logs, &reference) {
+                    Ok(()) => Vec::new(),
+                    Err(error) => vec![format!("watch: {error}")],
+                },
+            };
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
