@@ -77,6 +77,8 @@ struct Node {
     /// Disk actions handed out and not yet carried out (lost on a crash).
     disk_queue: VecDeque<Action>,
     responses: BTreeMap<ClientToken, Result<ClientResponse, ClientError>>,
+    /// The disk hangs (a stuck fsync): queued actions are not carried out.
+    disk_stuck: bool,
 }
 
 struct Cluster {
@@ -123,6 +125,7 @@ impl Cluster {
                     disk: Disk::default(),
                     disk_queue: VecDeque::new(),
                     responses: BTreeMap::new(),
+                    disk_stuck: false,
                 },
             );
         }
@@ -177,6 +180,9 @@ impl Cluster {
         for id in self.ids.clone() {
             loop {
                 let node = self.nodes.get_mut(&id).expect("node");
+                if node.disk_stuck {
+                    break;
+                }
                 let Some(action) = node.disk_queue.pop_front() else {
                     break;
                 };
@@ -512,4 +518,59 @@ fn force_new_cluster_turns_a_survivor_into_a_cluster_of_one_with_its_data() {
             .role,
         Role::Leader
     );
+}
+
+fn leases_on(cluster: &mut Cluster, id: NodeId) -> Vec<i64> {
+    let token = cluster.request(id, ClientRequest::LeaseLeases);
+    match cluster.response(id, token) {
+        Some(Ok(ClientResponse::Leases(ids))) => ids.clone(),
+        other => panic!("leases on m{id}: {other:?}"),
+    }
+}
+
+/// etcd once revoked every lease when its leader hung in fsync: the leader's
+/// clock ran on while keep-alives could not be served. A cairn leader whose
+/// WAL write hangs for more than an election timeout proposes no revocation
+/// (its followers would commit one without it), and once the write completes
+/// every lease gets a new leader's grace.
+#[test]
+fn a_leader_stuck_in_fsync_revokes_no_lease_and_extends_them_after() {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.run(3000);
+    let leader = cluster.leader().expect("a leader");
+    let follower = *cluster
+        .ids
+        .iter()
+        .find(|&&id| id != leader)
+        .expect("a follower");
+    let grant = cluster.request(leader, ClientRequest::LeaseGrant { id: 7, ttl_secs: 2 });
+    cluster.run(300);
+    assert!(matches!(cluster.response(leader, grant), Some(Ok(_))));
+    assert_eq!(leases_on(&mut cluster, follower), vec![7]);
+
+    cluster.nodes.get_mut(&leader).expect("leader").disk_stuck = true;
+    // A write, so that the leader has a WAL write hanging.
+    cluster.request(leader, put("k", "v"));
+    cluster.run(6000);
+    assert_eq!(
+        cluster.leader(),
+        Some(leader),
+        "still leader: heartbeats need no disk"
+    );
+    assert_eq!(
+        leases_on(&mut cluster, follower),
+        vec![7],
+        "the stuck leader revoked a lease"
+    );
+
+    cluster.nodes.get_mut(&leader).expect("leader").disk_stuck = false;
+    cluster.run(1500);
+    assert_eq!(
+        leases_on(&mut cluster, follower),
+        vec![7],
+        "the lease did not get a fresh TTL when the disk came back"
+    );
+    // Nobody keeps it alive: it expires after its TTL and the grace.
+    cluster.run(3000);
+    assert_eq!(leases_on(&mut cluster, follower), Vec::<i64>::new());
 }

@@ -83,6 +83,11 @@ pub struct Member {
     /// The WAL write in flight: its token, the Raft write it completes, and
     /// files to delete once it is durable.
     wal_in_flight: Option<(u64, Option<WriteId>, Option<Action>)>,
+    /// When the WAL write in flight was handed to the runtime.
+    wal_in_flight_since: Instant,
+    /// The previous tick: a gap longer than an election timeout means this
+    /// member was stalled (a paused process, a starved thread).
+    last_tick: Instant,
     next_wal_token: u64,
     /// Messages waiting for a Raft write to become durable.
     held: Vec<(WriteId, Message)>,
@@ -287,6 +292,8 @@ impl Member {
             snapshot_files: Vec::new(),
             batch: WalBatch::default(),
             wal_in_flight: None,
+            wal_in_flight_since: now,
+            last_tick: now,
             next_wal_token: 1,
             held: Vec::new(),
             pending: BTreeMap::new(),
@@ -358,6 +365,12 @@ impl Member {
     /// Time passed.
     pub fn handle_tick(&mut self, now: Instant) {
         self.now = now;
+        if now.as_millis().saturating_sub(self.last_tick.as_millis()) > self.election_timeout_ms() {
+            // Stalled: keep-alives may be waiting behind this tick. Give
+            // every lease a new leader's grace before judging any.
+            self.extend_leases_if_leader();
+        }
+        self.last_tick = now;
         self.raft.tick(now);
         self.revoke_expired_leases();
         self.tick_watchers();
@@ -543,9 +556,13 @@ impl Member {
     /// WAL write `token` is durable.
     pub fn handle_wal_written(&mut self, now: Instant, token: u64) {
         self.now = now;
+        let was_stuck = self.wal_stuck();
         let Some((in_flight, write, after)) = self.wal_in_flight.take() else {
             panic!("WAL write {token} reported durable but none is in flight");
         };
+        if was_stuck {
+            self.extend_leases_if_leader();
+        }
         assert_eq!(in_flight, token, "WAL writes complete in order");
         if let Some(write) = write {
             self.raft.handle_persisted(write);
@@ -743,8 +760,13 @@ impl Member {
     /// The leader proposes revoking leases whose TTL ran out, at etcd's rate
     /// limit. A revocation takes effect only once a quorum commits it, so a
     /// leader cut off from its quorum revokes nothing.
+    ///
+    /// A leader whose WAL write has been stuck for longer than an election
+    /// timeout revokes nothing (etcd once revoked every lease when its leader
+    /// was stuck in fsync); once the write completes, leases get a new
+    /// leader's grace.
     fn revoke_expired_leases(&mut self) {
-        if self.role.role != Role::Leader {
+        if self.role.role != Role::Leader || self.wal_stuck() {
             return;
         }
         let per_tick =
@@ -952,13 +974,35 @@ impl Member {
         }
     }
 
+    fn election_timeout_ms(&self) -> u64 {
+        self.config.raft.tick_interval_ms * self.config.raft.election_ticks as u64
+    }
+
+    /// Whether the WAL write in flight has taken longer than an election
+    /// timeout.
+    fn wal_stuck(&self) -> bool {
+        self.wal_in_flight.is_some()
+            && self
+                .now
+                .as_millis()
+                .saturating_sub(self.wal_in_flight_since.as_millis())
+                > self.election_timeout_ms()
+    }
+
+    /// As a new leader does: every lease's TTL starts over, plus an election
+    /// timeout.
+    fn extend_leases_if_leader(&mut self) {
+        if self.role.role == Role::Leader {
+            self.lessor.promote(self.now, self.election_timeout_ms());
+        }
+    }
+
     fn on_role_change(&mut self, role: RoleState) {
         let was_leader = self.role.role == Role::Leader;
         self.role = role;
         if role.role == Role::Leader && !was_leader {
             // etcd: a new leader extends every lease rather than expiring them.
-            let extend = self.config.raft.tick_interval_ms * self.config.raft.election_ticks as u64;
-            self.lessor.promote(self.now, extend);
+            self.lessor.promote(self.now, self.election_timeout_ms());
         } else if was_leader && role.role != Role::Leader {
             self.lessor.demote();
         }
@@ -984,6 +1028,7 @@ impl Member {
         self.next_wal_token += 1;
         let (ops, write, after) = self.batch.take();
         self.wal_in_flight = Some((token, write, after));
+        self.wal_in_flight_since = self.now;
         self.actions.push_back(Action::WriteWal { token, ops });
     }
 
