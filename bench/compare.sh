@@ -271,7 +271,7 @@ run_check_perf() {
     echo "$output" > "$WORK/check-perf-$system.txt"
     local verdict=PASS
     [ $code = 0 ] || verdict="FAIL (exit $code)"
-    CHECK_PERF_RESULT+="| $system | $verdict | $(echo "$output" | tr -d '\r' | grep -E '^(PASS|FAIL)' |
+    CHECK_PERF_RESULT+="| $system | $verdict | $(echo "$output" | tr -d '\r' | grep -E '^(PASS|FAIL)|took|Stddev' |
       sed 's/|/\\|/g' | paste -sd ';' | sed 's/;/<br>/g') |"$'\n'
     stop_cluster "$system"
   done
@@ -369,6 +369,8 @@ write_results() {
     echo "- same flags for both: --heartbeat-interval 100 --election-timeout 1000 --snapshot-count 100000;" \
       "fresh data dirs per system and topology; workloads alternate etcd, cairn"
     echo "- client: cairn-bench (one gRPC client for both); keys 8 B after a prefix, values 256 B"
+    echo "- one run per figure, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end: on a small shared" \
+      "machine repeat before trusting a ratio near its target"
     echo
     echo "## Throughput and tail latency"
     echo
