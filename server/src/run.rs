@@ -120,6 +120,10 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         max_snapshots: config.max_snapshots as usize,
         max_wals: config.max_wals as usize,
     };
+    member.watch_progress_notify_interval_ms = (config
+        .experimental_watch_progress_notify_interval
+        .as_millis() as u64)
+        .max(1);
     member.first_seq = wall_clock_micros();
 
     let data_dir = config.data_dir_path();

@@ -35,6 +35,7 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
     "max-snapshots",
     "max-wals",
     "pre-vote",
+    "experimental-watch-progress-notify-interval",
     // Not settings: they select what the binary does.
     "config-file",
     "version",

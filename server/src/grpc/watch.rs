@@ -2,7 +2,9 @@
 //! create, cancel and progress requests one way and watch responses the other.
 //! The member's watch hub decides everything; this converts and routes.
 
+use std::collections::{BTreeSet, VecDeque};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use cairn_core::member::{Header, WatchInput};
@@ -10,6 +12,7 @@ use cairn_core::watch::{CreateRequest, WatchFilters, WatchResponse};
 use cairn_proto::etcdserverpb as pb;
 use cairn_runtime_tokio::{MemberHandle, WatchStream};
 use futures_core::Stream;
+use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
@@ -22,16 +25,83 @@ use super::services::Services;
 pub struct WatchResponses {
     stream: WatchStream,
     handle: MemberHandle,
+    fragments: Arc<Mutex<Fragmenting>>,
+    /// `--max-request-bytes`: the size above which a fragmenting watcher's
+    /// response is split.
+    max_response_bytes: usize,
+    /// Fragments of a split response not yet sent.
+    queued: VecDeque<pb::WatchResponse>,
+}
+
+/// Which watchers of a stream asked for `fragment`. Creates are answered in
+/// the order they are made, so each `created` response takes the oldest
+/// unanswered flag.
+#[derive(Debug, Default)]
+struct Fragmenting {
+    unanswered: VecDeque<bool>,
+    watch_ids: BTreeSet<i64>,
+}
+
+impl Fragmenting {
+    fn on_response(&mut self, response: &pb::WatchResponse) {
+        if response.created {
+            if self.unanswered.pop_front() == Some(true) && !response.canceled {
+                self.watch_ids.insert(response.watch_id);
+            }
+        } else if response.canceled {
+            self.watch_ids.remove(&response.watch_id);
+        }
+    }
+}
+
+/// etcd's `fragment`: a response at least `max_bytes` long with two or more
+/// events goes out as several, each holding as many events as fit (at least
+/// one), all but the last marked `fragment`.
+fn fragment(response: pb::WatchResponse, max_bytes: usize) -> Vec<pb::WatchResponse> {
+    if response.encoded_len() < max_bytes || response.events.len() < 2 {
+        return vec![response];
+    }
+    let mut template = response.clone();
+    template.events.clear();
+    template.fragment = true;
+    let mut pieces = Vec::new();
+    let mut piece = template.clone();
+    for event in response.events {
+        piece.events.push(event);
+        if piece.events.len() > 1 && piece.encoded_len() >= max_bytes {
+            let overflow = piece.events.pop().expect("just pushed");
+            pieces.push(std::mem::replace(&mut piece, template.clone()));
+            piece.events.push(overflow);
+        }
+    }
+    piece.fragment = false;
+    pieces.push(piece);
+    pieces
 }
 
 impl Stream for WatchResponses {
     type Item = Result<pb::WatchResponse, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(piece) = self.queued.pop_front() {
+            return Poll::Ready(Some(Ok(piece)));
+        }
         match self.stream.responses.poll_recv(cx) {
             Poll::Ready(Some((header, response))) => {
                 self.stream.received();
-                Poll::Ready(Some(Ok(watch_response(&header, response))))
+                let response = watch_response(&header, response);
+                let split = {
+                    let mut fragments = self.fragments.lock().expect("fragment flags");
+                    fragments.on_response(&response);
+                    fragments.watch_ids.contains(&response.watch_id)
+                };
+                if !split {
+                    return Poll::Ready(Some(Ok(response)));
+                }
+                let mut pieces: VecDeque<_> = fragment(response, self.max_response_bytes).into();
+                let first = pieces.pop_front().expect("at least one piece");
+                self.queued = pieces;
+                Poll::Ready(Some(Ok(first)))
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
@@ -93,12 +163,19 @@ impl pb::watch_server::Watch for Services {
         let stream = self.handle.open_watch();
         let id = stream.stream;
         let handle = self.handle.clone();
+        let fragments = Arc::new(Mutex::new(Fragmenting::default()));
+        let flags = fragments.clone();
         tokio::spawn(async move {
             // Requests are handed to the member in order; the stream's end
             // (or a broken one) closes its watchers.
             while let Ok(Some(request)) = requests.message().await {
                 let input = match request.request_union {
                     Some(pb::watch_request::RequestUnion::CreateRequest(create)) => {
+                        flags
+                            .lock()
+                            .expect("fragment flags")
+                            .unanswered
+                            .push_back(create.fragment);
                         WatchInput::Create {
                             stream: id,
                             request: create_request(create),
@@ -122,6 +199,61 @@ impl pb::watch_server::Watch for Services {
         Ok(Response::new(WatchResponses {
             stream,
             handle: self.handle.clone(),
+            fragments,
+            max_response_bytes: self.max_request_bytes,
+            queued: VecDeque::new(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_proto::mvccpb;
+
+    fn event(value_bytes: usize) -> mvccpb::Event {
+        mvccpb::Event {
+            kv: Some(mvccpb::KeyValue {
+                key: bytes::Bytes::from_static(b"k"),
+                value: vec![b'v'; value_bytes].into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_large_response_is_split_into_fragments_that_fit() {
+        let response = pb::WatchResponse {
+            watch_id: 3,
+            events: (0..10).map(|_| event(1000)).collect(),
+            ..Default::default()
+        };
+        let pieces = fragment(response.clone(), 2500);
+        assert!(pieces.len() > 1);
+        let (last, rest) = pieces.split_last().expect("pieces");
+        assert!(rest.iter().all(|p| p.fragment) && !last.fragment);
+        assert!(pieces
+            .iter()
+            .all(|p| p.watch_id == 3 && !p.events.is_empty()));
+        assert!(pieces
+            .iter()
+            .all(|p| p.events.len() == 1 || p.encoded_len() < 2500));
+        let events: Vec<_> = pieces.into_iter().flat_map(|p| p.events).collect();
+        assert_eq!(events, response.events);
+    }
+
+    #[test]
+    fn small_or_single_event_responses_are_not_split() {
+        let small = pb::WatchResponse {
+            events: vec![event(10), event(10)],
+            ..Default::default()
+        };
+        assert_eq!(fragment(small.clone(), 2500), vec![small]);
+        let single = pb::WatchResponse {
+            events: vec![event(10_000)],
+            ..Default::default()
+        };
+        assert_eq!(fragment(single.clone(), 2500), vec![single]);
     }
 }
