@@ -112,7 +112,7 @@ async fn execute(storage: &SimStorage, action: Action) -> Option<DiskDone> {
         (faults.full, faults.ack_before_fsync)
     };
     match action {
-        Action::WriteWal { token, ops } => {
+        Action::WriteWal { token, ops, sync } => {
             if full {
                 return Some(enospc("write WAL"));
             }
@@ -140,6 +140,13 @@ async fn execute(storage: &SimStorage, action: Action) -> Option<DiskDone> {
                         }
                     }
                 }
+            }
+            if !sync {
+                // Written, not synced: in the page cache until a crash.
+                return Some(DiskDone::WalWritten {
+                    token,
+                    took: Duration::ZERO,
+                });
             }
             if ack_early {
                 // The bug: acknowledged now, made durable a little later.

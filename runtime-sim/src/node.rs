@@ -87,11 +87,17 @@ pub fn peer_url(ip: IpAddr) -> String {
 /// Recovers the member from its storage, or bootstraps it on empty storage.
 fn open_member(spec: &MemberSpec) -> Result<Member, String> {
     let now = Instant::ZERO;
+    let mut config = spec.config.clone();
+    // As the real runtime does, from the (simulated) wall clock: proposal
+    // numbers and lease ids of a restarted member never repeat old ones.
+    config.first_seq = madsim::time::TimeHandle::current()
+        .now_time()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as u64);
     let fs = spec.storage.fs.lock().expect("fs lock").clone();
     let segment_names = fs.list("wal");
     if segment_names.is_empty() {
-        return Member::bootstrap(spec.config.clone(), &spec.initial_cluster, now)
-            .map_err(|e| e.to_string());
+        return Member::bootstrap(config, &spec.initial_cluster, now).map_err(|e| e.to_string());
     }
     let segments: Vec<(String, Bytes)> = segment_names
         .into_iter()
@@ -111,7 +117,7 @@ fn open_member(spec: &MemberSpec) -> Result<Member, String> {
         .iter()
         .map(|(name, bytes)| (name.as_str(), &bytes[..]))
         .collect();
-    Member::recover(spec.config.clone(), snapshot, &views, now).map_err(|e| e.to_string())
+    Member::recover(config, snapshot, &views, now).map_err(|e| e.to_string())
 }
 
 /// Runs the member until it stops; call from a madsim node's init.

@@ -217,9 +217,9 @@ impl OpenFiles {
 
     fn execute(&mut self, action: Action) -> Option<DiskDone> {
         match action {
-            Action::WriteWal { token, ops } => {
+            Action::WriteWal { token, ops, sync } => {
                 let started = StdInstant::now();
-                match self.write_wal(&ops) {
+                match self.write_wal(&ops, sync) {
                     Ok(()) => Some(DiskDone::WalWritten {
                         token,
                         took: started.elapsed(),
@@ -255,7 +255,7 @@ impl OpenFiles {
         }
     }
 
-    fn write_wal(&mut self, ops: &[WalOp]) -> io::Result<()> {
+    fn write_wal(&mut self, ops: &[WalOp], sync: bool) -> io::Result<()> {
         let mut touched: Vec<String> = Vec::new();
         let mut created = false;
         for op in ops {
@@ -277,7 +277,7 @@ impl OpenFiles {
             }
         }
         // One fdatasync per file per batch: this is where group commit pays.
-        for name in &touched {
+        for name in touched.iter().filter(|_| sync) {
             self.segment(name)?.sync_data()?;
         }
         if created {

@@ -30,10 +30,16 @@ pub enum Action {
     /// Zero a torn tail at startup: from `offset` to the end of `segment`,
     /// then fsync, before any other write.
     TruncateWal { segment: String, offset: u64 },
-    /// Carry out `ops` in order, fdatasync every file touched (and fsync the
-    /// directory if a segment was created), then report
-    /// [`super::Member::handle_wal_written`] with `token`.
-    WriteWal { token: u64, ops: Vec<WalOp> },
+    /// Carry out `ops` in order; if `sync`, fdatasync every file touched
+    /// (a created segment is always made durable, directory included); then
+    /// report [`super::Member::handle_wal_written`] with `token`. A write
+    /// without `sync` holds only records that need not survive a power loss
+    /// (a commit index), but should survive the process being killed.
+    WriteWal {
+        token: u64,
+        ops: Vec<WalOp>,
+        sync: bool,
+    },
     /// Write a snapshot file durably (temp name, fsync, rename, fsync the
     /// directory), then report [`super::Member::handle_snapshot_saved`].
     SaveSnapshot { name: String, bytes: Bytes },

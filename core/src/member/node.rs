@@ -85,6 +85,8 @@ pub struct Member {
     wal_in_flight: Option<(u64, Option<WriteId>, Option<Action>)>,
     /// When the WAL write in flight was handed to the runtime.
     wal_in_flight_since: Instant,
+    /// The newest hard state handed to the WAL.
+    last_hard_state: Option<crate::raft::HardState>,
     /// The previous tick: a gap longer than an election timeout means this
     /// member was stalled (a paused process, a starved thread).
     last_tick: Instant,
@@ -293,6 +295,7 @@ impl Member {
             batch: WalBatch::default(),
             wal_in_flight: None,
             wal_in_flight_since: now,
+            last_hard_state: None,
             last_tick: now,
             next_wal_token: 1,
             held: Vec::new(),
@@ -311,7 +314,12 @@ impl Member {
             alarms: BTreeSet::new(),
             size_bytes,
             nospace_retry_at: now,
-            lease_ids: LeaseIdGenerator::new(config.seed ^ config.raft.id),
+            // Distinct per member and per incarnation (first_seq comes from
+            // the runtime's clock): a reused id would let a revocation meant
+            // for an expired lease hit a new one granted under the same id.
+            lease_ids: LeaseIdGenerator::new(
+                config.seed ^ config.raft.id.rotate_left(32) ^ config.first_seq.rotate_left(17),
+            ),
             watch: WatchHub::new(),
             progress_notify_at: now + config.watch_progress_notify_interval_ms,
             config,
@@ -920,10 +928,32 @@ impl Member {
                 self.install_snapshot(meta);
             }
             self.batch.push_entries(&mut self.wal, &write.entries);
+            // A write that only moves the commit index needs no fsync (etcd's
+            // MustSync): if nothing before it is still on its way to disk, it
+            // counts as durable now; its record is written without an
+            // fdatasync (or with the next write that has one). Losing it in a
+            // power loss only loses a commit index the leader tells again.
+            let commit_only = write.entries.is_empty()
+                && write.snapshot.is_none()
+                && write.hard_state.is_some_and(|h| {
+                    self.last_hard_state
+                        .is_some_and(|last| last.term == h.term && last.vote == h.vote)
+                });
+            let earlier_pending = self.batch.completes_write().is_some()
+                || self
+                    .wal_in_flight
+                    .as_ref()
+                    .is_some_and(|(_, w, _)| w.is_some());
             if let Some(hard_state) = write.hard_state {
-                self.batch.push_hard_state(&mut self.wal, hard_state);
+                self.batch
+                    .push_hard_state(&mut self.wal, hard_state, !commit_only);
+                self.last_hard_state = Some(hard_state);
             }
-            self.batch.completes(write.id);
+            if commit_only && !earlier_pending {
+                self.raft.handle_persisted(write.id);
+            } else {
+                self.batch.completes(write.id);
+            }
             self.cut_segment_if_full();
         }
         for outgoing in ready.messages {
@@ -1026,10 +1056,12 @@ impl Member {
         }
         let token = self.next_wal_token;
         self.next_wal_token += 1;
+        let sync = self.batch.must_sync();
         let (ops, write, after) = self.batch.take();
         self.wal_in_flight = Some((token, write, after));
         self.wal_in_flight_since = self.now;
-        self.actions.push_back(Action::WriteWal { token, ops });
+        self.actions
+            .push_back(Action::WriteWal { token, ops, sync });
     }
 
     // ----- applying -----

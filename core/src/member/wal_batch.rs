@@ -15,6 +15,10 @@ pub(crate) struct WalBatch {
     completes: Option<WriteId>,
     /// Deletions allowed once this batch is durable.
     after: Option<Action>,
+    /// Whether anything in the batch must be made durable. A hard state
+    /// that only moves the commit index need not be (etcd's `MustSync`): it
+    /// rides along with the next write that must.
+    must_sync: bool,
 }
 
 impl WalBatch {
@@ -23,6 +27,11 @@ impl WalBatch {
             && self.open.is_none()
             && self.completes.is_none()
             && self.after.is_none()
+    }
+
+    /// Whether the batch holds something that must be made durable.
+    pub(crate) fn must_sync(&self) -> bool {
+        self.must_sync || self.completes.is_some() || self.after.is_some()
     }
 
     /// The newest Raft write in the batch, if any.
@@ -35,6 +44,7 @@ impl WalBatch {
     }
 
     pub(crate) fn delete_after(&mut self, action: Action) {
+        self.must_sync = true;
         // Deletions only ever follow the newest snapshot: a later list
         // supersedes an earlier one that has not been issued yet.
         if let (
@@ -54,6 +64,7 @@ impl WalBatch {
 
     /// Closes the open append and adds `op`.
     pub(crate) fn push_op(&mut self, op: WalOp) {
+        self.must_sync = true;
         self.close();
         self.ops.push(op);
     }
@@ -90,18 +101,28 @@ impl WalBatch {
         if entries.is_empty() {
             return;
         }
+        self.must_sync = true;
         let mut buffer = std::mem::take(self.buffer(wal));
         wal.append_entries(&mut buffer, entries);
         self.open.as_mut().expect("open").2 = buffer;
     }
 
-    pub(crate) fn push_hard_state(&mut self, wal: &mut WalWriter, hard_state: HardState) {
+    /// Adds a hard state record; `must_sync` is false when only its commit
+    /// index changed.
+    pub(crate) fn push_hard_state(
+        &mut self,
+        wal: &mut WalWriter,
+        hard_state: HardState,
+        must_sync: bool,
+    ) {
+        self.must_sync |= must_sync;
         let mut buffer = std::mem::take(self.buffer(wal));
         wal.append_hard_state(&mut buffer, hard_state);
         self.open.as_mut().expect("open").2 = buffer;
     }
 
     pub(crate) fn push_snapshot_marker(&mut self, wal: &mut WalWriter, index: u64, term: u64) {
+        self.must_sync = true;
         let mut buffer = std::mem::take(self.buffer(wal));
         wal.append_snapshot_marker(&mut buffer, SnapshotMarker { index, term });
         self.open.as_mut().expect("open").2 = buffer;
@@ -111,6 +132,7 @@ impl WalBatch {
     /// happen once it is durable.
     pub(crate) fn take(&mut self) -> (Vec<WalOp>, Option<WriteId>, Option<Action>) {
         self.close();
+        self.must_sync = false;
         let ops = std::mem::take(&mut self.ops);
         (ops, self.completes.take(), self.after.take())
     }

@@ -58,7 +58,7 @@ impl World {
             .unwrap_or(0)
     }
 
-    fn record(&mut self, node: Option<u64>, kind: EventKind) {
+    pub fn record(&mut self, node: Option<u64>, kind: EventKind) {
         let at = self.now_ms();
         self.trace.push(at, node, kind);
     }

@@ -29,6 +29,7 @@ use madsim::rand::{thread_rng, Rng};
 
 use super::{client, World};
 use crate::scenario::DRIFT_PPM_MAX;
+use crate::trace::EventKind;
 
 /// A watcher reconnects after this long without a response.
 const WATCH_SILENCE_MS: u64 = 3_000;
@@ -268,6 +269,9 @@ pub async fn run_lease_holder(
     let allowed_ms = ttl_ms - ttl_ms * DRIFT_PPM_MAX as u64 * 2 / 1_000_000;
     'grant: while now() < until_ms {
         let server = servers[thread_rng().gen_range(0..servers.len())];
+        // The lease's TTL starts when the leader applies the grant: no
+        // earlier than this call (a lagging member may answer much later).
+        let grant_called_ms = now();
         let grant = request(
             ClientRequest::LeaseGrant {
                 id: 0,
@@ -277,13 +281,19 @@ pub async fn run_lease_holder(
         )
         .await;
         let (lease, granted_at) = match grant {
-            Some((_, Ok(ClientResponse::LeaseGrant { id, .. }))) => (id, now()),
+            Some((_, Ok(ClientResponse::LeaseGrant { id, .. }))) => (id, grant_called_ms),
             _ => {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
         };
         log.grants += 1;
+        world.lock().expect("world").record(
+            None,
+            EventKind::Note(format!(
+                "lease holder {holder}: granted {lease:x} through {server} (called {granted_at}ms)"
+            )),
+        );
         let put = ClientRequest::Put(PutRequest {
             key: Bytes::from(format!("lease{holder}")),
             value: Bytes::from(format!("{lease}")),
@@ -297,13 +307,25 @@ pub async fn run_lease_holder(
             tokio::time::sleep(Duration::from_millis(KEEPALIVE_EVERY_MS)).await;
             let call_ms = now();
             match request(ClientRequest::LeaseKeepAlive { id: lease }, leader).await {
-                Some((_, Ok(ClientResponse::LeaseKeepAlive { .. }))) => {
+                Some((header, Ok(ClientResponse::LeaseKeepAlive { .. }))) => {
                     log.keepalives += 1;
                     renewed_from = call_ms;
+                    world.lock().expect("world").record(
+                        Some(header.member_id),
+                        EventKind::Note(format!(
+                            "lease holder {holder}: renewed {lease:x} (called {call_ms}ms)"
+                        )),
+                    );
                 }
-                Some((_, Err(ClientError::Lease(LeaseError::NotFound)))) => {
+                Some((header, Err(ClientError::Lease(LeaseError::NotFound)))) => {
                     log.expiries += 1;
                     let found_ms = now();
+                    world.lock().expect("world").record(
+                        Some(header.member_id),
+                        EventKind::Note(format!(
+                            "lease holder {holder}: {lease:x} not found (called {call_ms}ms)"
+                        )),
+                    );
                     if found_ms < renewed_from + allowed_ms {
                         log.problems.push(format!(
                             "lease {lease:x} was gone at {found_ms}ms, though kept alive at {renewed_from}ms with a TTL of {LEASE_TTL_SECS}s"
