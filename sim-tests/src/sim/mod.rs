@@ -454,7 +454,134 @@ async fn liveness(
     )]
 }
 
-/// The picture of a run (see [`crate::timeline`]).
-pub fn timeline(_scenario: &Scenario, outcome: &RunOutcome) -> String {
-    format!("<pre>{}</pre>", outcome.trace.to_text())
+/// The picture of a run (see [`crate::timeline`]): each member's role and
+/// term over time, faults as bands, client operations as bars, the
+/// violation (if any) marked.
+pub fn timeline(scenario: &Scenario, outcome: &RunOutcome) -> String {
+    use crate::timeline::{Band, BandKind, Role, RoleSpan, Timeline};
+    let nodes: Vec<u64> = (1..=scenario.nodes as u64).collect();
+    let end_ms = outcome.end_ms;
+    let mut roles = Vec::new();
+    // Per member: the open span (role, term, since).
+    let mut open: Vec<(Role, u64, u64)> = vec![(Role::Follower, 0, 0); scenario.nodes];
+    let mut switch =
+        |node: u64, role: Role, term: Option<u64>, at: u64, roles: &mut Vec<RoleSpan>| {
+            let slot = &mut open[node as usize - 1];
+            let term = term.unwrap_or(slot.1);
+            if slot.0 != role || slot.1 != term {
+                if at > slot.2 {
+                    roles.push(RoleSpan {
+                        node,
+                        from_ms: slot.2,
+                        to_ms: at,
+                        role: slot.0,
+                        term: slot.1,
+                    });
+                }
+                *slot = (role, term, at);
+            }
+        };
+    let mut bands = Vec::new();
+    let mut notes = Vec::new();
+    for event in &outcome.trace.events {
+        let at = event.at_ms;
+        match (&event.kind, event.node) {
+            (EventKind::Role { role, term, .. }, Some(node)) => {
+                let role = match role.as_str() {
+                    "Leader" => Role::Leader,
+                    "Candidate" => Role::Candidate,
+                    "PreCandidate" => Role::PreCandidate,
+                    "Learner" => Role::Learner,
+                    _ => Role::Follower,
+                };
+                switch(node, role, Some(*term), at, &mut roles);
+            }
+            (EventKind::Down | EventKind::Refused(_) | EventKind::Stopped(_), Some(node)) => {
+                switch(node, Role::Down, None, at, &mut roles);
+                if let EventKind::Refused(why) | EventKind::Stopped(why) = &event.kind {
+                    notes.push((at, format!("m{node}: {why}")));
+                }
+            }
+            (EventKind::Note(note), Some(node)) if note.starts_with("crash") => {
+                switch(node, Role::Down, None, at, &mut roles);
+            }
+            (EventKind::Up, Some(node)) => switch(node, Role::Follower, None, at, &mut roles),
+            (
+                EventKind::Fault {
+                    kind,
+                    description,
+                    until_ms,
+                },
+                node,
+            ) => {
+                let to_ms = until_ms.unwrap_or(at + 200).min(end_ms);
+                let described = format!("{kind}: {description}");
+                let mut band = |kind: BandKind| {
+                    bands.push(Band {
+                        kind,
+                        from_ms: at,
+                        to_ms,
+                    })
+                };
+                match (*kind, node) {
+                    ("crash", Some(node)) => band(BandKind::Crash { node }),
+                    ("power-loss", _) => {
+                        for &node in &nodes {
+                            band(BandKind::Crash { node });
+                        }
+                    }
+                    ("pause", Some(node)) => band(BandKind::Pause { node }),
+                    ("slow-disk" | "disk-full" | "corruption", Some(node)) => {
+                        band(BandKind::DiskFault {
+                            node,
+                            description: described,
+                        })
+                    }
+                    _ => band(BandKind::Partition {
+                        description: described,
+                    }),
+                }
+            }
+            (EventKind::Note(note), _) => notes.push((at, note.clone())),
+            _ => {}
+        }
+    }
+    for node in nodes.clone() {
+        let (role, term, since) = open[node as usize - 1];
+        roles.push(RoleSpan {
+            node,
+            from_ms: since,
+            to_ms: end_ms,
+            role,
+            term,
+        });
+    }
+    for (i, ppm) in scenario.drift_ppm.iter().enumerate() {
+        if *ppm != 0 {
+            bands.push(Band {
+                kind: BandKind::ClockSkew { node: i as u64 + 1 },
+                from_ms: 0,
+                to_ms: end_ms,
+            });
+            notes.push((0, format!("m{}: clock drift {ppm:+} ppm", i + 1)));
+        }
+    }
+    let verdict = if outcome.failures.is_empty() {
+        "passed".to_string()
+    } else {
+        format!("FAILED: {}", outcome.failures.join("; "))
+    };
+    crate::timeline::render(&Timeline {
+        title: format!(
+            "cairn sim seed {} ({} members, {} clients): {verdict}",
+            scenario.seed, scenario.nodes, scenario.clients
+        ),
+        end_ms,
+        nodes,
+        roles,
+        bands,
+        ops: outcome.history.ops.clone(),
+        violation: outcome.violation.clone(),
+        notes,
+    })
 }
