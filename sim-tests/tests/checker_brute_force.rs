@@ -115,6 +115,11 @@ fn the_checker_agrees_with_exhaustive_enumeration() {
             indeterminate_percent: random.below(50) as u32,
             latency_ms_max: 1 + random.below(15),
             sequential: false,
+            value_pool: if random.below(3) == 0 {
+                1 + random.below(3)
+            } else {
+                0
+            },
         };
         let mut history = generate(&config);
         for _ in 0..random.below(3) {

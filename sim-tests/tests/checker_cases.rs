@@ -37,7 +37,8 @@ fn stale_read_after_a_completed_write() {
         text.contains("get(k) -> Some(v1) at [40ms, 50ms] (op 2, client 1) cannot be linearized"),
         "{text}"
     );
-    assert!(text.contains("Key k: v2 after that prefix"), "{text}");
+    assert!(text.contains("the model would answer Some(v2)"), "{text}");
+    assert!(text.contains("Key k: v2 by then"), "{text}");
     assert!(text.contains("v1 was written by put(k, v1)"), "{text}");
     assert_eq!(violation.keys, vec!["k".to_string()]);
     assert_eq!(violation.minimal.len(), 3, "{violation}");
@@ -85,9 +86,18 @@ fn concurrent_writes_seen_in_both_orders_by_sequential_reads() {
     h.put(1, 0, Some(100), "k", "b");
     h.get(2, 10, 20, "k", Some("a"));
     h.get(2, 30, 40, "k", Some("b"));
-    h.get(3, 50, 60, "k", Some("b"));
+    let b_by_3 = h.get(3, 50, 60, "k", Some("b"));
     let back_to_a = h.get(3, 70, 80, "k", Some("a"));
-    assert_violation(&h.history(), back_to_a);
+    let CheckResult::Violation(violation) = check(&h.history()) else {
+        panic!("a value written once cannot come back");
+    };
+    // Which read gets the blame depends on the order of the search.
+    let blamed = violation.failed.id;
+    assert!(
+        blamed == b_by_3 || blamed == back_to_a || blamed == 3,
+        "{violation}"
+    );
+    assert!(violation.minimal.len() >= 3, "{violation}");
 
     // Overlapping reads may see the values in different orders: a, a, then b, b.
     let mut h = Builder::new();
@@ -389,4 +399,31 @@ fn malformed_histories_are_bugs() {
     let mut h = Builder::new();
     h.put(0, 10, Some(5), "k", "v");
     let _ = check(&h.history());
+}
+
+/// `cargo test -p cairn-sim-tests --test checker_cases -- --ignored --nocapture`
+/// shows what people get to read.
+#[test]
+#[ignore = "prints reports for reading"]
+fn print_reports() {
+    let text = |history: History| match check(&history) {
+        CheckResult::Violation(violation) => violation.to_string(),
+        other => format!("{other:?}"),
+    };
+    let mut h = Builder::new();
+    h.put(0, 0, Some(10), "k", "v1");
+    h.put(0, 20, Some(30), "k", "v2");
+    h.get(1, 40, 50, "k", Some("v1"));
+    println!("{}", text(h.history()));
+    let mut h = Builder::new();
+    h.put(0, 0, Some(10), "k", "v0");
+    h.cas(1, 20, Some(30), "k", Some("v0"), "v1", true);
+    h.cas(2, 40, Some(50), "k", Some("v0"), "v2", true);
+    println!("{}", text(h.history()));
+    let mut h = Builder::new();
+    h.put(0, 0, Some(100), "k1", "a");
+    h.put(1, 0, Some(100), "k2", "b");
+    h.range(2, 10, 20, "k0", "k9", &[("k1", "a")]);
+    h.range(3, 10, 20, "k0", "k9", &[("k2", "b")]);
+    println!("{}", text(h.history()));
 }

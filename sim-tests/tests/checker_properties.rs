@@ -30,6 +30,7 @@ fn small(seed: u64, sequential: bool) -> GenerateConfig {
         indeterminate_percent: random.below(25) as u32,
         latency_ms_max: 1 + random.below(20),
         sequential,
+        value_pool: 0,
     }
 }
 

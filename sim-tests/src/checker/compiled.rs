@@ -3,13 +3,13 @@
 //! Each operation becomes a [`CompiledOp`]: its [`Step`], its real-time interval,
 //! and what the search needs to know about it. Indeterminate writes get special
 //! treatment, explained on [`CompiledOp::flexible`]; values nobody reads back are
-//! merged ([`anonymize_unread_values`]).
+//! merged (`anonymize_unread_values`); values read back are pinned ([`Pins`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use super::partition::Partition;
-use super::step::{Expect, KeyId, Step, ValueId, ABSENT, ANONYMOUS, UNOBSERVED_FLEXIBLE_WRITE};
+use super::step::{Expect, KeyId, Step, ValueId, ABSENT, ANONYMOUS, UNOBSERVED_WRITE};
 use crate::history::{Input, Operation, Output};
 
 /// One operation of a partition, ready for the search.
@@ -31,6 +31,13 @@ pub struct CompiledOp {
     /// This is sound whatever the values are (uniqueness is checked here, not assumed)
     /// and spares the search from trying such writes everywhere.
     pub flexible: bool,
+    /// The outcome is unknown (flexible or not): any output is accepted, and the
+    /// search places the operation only where something uses its write (see
+    /// [`Step::apply`]). A non-flexible indeterminate write still has to precede
+    /// its observers, and in every valid order the operation right after it on its
+    /// key reads its value (no one else writes that value), so it can always be
+    /// placed just before that reader.
+    pub indeterminate: bool,
     /// Candidates are tried lowest first. By default the return time (what must
     /// happen soonest goes first), flexible operations last; hints from per-key
     /// linearizations replace it (see `solve`).
@@ -39,6 +46,8 @@ pub struct CompiledOp {
     /// or another (all called already) leads to equivalent configurations: the
     /// search tries only the first. `u32::MAX` for determinate operations.
     pub class: u32,
+    /// The pins ([`Compiled::pins`]) whose values this operation reads exactly.
+    pub reads: Vec<u32>,
 }
 
 /// A partition as numbers. `ops[i]` is `partition.ops[order[i]]`, in call order.
@@ -48,6 +57,38 @@ pub struct Compiled {
     /// Index into the partition's operations of each compiled operation.
     pub order: Vec<usize>,
     pub key_count: usize,
+    /// Values that must stay in place until all their readers have read them.
+    pub pins: Pins,
+}
+
+/// A value written by exactly one operation and read back (exactly: a get or
+/// range that returns it, a cas that expects it and succeeds) by determinate
+/// operations must be present from that write until the last of those readers
+/// takes effect: nobody else can write it back. So the search refuses to change
+/// such a value while readers are still to come, and a wrong guess about the
+/// order of a write and a slow reader shows at the write, not many operations
+/// later. Values written by several operations are not pinned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pins {
+    /// By value: the pin of that value, or `NO_PIN`. A pinned value is written to
+    /// one key only.
+    pub of_value: Vec<u32>,
+    /// By pin: its key.
+    pub key: Vec<KeyId>,
+    /// By pin: how many determinate operations read it.
+    pub readers: Vec<u32>,
+    /// By pin: those operations (indices into `Compiled::ops`).
+    pub readers_of: Vec<Vec<u32>>,
+}
+
+pub const NO_PIN: u32 = u32::MAX;
+
+impl Pins {
+    /// The pin on `value` at `key`, if any.
+    pub fn of(&self, key: KeyId, value: ValueId) -> Option<usize> {
+        let pin = *self.of_value.get(value as usize)?;
+        (pin != NO_PIN && self.key[pin as usize] == key).then_some(pin as usize)
+    }
 }
 
 /// Compiles `partition`; its keys must be sorted and include every key its
@@ -65,18 +106,22 @@ pub fn compile(partition: &Partition) -> Compiled {
                 call_ms: op.call_ms,
                 return_ms: op.return_ms.unwrap_or(u64::MAX),
                 flexible: op.return_ms.is_none(),
+                indeterminate: op.return_ms.is_none(),
                 priority: op.return_ms.unwrap_or(u64::MAX),
                 class: u32::MAX,
+                reads: Vec::new(),
             }
         })
         .collect();
     tighten_observed_writes(&mut ops);
     anonymize_unread_values(&mut ops);
     classify_flexible(&mut ops);
+    let pins = pin_read_values(&mut ops);
     Compiled {
         ops,
         order,
         key_count: partition.keys.len(),
+        pins,
     }
 }
 
@@ -115,6 +160,43 @@ fn anonymize_unread_values(ops: &mut [CompiledOp]) {
             }
         }
     }
+}
+
+/// See [`Pins`]; fills in [`CompiledOp::reads`].
+fn pin_read_values(ops: &mut [CompiledOp]) -> Pins {
+    let mut writers: BTreeMap<ValueId, (usize, KeyId)> = BTreeMap::new();
+    for op in ops.iter() {
+        if let Some((key, value)) = op.step.writes() {
+            let entry = writers.entry(value).or_insert((0, key));
+            entry.0 += 1;
+        }
+    }
+    let mut pins = Pins::default();
+    for (index, op) in ops
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, op)| !op.indeterminate)
+    {
+        for (key, value) in op.step.reads_exactly() {
+            if value == ANONYMOUS || writers.get(&value) != Some(&(1, key)) {
+                continue;
+            }
+            if pins.of_value.len() <= value as usize {
+                pins.of_value.resize(value as usize + 1, NO_PIN);
+            }
+            if pins.of_value[value as usize] == NO_PIN {
+                pins.of_value[value as usize] = pins.key.len() as u32;
+                pins.key.push(key);
+                pins.readers.push(0);
+                pins.readers_of.push(Vec::new());
+            }
+            let pin = pins.of_value[value as usize];
+            pins.readers[pin as usize] += 1;
+            pins.readers_of[pin as usize].push(index as u32);
+            op.reads.push(pin);
+        }
+    }
+    pins
 }
 
 /// See [`CompiledOp::class`].
@@ -214,7 +296,7 @@ impl<'a> Interner<'a> {
 
     fn value(&mut self, value: &'a str) -> ValueId {
         let next = self.values.len() as ValueId + ANONYMOUS + 1;
-        assert!(next < UNOBSERVED_FLEXIBLE_WRITE, "too many values");
+        assert!(next < UNOBSERVED_WRITE, "too many values");
         *self.values.entry(value).or_insert(next)
     }
 

@@ -18,24 +18,71 @@ const RANGE_KEYS_MAX: usize = 5;
 
 /// Explains why `failed` could not follow `prefix`; `ops` is its whole partition.
 pub fn explain(ops: &[Operation], prefix: &[Operation], failed: &Operation) -> String {
+    let done: BTreeSet<u64> = prefix.iter().map(|op| op.id).collect();
+    // Operations that returned before `failed` was called must precede it.
+    let mut before: Vec<&Operation> = ops
+        .iter()
+        .filter(|op| !done.contains(&op.id))
+        .filter(|op| op.return_ms.is_some_and(|r| r < failed.call_ms))
+        .collect();
+    before.sort_by_key(|op| (op.return_ms, op.id));
     let mut model = KvModel::default();
-    for op in prefix {
+    for op in prefix.iter().chain(before.iter().copied()) {
         model.apply(&op.input);
     }
     let mut text = String::new();
     let _ = writeln!(text, "{failed} cannot be linearized.");
     let answer = model.clone().apply(&failed.input);
+    let then = match before.len() {
+        0 => String::new(),
+        count => format!(" and the {count} operation(s) that returned before its call"),
+    };
     let _ = writeln!(
         text,
-        "After the longest linearizable prefix found ({} of {} operations on these keys), \
+        "After the longest linearizable prefix found ({} of {} operations on these keys){then}, \
          the model would answer {answer}.",
         prefix.len(),
         ops.len()
     );
+    describe_unread(&mut text, ops, prefix, failed, &model);
     for key in keys_to_describe(ops, failed, &model) {
         describe_key(&mut text, ops, failed, &model, &key);
     }
     text
+}
+
+/// A write can fail although its output fits: it would destroy a value that
+/// operations still to come read back, and nobody else writes that value.
+fn describe_unread(
+    text: &mut String,
+    ops: &[Operation],
+    prefix: &[Operation],
+    failed: &Operation,
+    model: &KvModel,
+) {
+    let Some(key) = failed.input.key().filter(|_| failed.input.is_write()) else {
+        return;
+    };
+    let Some(value) = model.entries.get(key) else {
+        return;
+    };
+    let done: BTreeSet<u64> = prefix.iter().map(|op| op.id).collect();
+    let readers: Vec<&Operation> = ops
+        .iter()
+        .filter(|op| !done.contains(&op.id) && op.id != failed.id)
+        .filter(|op| op.output.is_some() && observed_value(op, key) == Some(value))
+        .collect();
+    if readers.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        text,
+        "It would replace {key}={value}, which {} later operation(s) still read:",
+        readers.len()
+    );
+    for op in readers.iter().take(CONCURRENT_WRITES_MAX) {
+        let _ = writeln!(text, "    {op}");
+    }
 }
 
 /// The failed operation's key, or for a range the keys where its answer and the
@@ -86,7 +133,7 @@ fn describe_key(
         .filter(|op| op.input.is_write() && op.input.key() == Some(key) && op.id != failed.id)
         .collect();
     let state = model.entries.get(key).map_or("absent", String::as_str);
-    let _ = writeln!(text, "Key {key}: {state} after that prefix.");
+    let _ = writeln!(text, "Key {key}: {state} by then.");
 
     let mut earlier: Vec<&Operation> = writes
         .iter()

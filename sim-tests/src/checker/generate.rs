@@ -5,7 +5,8 @@
 //! gets a linearization point inside its interval (or, when indeterminate, anywhere
 //! after its call, or none at all: it never took effect); outputs are then computed
 //! by applying the operations to [`KvModel`] in the order of those points. Values
-//! written are unique (`v<op id>`), as in the simulation's workload.
+//! written are unique (`v<op id>`), as in the simulation's workload, unless
+//! [`GenerateConfig::value_pool`] says otherwise.
 
 use super::model::KvModel;
 use crate::history::{History, Input, Operation, Output};
@@ -26,6 +27,10 @@ pub struct GenerateConfig {
     pub latency_ms_max: u64,
     /// Whether operations never overlap (each one starts after the previous returned).
     pub sequential: bool,
+    /// 0: every write writes a fresh value, as the simulation's clients do. n > 0:
+    /// written values are drawn from n shared ones, so nothing may lean on
+    /// uniqueness.
+    pub value_pool: u64,
 }
 
 impl Default for GenerateConfig {
@@ -39,6 +44,7 @@ impl Default for GenerateConfig {
             indeterminate_percent: 2,
             latency_ms_max: 20,
             sequential: false,
+            value_pool: 0,
         }
     }
 }
@@ -130,7 +136,10 @@ fn random_input(
 ) -> Input {
     let key_name = |index: u64| format!("k{index:02}");
     let key = key_name(random.below(u64::from(config.keys)));
-    let value = format!("v{id}");
+    let value = match config.value_pool {
+        0 => format!("v{id}"),
+        pool => format!("v{}", random.below(pool)),
+    };
     if random.below(100) < u64::from(config.range_percent) {
         let start = random.below(u64::from(config.keys));
         let width = 1 + random.below(4);
@@ -167,8 +176,8 @@ fn random_input(
 
 /// Returns whether a determinate read in `history` can be made stale, and makes it:
 /// a get of a key written by A, then B (B called after A returned), itself called
-/// after B returned, is changed to return A's value. Values are unique in generated
-/// histories, so the result is certainly not linearizable. Returns the read's id.
+/// after B returned, is changed to return A's value. With unique values (a
+/// `value_pool` of 0) the result is certainly not linearizable. Returns the read's id.
 pub fn make_stale_read(history: &mut History) -> Option<u64> {
     let ops = &history.ops;
     let puts: Vec<&Operation> = ops

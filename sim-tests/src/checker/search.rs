@@ -1,5 +1,5 @@
 //! The linearization search: Wing & Gong's backtracking with Lowe's memoization, the
-//! algorithm porcupine uses, plus a dominance rule for indeterminate writes.
+//! algorithm porcupine uses, plus rules that tame indeterminate writes.
 //!
 //! Every operation contributes a call entry and a return entry to a doubly linked
 //! list sorted by time (calls before returns at equal times, so touching intervals
@@ -13,32 +13,40 @@
 //!          └── candidates ──┘ (first return entry stops the scan)
 //! ```
 //!
-//! Candidates are tried in order of [`CompiledOp::priority`](super::compiled::CompiledOp::priority) (by default the
-//! earliest return first, indeterminate writes last). A candidate whose output fits
+//! Candidates are tried in order of `CompiledOp::priority` (by default the
+//! earliest return first, flexible operations last). A candidate whose output fits
 //! the state is applied, and the resulting configuration is explored unless the
 //! cache says a configuration that dominates it was explored already. The search
-//! succeeds once every determinate operation is linearized (the remaining flexible
-//! ones can be appended at the end) and fails when it must backtrack past the first
+//! succeeds once every determinate operation is linearized (the flexible ones left
+//! can be appended at the end) and fails when it must backtrack past the first
 //! level.
 //!
-//! Flexible operations (indeterminate writes, see [`CompiledOp::flexible`](super::compiled::CompiledOp::flexible)) could go
-//! almost anywhere, which is what makes histories full of timeouts expensive. The
-//! search only explores *canonical* placements of them:
+//! Indeterminate writes (see `CompiledOp::flexible` and `CompiledOp::indeterminate`)
+//! could go almost anywhere, which is what makes histories full of timeouts
+//! expensive. The search only explores *canonical* placements of them:
 //!
-//! 1. a flexible operation changes its key's value ([`Step::apply`]);
-//! 2. nothing overwrites it before something observes it (same place);
-//! 3. it sits in a block of flexible operations right before one determinate
-//!    operation that observes every key the block wrote and accepts the values
+//! 1. an indeterminate write changes its key's value ([`Step::apply`]);
+//! 2. nothing overwrites it before something depends on it (same place);
+//! 3. it sits in a block of indeterminate writes right before one operation with a
+//!    known outcome that observes every key the block wrote and accepts the values
 //!    ([`Searcher::block_is_usable`]), so no key is left unobserved after it;
-//! 4. of interchangeable flexible operations (same [`CompiledOp::class`](super::compiled::CompiledOp::class)), only the
+//! 4. of interchangeable flexible operations (same `CompiledOp::class`), only the
 //!    first is tried.
 //!
 //! Every linearization can be made canonical: drop flexible operations that change
 //! nothing, or whose write is overwritten or never observed (the states seen by
-//! everything else stay the same), then move each remaining one later, to just
-//! before the operation that observes it (it commutes with operations on other
-//! keys, and having no return time it may always go later). Swapping
-//! interchangeable operations changes nothing.
+//! everything else stay the same), then move each remaining indeterminate write
+//! later, to just before the operation that depends on it (it commutes with
+//! operations on other keys, and with no known return it may go later as long as it
+//! stays before that operation). Swapping interchangeable operations changes
+//! nothing.
+//!
+//! One more rule holds for every write: a value with pinned readers
+//! (`compiled::Pins`) may not be replaced while some of them are still to come.
+//! It only cuts off configurations that cannot be completed, but it cuts them off
+//! at the wrong write instead of many operations later, which is what keeps
+//! histories with slow readers cheap. When the search fails at such a write, it
+//! blames the stale reader instead ([`Searcher::blame`]).
 //!
 //! Why pruning by dominance keeps the search complete: suppose the search ends
 //! without success although a visited configuration can still be completed. Take one,
@@ -53,7 +61,7 @@
 
 use super::cache::{Cache, Configuration};
 use super::compiled::Compiled;
-use super::step::{KeyId, Step, Undo, ValueId, ABSENT, UNOBSERVED_FLEXIBLE_WRITE};
+use super::step::{value_of, KeyId, Step, Undo, ValueId, ABSENT, UNOBSERVED_WRITE};
 
 /// How a partition's search ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +71,8 @@ pub enum Outcome {
     Linearizable { order: Vec<usize> },
     /// No linearization exists. `prefix` is the longest linearizable prefix found (in
     /// linearization order) and `blocked` the operation whose return the search could
-    /// not get past after it; both index `Compiled::ops`.
+    /// not get past after it, or the stale reader it blames for that
+    /// ([`Searcher::blame`]); both index `Compiled::ops`.
     Violation { prefix: Vec<usize>, blocked: usize },
     /// The step budget ran out first.
     BudgetExceeded,
@@ -116,8 +125,10 @@ struct Searcher<'a> {
 
     state: Vec<ValueId>,
     state_hash: u64,
-    /// Cells carrying `UNOBSERVED_FLEXIBLE_WRITE`.
+    /// Cells carrying `UNOBSERVED_WRITE`.
     unobserved: usize,
+    /// By pin: readers not linearized yet.
+    readers_left: Vec<u32>,
     /// Cells changed by the operations on the stack, oldest first.
     undo: Vec<Undo>,
     /// Linearized determinate operations, as bits by operation index.
@@ -189,6 +200,7 @@ impl<'a> Searcher<'a> {
             state: vec![ABSENT; compiled.key_count],
             state_hash: 0,
             unobserved: 0,
+            readers_left: compiled.pins.readers.clone(),
             undo: Vec::new(),
             determinate_bits: vec![0; count.div_ceil(64)],
             determinate_hash: 0,
@@ -236,7 +248,7 @@ impl<'a> Searcher<'a> {
                         .is_none_or(|(prefix, _)| frames.len() > prefix.len())
                     {
                         let prefix = frames.iter().map(|frame| frame.op as usize).collect();
-                        best = Some((prefix, blocked));
+                        best = Some((prefix, self.blame(blocked)));
                     }
                     let Some(frame) = frames.pop() else {
                         let (prefix, blocked) = best.expect("recorded just above");
@@ -318,7 +330,7 @@ impl<'a> Searcher<'a> {
         let compiled_op = &self.compiled.ops[op];
         if !compiled_op
             .step
-            .apply(compiled_op.flexible, &mut self.state, &mut self.undo)
+            .apply(compiled_op.indeterminate, &mut self.state, &mut self.undo)
         {
             return false;
         }
@@ -326,20 +338,24 @@ impl<'a> Searcher<'a> {
             let (key, old) = self.undo[index];
             self.account(key, old, self.state[key as usize]);
         }
-        // See the module documentation: flexible writes are placed only right
-        // before the determinate operation that observes them.
-        let placeable = if compiled_op.flexible {
-            self.block_is_usable(level_candidates)
-        } else {
-            self.unobserved == 0
-        };
+        self.count_reads(op, false);
+        // See the module documentation: indeterminate writes are placed only right
+        // before the operation that observes them.
+        let placeable = self.keeps_pins(undo_len)
+            && if compiled_op.indeterminate {
+                self.block_is_usable(level_candidates)
+            } else {
+                self.unobserved == 0
+            };
         if !placeable {
+            self.count_reads(op, true);
             self.undo_to(undo_len);
             return false;
         }
         self.mark(op, true);
         if !self.remember_configuration() {
             self.mark(op, false);
+            self.count_reads(op, true);
             self.undo_to(undo_len);
             return false;
         }
@@ -348,28 +364,84 @@ impl<'a> Searcher<'a> {
         true
     }
 
-    /// Whether the flexible writes placed since the last determinate operation (the
-    /// keys holding unobserved flexible writes) can all be used by one determinate
-    /// candidate of this level, which will then have to come next: it must observe
-    /// each such key and accept its value, unless a pending flexible cas could still
-    /// turn that value into another.
+    /// Who to report when `blocked` cannot be linearized: `blocked` itself, unless
+    /// its output fits but it would replace a pinned value that an operation still
+    /// has to read (a stale read, typically); then that reader, the earliest to
+    /// return, is what people will recognise as the anomaly.
+    fn blame(&mut self, blocked: usize) -> usize {
+        let op = &self.compiled.ops[blocked];
+        let undo_len = self.undo.len();
+        if !op
+            .step
+            .apply(op.indeterminate, &mut self.state, &mut self.undo)
+        {
+            return blocked;
+        }
+        let lost_pin = self.undo[undo_len..].iter().find_map(|&(key, old)| {
+            let old_value = old & !UNOBSERVED_WRITE;
+            let pin = self.compiled.pins.of(key, old_value)?;
+            (old_value != value_of(&self.state, key) && self.readers_left[pin] > 0).then_some(pin)
+        });
+        // Put the cells back as they were (the hashes never saw the change).
+        while self.undo.len() > undo_len {
+            let (key, old) = self.undo.pop().expect("longer than undo_len");
+            self.state[key as usize] = old;
+        }
+        let Some(pin) = lost_pin else {
+            return blocked;
+        };
+        self.compiled.pins.readers_of[pin]
+            .iter()
+            .map(|&reader| reader as usize)
+            .filter(|&reader| reader != blocked && !self.is_determinate_done(reader))
+            .min_by_key(|&reader| (self.compiled.ops[reader].return_ms, reader))
+            .unwrap_or(blocked)
+    }
+
+    /// Counts `op`'s exact reads of pinned values as done, or (`undo`) as not done.
+    fn count_reads(&mut self, op: usize, undo: bool) {
+        for &pin in &self.compiled.ops[op].reads {
+            let left = &mut self.readers_left[pin as usize];
+            *left = if undo { *left + 1 } else { *left - 1 };
+        }
+    }
+
+    /// Whether the cells changed since the undo log had `undo_len` entries gave up
+    /// no pinned value that still has readers to come (see `compiled::Pins`).
+    fn keeps_pins(&self, undo_len: usize) -> bool {
+        self.undo[undo_len..].iter().all(|&(key, old)| {
+            let old_value = old & !UNOBSERVED_WRITE;
+            old_value == value_of(&self.state, key)
+                || self
+                    .compiled
+                    .pins
+                    .of(key, old_value)
+                    .is_none_or(|pin| self.readers_left[pin] == 0)
+        })
+    }
+
+    /// Whether the indeterminate writes placed since the last operation with a known
+    /// outcome (the keys holding unobserved writes) can all be used by one candidate
+    /// of this level with a known outcome, which will then have to come next: it
+    /// must observe each such key and accept its value, unless a pending
+    /// indeterminate cas could still turn that value into another.
     fn block_is_usable(&self, candidates: std::ops::Range<usize>) -> bool {
         let candidates = &self.candidates[candidates];
         let unobserved = || {
             (0..self.state.len() as KeyId)
-                .filter(|&key| self.state[key as usize] & UNOBSERVED_FLEXIBLE_WRITE != 0)
-                .map(|key| (key, self.state[key as usize] & !UNOBSERVED_FLEXIBLE_WRITE))
+                .filter(|&key| self.state[key as usize] & UNOBSERVED_WRITE != 0)
+                .map(|key| (key, value_of(&self.state, key)))
         };
         let chainable = |key: KeyId, value: ValueId| {
             candidates.iter().any(|&candidate| {
                 let candidate = &self.compiled.ops[candidate as usize];
-                candidate.flexible
+                candidate.indeterminate
                     && matches!(candidate.step, Step::Cas { key: k, expected, .. } if k == key && expected == value)
             })
         };
         candidates.iter().any(|&candidate| {
             let candidate = &self.compiled.ops[candidate as usize];
-            !candidate.flexible
+            !candidate.indeterminate
                 && unobserved().all(|(key, value)| {
                     candidate.step.observes(key)
                         && (candidate.step.accepts(key, value) || chainable(key, value))
@@ -381,6 +453,7 @@ impl<'a> Searcher<'a> {
         self.relink(self.return_entry[op]);
         self.relink(self.call_entry[op]);
         self.mark(op, false);
+        self.count_reads(op, true);
         self.undo_to(undo_len);
     }
 
@@ -397,7 +470,7 @@ impl<'a> Searcher<'a> {
     /// changed from `from` to `to`.
     fn account(&mut self, key: KeyId, from: ValueId, to: ValueId) {
         self.state_hash ^= state_hash(key, from) ^ state_hash(key, to);
-        let flagged = |cell: ValueId| usize::from(cell & UNOBSERVED_FLEXIBLE_WRITE != 0);
+        let flagged = |cell: ValueId| usize::from(cell & UNOBSERVED_WRITE != 0);
         self.unobserved = self.unobserved + flagged(to) - flagged(from);
     }
 

@@ -12,30 +12,41 @@
 //! saw a key present, at least one write that could explain it, if the original
 //! partition had one ([`Explained`]).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
-use super::{violates, CheckConfig};
+use super::{first_failure, CheckConfig};
 use crate::history::{Input, Key, Operation, Output, Value};
 
 pub fn shrink(ops: &[Operation], failed: &Operation, config: &CheckConfig) -> Vec<Operation> {
     let mut budget = config.shrink_steps_max;
     let per_check = config.steps_max_per_partition;
     let original = Explained::of(ops);
+    // A candidate must fail at the same operation: otherwise shrinking drifts to
+    // some other, trivial failure that removing operations created.
+    let still_fails = |candidate: &[Operation], budget: &mut u64| {
+        first_failure(candidate, budget, per_check) == Some(failed.id)
+    };
     let mut current: Vec<Operation> = ops.to_vec();
     current.sort_by_key(|op| (op.call_ms, op.id));
 
-    let failed_return_ms = failed.return_ms.expect("a failed operation is determinate");
-    let truncated: Vec<Operation> = current
-        .iter()
-        .filter(|op| op.call_ms <= failed_return_ms)
-        .cloned()
-        .collect();
-    if truncated.len() < current.len() && violates(&truncated, &mut budget, per_check) {
-        current = truncated;
+    // (An indeterminate write can be the one that failed: one that someone read
+    // back must precede its readers. Then there is nothing to cut.)
+    if let Some(failed_return_ms) = failed.return_ms {
+        let truncated: Vec<Operation> = current
+            .iter()
+            .filter(|op| op.call_ms <= failed_return_ms)
+            .cloned()
+            .collect();
+        if truncated.len() < current.len() && still_fails(&truncated, &mut budget) {
+            current = truncated;
+        }
     }
 
-    let mut chunk = current.len() / 2;
-    while chunk >= 1 && budget > 0 {
+    // Halve the chunk size down to single operations, then sweep single operations
+    // again while that still removes some (a removal can make another possible).
+    let mut chunk = (current.len() / 2).max(1);
+    while budget > 0 {
+        let mut removed = false;
         let mut start = 0;
         while start < current.len() && budget > 0 {
             let end = (start + chunk).min(current.len());
@@ -47,41 +58,69 @@ pub fn shrink(ops: &[Operation], failed: &Operation, config: &CheckConfig) -> Ve
                 .collect();
             let shrinks = candidate.len() < current.len()
                 && original.still_explained(&candidate)
-                && violates(&candidate, &mut budget, per_check);
+                && still_fails(&candidate, &mut budget);
             if shrinks {
                 current = candidate;
+                removed = true;
             } else {
                 start = end;
             }
         }
-        chunk /= 2;
+        if chunk > 1 {
+            chunk /= 2;
+        } else if !removed {
+            break;
+        }
     }
     current
 }
 
-/// Which observations of a present key have a write in the history to explain them.
+/// Which observations of a present key have a write in the history to explain them:
+/// the earliest call of a write of each (key, value) and of each key. A write can
+/// explain an observation only if it was called before the observer returned.
 #[derive(Debug)]
 struct Explained {
-    /// (key, value) pairs some operation writes.
-    written_pairs: BTreeSet<(Key, Value)>,
-    /// Keys some operation writes a value to.
-    written_keys: BTreeSet<Key>,
+    /// (key, value) pairs written, with the earliest call of such a write.
+    written_pairs: BTreeMap<(Key, Value), u64>,
+    /// Keys written, with the earliest call of a write to them.
+    written_keys: BTreeMap<Key, u64>,
+    /// Keys deleted, with the earliest call of a delete of them.
+    deleted_keys: BTreeMap<Key, u64>,
 }
 
 impl Explained {
     fn of(ops: &[Operation]) -> Self {
         let mut explained = Explained {
-            written_pairs: BTreeSet::new(),
-            written_keys: BTreeSet::new(),
+            written_pairs: BTreeMap::new(),
+            written_keys: BTreeMap::new(),
+            deleted_keys: BTreeMap::new(),
         };
         for op in ops {
+            if let Input::Delete { key } = &op.input {
+                let call_ms = explained
+                    .deleted_keys
+                    .entry(key.clone())
+                    .or_insert(u64::MAX);
+                *call_ms = (*call_ms).min(op.call_ms);
+            }
             let (key, value) = match &op.input {
                 Input::Put { key, value } => (key, value),
                 Input::Cas { key, new, .. } => (key, new),
                 _ => continue,
             };
-            explained.written_pairs.insert((key.clone(), value.clone()));
-            explained.written_keys.insert(key.clone());
+            let earliest = |call_ms: &mut u64| *call_ms = (*call_ms).min(op.call_ms);
+            earliest(
+                explained
+                    .written_pairs
+                    .entry((key.clone(), value.clone()))
+                    .or_insert(u64::MAX),
+            );
+            earliest(
+                explained
+                    .written_keys
+                    .entry(key.clone())
+                    .or_insert(u64::MAX),
+            );
         }
         explained
     }
@@ -90,35 +129,64 @@ impl Explained {
     /// `candidate` can still explain by a write of its own.
     fn still_explained(&self, candidate: &[Operation]) -> bool {
         let kept = Explained::of(candidate);
-        let pair_kept = |key: &Key, value: &Value| {
-            let pair = (key.clone(), value.clone());
-            !self.written_pairs.contains(&pair) || kept.written_pairs.contains(&pair)
-        };
-        let key_kept =
-            |key: &Key| !self.written_keys.contains(key) || kept.written_keys.contains(key);
-        candidate.iter().all(|op| match (&op.input, &op.output) {
-            (Input::Get { key }, Some(Output::Get(Some(value)))) => pair_kept(key, value),
-            (_, Some(Output::Range(pairs))) => {
-                pairs.iter().all(|(key, value)| pair_kept(key, value))
+        let in_time =
+            |call_ms: Option<&u64>, by_ms: u64| call_ms.is_some_and(|&call| call <= by_ms);
+        candidate.iter().all(|op| {
+            let Some(return_ms) = op.return_ms else {
+                return true;
+            };
+            let pair_kept = |key: &Key, value: &Value| {
+                let pair = (key.clone(), value.clone());
+                !in_time(self.written_pairs.get(&pair), return_ms)
+                    || in_time(kept.written_pairs.get(&pair), return_ms)
+            };
+            let key_kept = |key: &Key| {
+                !in_time(self.written_keys.get(key), return_ms)
+                    || in_time(kept.written_keys.get(key), return_ms)
+            };
+            let delete_kept = |key: &Key| {
+                !in_time(self.deleted_keys.get(key), return_ms)
+                    || in_time(kept.deleted_keys.get(key), return_ms)
+            };
+            match (&op.input, &op.output) {
+                (Input::Get { key }, Some(Output::Get(Some(value)))) => pair_kept(key, value),
+                (Input::Get { key }, Some(Output::Get(None))) => delete_kept(key),
+                (Input::Range { start, end }, Some(Output::Range(pairs))) => {
+                    let absent_kept = self
+                        .deleted_keys
+                        .range::<Key, _>(start..end)
+                        .filter(|(key, _)| !pairs.iter().any(|(seen, _)| seen == *key))
+                        .all(|(key, _)| delete_kept(key));
+                    absent_kept && pairs.iter().all(|(key, value)| pair_kept(key, value))
+                }
+                (
+                    Input::Cas {
+                        key,
+                        expected: Some(expected),
+                        ..
+                    },
+                    Some(Output::Cas { succeeded: true }),
+                ) => pair_kept(key, expected),
+                (
+                    Input::Cas {
+                        key,
+                        expected: None,
+                        ..
+                    },
+                    Some(Output::Cas { succeeded: false }),
+                ) => key_kept(key),
+                (Input::Delete { key }, Some(Output::Delete { deleted: 1 })) => key_kept(key),
+                (Input::Delete { key }, Some(Output::Delete { deleted: 0 }))
+                | (
+                    Input::Cas {
+                        key,
+                        expected: None,
+                        ..
+                    },
+                    Some(Output::Cas { succeeded: true }),
+                ) => delete_kept(key),
+                _ => true,
             }
-            (
-                Input::Cas {
-                    key,
-                    expected: Some(expected),
-                    ..
-                },
-                Some(Output::Cas { succeeded: true }),
-            ) => pair_kept(key, expected),
-            (
-                Input::Cas {
-                    key,
-                    expected: None,
-                    ..
-                },
-                Some(Output::Cas { succeeded: false }),
-            ) => key_kept(key),
-            (Input::Delete { key }, Some(Output::Delete { deleted: 1 })) => key_kept(key),
-            _ => true,
         })
     }
 }

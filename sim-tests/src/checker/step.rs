@@ -64,9 +64,9 @@ pub enum Step {
     },
 }
 
-/// Marks a key whose current value was written by a flexible operation that no
-/// operation has observed since; see [`Step::apply`].
-pub const UNOBSERVED_FLEXIBLE_WRITE: ValueId = 1 << 31;
+/// Marks a key whose current value was written by an indeterminate operation that
+/// no operation has depended on since; see [`Step::apply`].
+pub const UNOBSERVED_WRITE: ValueId = 1 << 31;
 
 /// A change to one key's cell, for undoing: (key, the cell's previous content).
 pub type Undo = (KeyId, ValueId);
@@ -76,27 +76,26 @@ impl Step {
     /// and returns true, logging every cell it changes (at most once each) to `undo`.
     /// Returns false and changes nothing otherwise.
     ///
-    /// A cell holds a value, plus the `UNOBSERVED_FLEXIBLE_WRITE` bit when a flexible
-    /// operation wrote it and nothing has depended on it since. Overwriting such a
-    /// cell is refused: that flexible write could as well have been placed at the
-    /// very end, where it is never needed, so the search only explores orders in
-    /// which every flexible write placed early is used (a reader, a cas or a delete
-    /// depends on it). Without this rule, k lost writes to one key make the search
-    /// try all 2^k subsets of them wherever it backtracks. For the same reason a
-    /// flexible operation that would not change its key's value is refused: it can
-    /// as well be left out.
-    pub fn apply(&self, flexible: bool, state: &mut [ValueId], undo: &mut Vec<Undo>) -> bool {
-        let flag = if flexible {
-            UNOBSERVED_FLEXIBLE_WRITE
-        } else {
-            0
-        };
+    /// `indeterminate`: the outcome is unknown. The search only explores canonical
+    /// placements of such operations (see `search`), and two of the rules live here:
+    /// the operation must change its key's value (one that changes nothing can as
+    /// well be left out: it never happened, or happened at the very end), and the
+    /// value it writes carries `UNOBSERVED_WRITE` until an operation depends on it
+    /// (reads it, compares with it, deletes it); overwriting such a value is
+    /// refused, since the write could as well have happened later, or never.
+    /// Without these rules, k lost writes to one key make the search try all 2^k
+    /// subsets of them wherever it backtracks.
+    pub fn apply(&self, indeterminate: bool, state: &mut [ValueId], undo: &mut Vec<Undo>) -> bool {
+        let mark = if indeterminate { UNOBSERVED_WRITE } else { 0 };
+        let unobserved =
+            |state: &[ValueId], key: KeyId| state[key as usize] & UNOBSERVED_WRITE != 0;
         match self {
             Step::Put { key, value } => {
-                if is_unobserved(state, *key) || (flexible && value_of(state, *key) == *value) {
+                let unchanged = value_of(state, *key) == *value;
+                if unobserved(state, *key) || (indeterminate && unchanged) {
                     return false;
                 }
-                set(state, undo, *key, *value | flag);
+                set(state, undo, *key, *value | mark);
             }
             Step::Get { key, value } => {
                 if !value.admits(&value_of(state, *key)) {
@@ -109,13 +108,13 @@ impl Step {
                 if !existed.admits(&present) {
                     return false;
                 }
-                if !flexible {
+                if !indeterminate {
                     set(state, undo, *key, ABSENT);
-                } else if is_unobserved(state, *key) || !present {
-                    // Flexible: a blind write of "absent", as a put is.
+                } else if unobserved(state, *key) || !present {
+                    // Indeterminate: a blind write of "absent", as a put is.
                     return false;
                 } else {
-                    set(state, undo, *key, ABSENT | flag);
+                    set(state, undo, *key, ABSENT | mark);
                 }
             }
             Step::Cas {
@@ -125,15 +124,15 @@ impl Step {
                 succeeded,
             } => {
                 let matches = value_of(state, *key) == *expected;
-                if !succeeded.admits(&matches) || (flexible && (!matches || new == expected)) {
+                if !succeeded.admits(&matches) || (indeterminate && (!matches || new == expected)) {
                     return false;
                 }
-                let cell = if matches {
-                    *new | flag
+                let next = if matches {
+                    *new | mark
                 } else {
                     value_of(state, *key)
                 };
-                set(state, undo, *key, cell);
+                set(state, undo, *key, next);
             }
             Step::Range { keys, pairs } => {
                 let fits = match pairs {
@@ -155,11 +154,42 @@ impl Step {
         }
         true
     }
+
+    /// The (key, value) pairs the recorded output says were present when the step
+    /// took effect: values it read back exactly.
+    pub fn reads_exactly(&self) -> Vec<(KeyId, ValueId)> {
+        match self {
+            Step::Get {
+                key,
+                value: Expect::Exactly(value),
+            } if *value != ABSENT => vec![(*key, *value)],
+            Step::Cas {
+                key,
+                expected,
+                succeeded: Expect::Exactly(true),
+                ..
+            } if *expected != ABSENT => vec![(*key, *expected)],
+            Step::Range {
+                pairs: Expect::Exactly(pairs),
+                ..
+            } => pairs.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The (key, value) pair the step writes, if it writes a value.
+    pub fn writes(&self) -> Option<(KeyId, ValueId)> {
+        match self {
+            Step::Put { key, value } => Some((*key, *value)),
+            Step::Cas { key, new, .. } => Some((*key, *new)),
+            _ => None,
+        }
+    }
 }
 
 impl Step {
-    /// Whether the step's outcome depends on `key`'s value (so a flexible write to
-    /// `key` placed just before it is used, not overwritten).
+    /// Whether the step's outcome depends on `key`'s value (so an indeterminate
+    /// write to `key` placed just before it is used, not overwritten).
     pub fn observes(&self, key: KeyId) -> bool {
         match self {
             Step::Put { .. } => false,
@@ -199,12 +229,9 @@ impl Step {
     }
 }
 
-fn value_of(state: &[ValueId], key: KeyId) -> ValueId {
-    state[key as usize] & !UNOBSERVED_FLEXIBLE_WRITE
-}
-
-fn is_unobserved(state: &[ValueId], key: KeyId) -> bool {
-    state[key as usize] & UNOBSERVED_FLEXIBLE_WRITE != 0
+/// The value in `key`'s cell, without its mark.
+pub fn value_of(state: &[ValueId], key: KeyId) -> ValueId {
+    state[key as usize] & !UNOBSERVED_WRITE
 }
 
 fn set(state: &mut [ValueId], undo: &mut Vec<Undo>, key: KeyId, cell: ValueId) {
@@ -246,8 +273,8 @@ mod tests {
     }
 
     #[test]
-    fn a_flexible_write_must_be_observed_before_it_is_overwritten() {
-        let flagged = |value| value | UNOBSERVED_FLEXIBLE_WRITE;
+    fn an_indeterminate_write_must_be_used_before_it_is_overwritten() {
+        let flagged = |value| value | UNOBSERVED_WRITE;
         let mut state = vec![ABSENT, ABSENT];
         let mut undo = Vec::new();
         let cas = Step::Cas {
