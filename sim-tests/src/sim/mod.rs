@@ -115,10 +115,6 @@ fn member_ip(index: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, index as u8 + 1))
 }
 
-fn client_ip(index: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, 0, 1, index as u8 + 1))
-}
-
 fn member_config(scenario: &Scenario, index: usize) -> MemberConfig {
     let id = index as u64 + 1;
     let mut raft = raft::Config::new(id, scenario.seed.rotate_left(7) ^ id);
@@ -254,50 +250,54 @@ async fn harness(scenario: Scenario) -> Collected {
         .map(|i| SocketAddr::new(member_ip(i), CLIENT_PORT))
         .collect();
 
-    // Safety phase: clients and faults together.
-    let mut clients = Vec::new();
-    for c in 0..scenario.clients {
-        let node = handle
-            .create_node()
-            .name(format!("client{c}"))
-            .ip(client_ip(c))
-            .build();
-        clients.push(node.spawn(client::run(
-            c as u32,
-            scenario.keys,
-            servers.clone(),
-            scenario.safety_ms,
-            world.clone(),
-        )));
-    }
-    let mut watchers = Vec::new();
-    for w in 0..scenario.watchers {
-        let node = handle
-            .create_node()
-            .name(format!("watcher{w}"))
-            .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 3, w as u8 + 1)))
-            .build();
-        watchers.push(node.spawn(watcher::run_watcher(
-            w as u32,
-            servers.clone(),
-            scenario.safety_ms,
-            world.clone(),
-        )));
-    }
-    let mut holders = Vec::new();
-    for h in 0..scenario.lease_holders {
-        let node = handle
-            .create_node()
-            .name(format!("lease{h}"))
-            .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 4, h as u8 + 1)))
-            .build();
-        holders.push(node.spawn(watcher::run_lease_holder(
-            h as u32,
-            servers.clone(),
-            scenario.safety_ms,
-            world.clone(),
-        )));
-    }
+    // Safety phase: clients and faults together. Each client runs on a
+    // madsim node of its own (subnet 10.0.<subnet>.x), so it has an address.
+    let spawn_clients = |subnet: u8, name: &str, count: usize| {
+        (0..count)
+            .map(|i| {
+                handle
+                    .create_node()
+                    .name(format!("{name}{i}"))
+                    .ip(IpAddr::V4(Ipv4Addr::new(10, 0, subnet, i as u8 + 1)))
+                    .build()
+            })
+            .collect::<Vec<_>>()
+    };
+    let end_ms = scenario.safety_ms;
+    let clients: Vec<_> = spawn_clients(1, "client", scenario.clients)
+        .into_iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let run = client::run(
+                i as u32,
+                scenario.keys,
+                servers.clone(),
+                end_ms,
+                world.clone(),
+            );
+            node.spawn(run)
+        })
+        .collect();
+    let watchers: Vec<_> = spawn_clients(3, "watcher", scenario.watchers)
+        .into_iter()
+        .enumerate()
+        .map(|(i, node)| {
+            node.spawn(watcher::run_watcher(
+                i as u32,
+                servers.clone(),
+                end_ms,
+                world.clone(),
+            ))
+        })
+        .collect();
+    let holders: Vec<_> = spawn_clients(4, "lease", scenario.lease_holders)
+        .into_iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let run = watcher::run_lease_holder(i as u32, servers.clone(), end_ms, world.clone());
+            node.spawn(run)
+        })
+        .collect();
     let mut cluster = faults::Cluster::new(handle.clone(), member_nodes, storages, world.clone());
     cluster
         .run_schedule(&scenario.faults, scenario.safety_ms)
