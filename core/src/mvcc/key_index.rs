@@ -96,12 +96,25 @@ impl KeyIndex {
 
     /// The live slot at `at_rev` with its create revision and version.
     pub fn get(&self, at_rev: i64) -> Option<Found<'_>> {
-        let position = self.slots.partition_point(|slot| slot.main <= at_rev);
-        let index = position.checked_sub(1)?;
-        if self.slots[index].tombstone {
-            return None;
-        }
-        Some(self.describe(index))
+        self.live_slot(at_rev).map(|index| self.describe(index))
+    }
+
+    /// Whether the key exists at `at_rev` (cheaper than [`Self::get`]: no
+    /// create revision or version is worked out).
+    pub fn is_live_at(&self, at_rev: i64) -> bool {
+        self.live_slot(at_rev).is_some()
+    }
+
+    fn live_slot(&self, at_rev: i64) -> Option<usize> {
+        // Most reads are at the current revision: the newest slot.
+        let index = match self.slots.last() {
+            Some(last) if last.main <= at_rev => self.slots.len() - 1,
+            _ => self
+                .slots
+                .partition_point(|slot| slot.main <= at_rev)
+                .checked_sub(1)?,
+        };
+        (!self.slots[index].tombstone).then_some(index)
     }
 
     /// Create revision and version of the live slot at `index`.

@@ -157,11 +157,15 @@ impl Store {
         let mut kvs = Vec::new();
         let mut total = 0;
         self.visit(range, |key, index| {
-            if let Some(found) = index.get(at_rev) {
-                total += 1;
-                if !count_only && (limit == 0 || kvs.len() < limit) {
+            let wanted = !count_only && (limit == 0 || kvs.len() < limit);
+            if wanted {
+                if let Some(found) = index.get(at_rev) {
+                    total += 1;
                     kvs.push(key_value(key, found));
                 }
+            } else if index.is_live_at(at_rev) {
+                // Past the limit only the count is wanted.
+                total += 1;
             }
             true
         });

@@ -1,0 +1,161 @@
+//! Criterion benches of core's hot paths: one put through a whole member
+//! (propose, WAL batch, persisted, commit, apply, respond), MVCC put and
+//! range, and WAL framing.
+//!
+//! Run: `cargo bench -p cairn-core --bench hot_paths`
+
+use std::hint::black_box;
+
+use bytes::Bytes;
+use cairn_core::lease::{Lessor, LessorConfig};
+use cairn_core::member::{Action, ClientRequest, Member, MemberConfig, MemberInfo};
+use cairn_core::mvcc::{PutRequest, RangeRequest, Store};
+use cairn_core::raft::{Config, Entry, EntryKind, Role};
+use cairn_core::time::Instant;
+use cairn_core::wal::{Metadata, SnapshotMarker, WalWriter};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+
+const KEYS: usize = 100_000;
+const VALUE_BYTES: usize = 256;
+
+fn key(i: usize) -> Bytes {
+    Bytes::from(format!(
+        "/registry/pods/{:0>16x}",
+        (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    ))
+}
+
+fn put(i: usize) -> PutRequest {
+    PutRequest {
+        key: key(i),
+        value: Bytes::from(vec![b'v'; VALUE_BYTES]),
+        ..PutRequest::default()
+    }
+}
+
+fn loaded_store() -> (Store, Lessor) {
+    let mut store = Store::default();
+    let mut leases = Lessor::new(LessorConfig::from_election_timeout_ms(1000));
+    for i in 0..KEYS {
+        let _events = store.put(&mut leases, &put(i)).expect("put");
+    }
+    (store, leases)
+}
+
+fn mvcc(c: &mut Criterion) {
+    let (mut store, mut leases) = loaded_store();
+    let mut i = 0;
+    c.bench_function("mvcc put (overwrite, 100k keys)", |b| {
+        b.iter(|| {
+            i = (i + 7919) % KEYS;
+            black_box(store.put(&mut leases, black_box(&put(i))).expect("put"));
+        })
+    });
+    c.bench_function("mvcc range one key (100k keys)", |b| {
+        b.iter(|| {
+            i = (i + 7919) % KEYS;
+            let request = RangeRequest {
+                key: key(i),
+                ..RangeRequest::default()
+            };
+            black_box(store.range(&request).expect("range"));
+        })
+    });
+    let mut group = c.benchmark_group("mvcc range 100 keys");
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("limit 100", |b| {
+        b.iter(|| {
+            let request = RangeRequest {
+                key: Bytes::from_static(b"/registry/pods/"),
+                range_end: Bytes::from_static(b"/registry/pods0"),
+                limit: 100,
+                ..RangeRequest::default()
+            };
+            black_box(store.range(&request).expect("range"));
+        })
+    });
+    group.finish();
+}
+
+fn wal(c: &mut Criterion) {
+    let entries: Vec<Entry> = (1..=64)
+        .map(|index| Entry {
+            term: 2,
+            index,
+            kind: EntryKind::Normal,
+            data: Bytes::from(vec![b'e'; 300]),
+        })
+        .collect();
+    let mut group = c.benchmark_group("wal");
+    group.throughput(Throughput::Elements(entries.len() as u64));
+    group.bench_function("frame 64 entries of 300 B", |b| {
+        b.iter_batched(
+            || {
+                let metadata = Metadata {
+                    cluster_id: 1,
+                    member_id: 1,
+                };
+                WalWriter::create(metadata, SnapshotMarker::default()).0
+            },
+            |mut writer| {
+                let mut buffer = Vec::with_capacity(64 * 1024);
+                writer.append_entries(&mut buffer, black_box(&entries));
+                black_box(buffer)
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+/// A single member that has elected itself, with its disk carried out
+/// immediately (nothing is written: only the state machine is measured).
+fn leader() -> Member {
+    let info = MemberInfo {
+        name: "m1".into(),
+        peer_urls: vec!["http://m1:2380".into()],
+        client_urls: Vec::new(),
+    };
+    let config = MemberConfig::new(Config::new(1, 7), 0xC1, "m1".into(), Vec::new());
+    let mut member = Member::bootstrap(config, &[(1, info)], Instant::ZERO).expect("bootstrap");
+    let mut now = 0;
+    while member.role().role != Role::Leader {
+        now += 100;
+        member.handle_tick(Instant::from_millis(now));
+        drain(&mut member, now);
+    }
+    member
+}
+
+fn drain(member: &mut Member, now: u64) -> usize {
+    let mut responses = 0;
+    while let Some(action) = member.poll_action() {
+        match action {
+            Action::WriteWal { token, .. } => {
+                member.handle_wal_written(Instant::from_millis(now), token)
+            }
+            Action::Respond { .. } => responses += 1,
+            _ => {}
+        }
+    }
+    responses
+}
+
+fn member(c: &mut Criterion) {
+    let mut member = leader();
+    let mut token = 0;
+    c.bench_function("member put (propose to response, one member)", |b| {
+        b.iter(|| {
+            token += 1;
+            member.handle_client(
+                Instant::from_millis(10_000),
+                token,
+                ClientRequest::Put(put(token as usize % KEYS)),
+            );
+            assert_eq!(drain(&mut member, 10_000), 1);
+        })
+    });
+}
+
+criterion_group!(benches, mvcc, wal, member);
+criterion_main!(benches);
