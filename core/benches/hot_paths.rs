@@ -48,7 +48,7 @@ fn mvcc(c: &mut Criterion) {
     c.bench_function("mvcc put (overwrite, 100k keys)", |b| {
         b.iter(|| {
             i = (i + 7919) % KEYS;
-            black_box(store.put(&mut leases, black_box(&put(i))).expect("put"));
+            let _ = black_box(store.put(&mut leases, black_box(&put(i))).expect("put"));
         })
     });
     c.bench_function("mvcc range one key (100k keys)", |b| {
