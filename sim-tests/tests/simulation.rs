@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
-fn cargo_sim(args: &[&str]) -> (bool, String) {
+/// Runs `cargo sim ARGS`: whether it succeeded, its stdout, and its stdout
+/// and stderr together (for failure messages).
+fn cargo_sim(args: &[&str]) -> (bool, String, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = Command::new(env!("CARGO"))
         .arg("sim")
@@ -18,12 +20,9 @@ fn cargo_sim(args: &[&str]) -> (bool, String) {
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .output()
         .expect("run cargo sim");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let text = format!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), stdout, text)
 }
 
 fn tail(text: &str) -> String {
@@ -38,7 +37,7 @@ fn a_seed_sweep_passes() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100);
     let range = format!("1..{}", seeds + 1);
-    let (ok, text) = cargo_sim(&["--seeds", &range]);
+    let (ok, _, text) = cargo_sim(&["--seeds", &range]);
     println!("{}", tail(&text));
     assert!(ok, "the sweep failed:\n{}", tail(&text));
     assert!(text.contains(&format!("{seeds} passed, 0 failed")));
@@ -51,8 +50,8 @@ fn each_deliberate_bug_is_caught_by_a_short_sweep() {
         ("ack-before-fsync", "1..21"),
         ("skip-vote-persistence", "1..61"),
     ] {
-        let (ok, text) = cargo_sim(&["--seeds", seeds, "--bug", bug, "--expect-failure"]);
-        println!("{bug}: {}", text.lines().last().unwrap_or(""));
+        let (ok, stdout, text) = cargo_sim(&["--seeds", seeds, "--bug", bug, "--expect-failure"]);
+        println!("{bug}: {}", stdout.lines().last().unwrap_or(""));
         assert!(
             ok,
             "a sweep of seeds {seeds} did not catch {bug}:\n{}",
@@ -67,7 +66,7 @@ fn a_seed_reproduces_bit_for_bit_and_draws_its_timeline() {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let html = dir.join("run.html");
     let html_arg = html.to_str().expect("utf-8 path");
-    let (ok, text) = cargo_sim(&[
+    let (ok, stdout, text) = cargo_sim(&[
         "--seed",
         "42",
         "--check-determinism",
@@ -80,7 +79,7 @@ fn a_seed_reproduces_bit_for_bit_and_draws_its_timeline() {
         "{}",
         tail(&text)
     );
-    let last = text.lines().last().unwrap_or("");
+    let last = stdout.lines().last().unwrap_or("");
     assert!(
         last.starts_with("seed=42 ops=") && last.contains(" faults=") && last.contains(" trace="),
         "last line: {last}"
