@@ -189,6 +189,7 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         handle: handle.clone(),
         max_request_bytes: config.max_request_bytes as usize,
         max_txn_ops: config.max_txn_ops as usize,
+        leader_channel: Default::default(),
     };
     let max_message = config.max_request_bytes as usize + GRPC_OVERHEAD_BYTES;
     let grpc = tonic::service::Routes::new(

@@ -32,7 +32,8 @@ impl Services {
         result.map(|response| (header, response))
     }
 
-    /// A client connected to the current leader's client URL.
+    /// A client connected to the current leader's client URL (one channel,
+    /// reused while the leader's URL stays the same).
     async fn leader_client(&self) -> Result<LeaseClient<Channel>, Status> {
         let (_, status) = self.handle.request(ClientRequest::Status).await;
         let leader = match status {
@@ -48,12 +49,23 @@ impl Services {
             _ => None,
         }
         .ok_or_else(|| status::client_error(&ClientError::NoLeader))?;
-        let channel = Channel::from_shared(url)
+        let cached = self
+            .leader_channel
+            .lock()
+            .expect("leader channel lock")
+            .as_ref()
+            .filter(|(cached_url, _)| *cached_url == url)
+            .map(|(_, channel)| channel.clone());
+        if let Some(channel) = cached {
+            return Ok(LeaseClient::new(channel));
+        }
+        let channel = Channel::from_shared(url.clone())
             .map_err(|_| status::client_error(&ClientError::NoLeader))?
             .timeout(FORWARD_TIMEOUT)
             .connect()
             .await
             .map_err(|_| status::client_error(&ClientError::NoLeader))?;
+        *self.leader_channel.lock().expect("leader channel lock") = Some((url, channel.clone()));
         Ok(LeaseClient::new(channel))
     }
 

@@ -18,7 +18,14 @@ pub struct Services {
     pub max_request_bytes: usize,
     /// etcd's `--max-txn-ops`, checked before a txn is proposed.
     pub max_txn_ops: usize,
+    /// The connection to the leader's client URL that keep-alives and TTL
+    /// queries are forwarded over, kept while the leader stays the same.
+    pub leader_channel: LeaderChannel,
 }
+
+/// A cached channel to the leader, by its client URL.
+pub type LeaderChannel =
+    std::sync::Arc<std::sync::Mutex<Option<(String, tonic::transport::Channel)>>>;
 
 impl Services {
     async fn call(&self, request: ClientRequest) -> Result<(Header, ClientResponse), Status> {
