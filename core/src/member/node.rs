@@ -659,7 +659,8 @@ impl Member {
         });
     }
 
-    fn propose(&mut self, token: ClientToken, op: Op, deadline: Instant) {
+    /// Numbers `op` as this member's next proposal and encodes it.
+    fn encode_own(&mut self, op: Op) -> (u64, Bytes) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let data = codec::encode_proposal(&Proposal {
@@ -667,6 +668,11 @@ impl Member {
             seq,
             op,
         });
+        (seq, data)
+    }
+
+    fn propose(&mut self, token: ClientToken, op: Op, deadline: Instant) {
+        let (seq, data) = self.encode_own(op);
         match self.raft.propose(data) {
             Ok(_) => {
                 self.pending.insert(seq, Pending { token, deadline });
@@ -788,13 +794,7 @@ impl Member {
     /// Proposes an operation of the member's own (no client waits for it); a
     /// refusal (no leader) is fine: its caller retries later.
     fn propose_internal(&mut self, op: Op) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let data = codec::encode_proposal(&Proposal {
-            origin: self.id(),
-            seq,
-            op,
-        });
+        let (_, data) = self.encode_own(op);
         let _ = self.raft.propose(data);
     }
 
