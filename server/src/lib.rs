@@ -4,3 +4,4 @@ pub mod http;
 pub mod ids;
 pub mod logging;
 pub mod run;
+pub mod tls;
