@@ -150,6 +150,7 @@ fn member(c: &mut Criterion) {
             member.handle_client(
                 Instant::from_millis(10_000),
                 token,
+                &cairn_core::auth::Caller::Anonymous,
                 ClientRequest::Put(put(token as usize % KEYS)),
             );
             assert_eq!(drain(&mut member, 10_000), 1);

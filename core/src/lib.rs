@@ -7,6 +7,7 @@
 //! The runtimes (`cairn-runtime-tokio`, `cairn-runtime-sim`) execute those outputs.
 //!
 //! Modules:
+//! * [`auth`]: users, roles, key-range permissions and simple tokens.
 //! * [`raft`]: consensus (election with pre-vote and check-quorum, replication
 //!   with flow control, ReadIndex, leader transfer, membership changes, snapshots).
 //! * [`wal`]: the write-ahead-log record and segment codec and its recovery verdict.
@@ -19,6 +20,7 @@
 //! * [`time`]: the instant type every time-dependent input carries.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod codec;
 pub mod lease;
 pub mod member;

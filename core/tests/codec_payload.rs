@@ -7,6 +7,7 @@
 //! cargo test -p cairn-core --test codec_payload.
 
 use bytes::Bytes;
+use cairn_core::auth::{AuthOp, Identity, PermType, Permission};
 use cairn_core::codec::{
     decode_member_info, decode_proposal, encode_member_info, encode_proposal, encode_proposal_into,
     CodecError, PAYLOAD_FORMAT_VERSION,
@@ -178,8 +179,58 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+fn identity() -> impl Strategy<Value = Identity> {
+    prop_oneof![
+        Just(Identity::System),
+        Just(Identity::Anonymous),
+        text().prop_map(Identity::User),
+    ]
+}
+
+fn auth_op() -> impl Strategy<Value = AuthOp> {
+    let perm = (small_bytes(), small_bytes(), 0u8..3).prop_map(|(key, range_end, t)| Permission {
+        key: key.to_vec(),
+        range_end: range_end.to_vec(),
+        perm_type: PermType::from_byte(t).expect("0..3"),
+    });
+    prop_oneof![
+        Just(AuthOp::Enable),
+        Just(AuthOp::Disable),
+        (text(), small_bytes(), any::<bool>()).prop_map(|(name, hash, no_password)| {
+            AuthOp::UserAdd {
+                name,
+                password_hash: hash.to_vec(),
+                no_password,
+            }
+        }),
+        text().prop_map(|name| AuthOp::UserDelete { name }),
+        (text(), text()).prop_map(|(user, role)| AuthOp::UserGrantRole { user, role }),
+        (text(), perm).prop_map(|(name, perm)| AuthOp::RoleGrantPermission { name, perm }),
+        (text(), small_bytes(), small_bytes()).prop_map(|(role, key, range_end)| {
+            AuthOp::RoleRevokePermission {
+                role,
+                key: key.to_vec(),
+                range_end: range_end.to_vec(),
+            }
+        }),
+        (text(), text(), id()).prop_map(|(name, token, checked_revision)| {
+            AuthOp::Authenticate {
+                name,
+                token,
+                checked_revision,
+            }
+        }),
+    ]
+}
+
 fn proposal() -> impl Strategy<Value = Proposal> {
-    (id(), id(), op()).prop_map(|(origin, seq, op)| Proposal { origin, seq, op })
+    let op = prop_oneof![4 => op(), 1 => auth_op().prop_map(Op::Auth)];
+    (id(), id(), identity(), op).prop_map(|(origin, seq, identity, op)| Proposal {
+        origin,
+        seq,
+        identity,
+        op,
+    })
 }
 
 fn member_info() -> impl Strategy<Value = MemberInfo> {

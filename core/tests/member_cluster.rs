@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
+use cairn_core::auth::{AuthError, AuthOp, AuthQuery, AuthResponse, Caller, PermType, Permission};
 use cairn_core::member::*;
 use cairn_core::mvcc::{PutRequest, RangeRequest};
 use cairn_core::raft::{Config, Message, NodeId, Role};
@@ -250,6 +251,10 @@ impl Cluster {
     }
 
     fn request(&mut self, id: NodeId, request: ClientRequest) -> ClientToken {
+        self.request_as(id, &Caller::Anonymous, request)
+    }
+
+    fn request_as(&mut self, id: NodeId, caller: &Caller, request: ClientRequest) -> ClientToken {
         let token = self.next_token;
         self.next_token += 1;
         let now = self.instant();
@@ -257,9 +262,21 @@ impl Cluster {
             .get_mut(&id)
             .and_then(|n| n.member.as_mut())
             .expect("live")
-            .handle_client(now, token, request);
+            .handle_client(now, token, caller, request);
         self.drain(id);
         token
+    }
+
+    /// Sends a request as `caller`, runs the cluster a while, and answers.
+    fn call(
+        &mut self,
+        id: NodeId,
+        caller: &Caller,
+        request: ClientRequest,
+    ) -> Result<ClientResponse, ClientError> {
+        let token = self.request_as(id, caller, request);
+        self.run(300);
+        self.response(id, token).expect("answered").clone()
     }
 
     fn response(
@@ -573,4 +590,164 @@ fn a_leader_stuck_in_fsync_revokes_no_lease_and_extends_them_after() {
     // Nobody keeps it alive: it expires after its TTL and the grace.
     cluster.run(3000);
     assert_eq!(leases_on(&mut cluster, follower), Vec::<i64>::new());
+}
+
+fn auth_change(op: AuthOp) -> ClientRequest {
+    ClientRequest::Auth(AuthRequest::Change(op))
+}
+
+#[test]
+fn auth_is_replicated_checked_on_every_member_and_survives_restarts() {
+    let mut cluster = Cluster::new(3, 20);
+    cluster.run(3_000);
+    let leader = cluster.leader().expect("a leader");
+    let follower = *cluster.ids.iter().find(|&&id| id != leader).expect("3");
+    let system = Caller::System;
+    let hash = b"$2b$04$not-checked-by-the-member".to_vec();
+    for op in [
+        AuthOp::UserAdd {
+            name: "root".into(),
+            password_hash: hash.clone(),
+            no_password: false,
+        },
+        AuthOp::UserGrantRole {
+            user: "root".into(),
+            role: "root".into(),
+        },
+        AuthOp::UserAdd {
+            name: "alice".into(),
+            password_hash: hash.clone(),
+            no_password: false,
+        },
+        AuthOp::RoleAdd { name: "a".into() },
+        AuthOp::RoleGrantPermission {
+            name: "a".into(),
+            perm: Permission {
+                key: b"a/".to_vec(),
+                range_end: b"a0".to_vec(),
+                perm_type: PermType::ReadWrite,
+            },
+        },
+        AuthOp::UserGrantRole {
+            user: "alice".into(),
+            role: "a".into(),
+        },
+        AuthOp::Enable,
+    ] {
+        let answer = cluster.call(leader, &system, auth_change(op.clone()));
+        assert!(answer.is_ok(), "{op:?}: {answer:?}");
+    }
+    let secret_put = cluster.call(leader, &system, put("secret", "s"));
+    assert!(secret_put.is_ok(), "{secret_put:?}");
+    // Nobody: refused, on any member.
+    assert_eq!(
+        cluster.call(follower, &Caller::Anonymous, put("a/1", "x")),
+        Err(ClientError::Auth(AuthError::UserEmpty))
+    );
+    // Alice logs in at the leader; her token works on the follower.
+    let revision = match cluster.call(
+        leader,
+        &system,
+        ClientRequest::Auth(AuthRequest::Query(AuthQuery::PasswordHash {
+            name: "alice".into(),
+        })),
+    ) {
+        Ok(ClientResponse::Auth(AuthResponse::PasswordHash { revision, .. })) => revision,
+        other => panic!("password hash: {other:?}"),
+    };
+    let login = AuthOp::Authenticate {
+        name: "alice".into(),
+        token: "tok.1".into(),
+        checked_revision: revision,
+    };
+    assert!(cluster.call(leader, &system, auth_change(login)).is_ok());
+    let alice = Caller::Token("tok.1".into());
+    assert!(cluster.call(follower, &alice, put("a/1", "mine")).is_ok());
+    assert_eq!(
+        cluster.call(follower, &alice, put("secret", "stolen")),
+        Err(ClientError::Auth(AuthError::PermissionDenied))
+    );
+    // A denied range returns no keys, linearizable or serializable.
+    let everything = |serializable| {
+        ClientRequest::Range(RangeRequest {
+            key: Bytes::from_static(b"\0"),
+            range_end: Bytes::from_static(b"\0"),
+            serializable,
+            ..RangeRequest::default()
+        })
+    };
+    for serializable in [false, true] {
+        assert_eq!(
+            cluster.call(follower, &alice, everything(serializable)),
+            Err(ClientError::Auth(AuthError::PermissionDenied))
+        );
+    }
+    assert_eq!(
+        value_of(Some(&cluster.call(follower, &alice, get("a/1", false)))),
+        Some(Bytes::from_static(b"mine"))
+    );
+    // Alice may not manage auth, nor use a forged token.
+    assert_eq!(
+        cluster.call(leader, &alice, auth_change(AuthOp::Disable)),
+        Err(ClientError::Auth(AuthError::PermissionDenied))
+    );
+    assert_eq!(
+        cluster.call(leader, &Caller::Token("tok.2".into()), get("a/1", true)),
+        Err(ClientError::Auth(AuthError::InvalidAuthToken))
+    );
+    // Revoking the role takes effect everywhere, for writes and reads.
+    let root = Caller::User {
+        name: "root".into(),
+        revision: None,
+    };
+    let revoke = AuthOp::UserRevokeRole {
+        name: "alice".into(),
+        role: "a".into(),
+    };
+    assert!(cluster.call(leader, &root, auth_change(revoke)).is_ok());
+    assert_eq!(
+        cluster.call(follower, &alice, get("a/1", true)),
+        Err(ClientError::Auth(AuthError::PermissionDenied))
+    );
+    // Enough writes for snapshots; then every member restarts from disk and
+    // still has auth enabled, with the same users and roles.
+    for i in 0..30 {
+        let key = format!("k{i}");
+        assert!(cluster.call(leader, &root, put(&key, "v")).is_ok());
+    }
+    for id in cluster.ids.clone() {
+        cluster.crash(id);
+    }
+    for id in cluster.ids.clone() {
+        cluster.restart(id);
+    }
+    cluster.run(3_000);
+    let auths: Vec<_> = cluster
+        .ids
+        .iter()
+        .map(|id| {
+            cluster.nodes[id]
+                .member
+                .as_ref()
+                .expect("live")
+                .auth()
+                .clone()
+        })
+        .collect();
+    assert!(auths[0].is_enabled());
+    assert!(auths.windows(2).all(|w| w[0].same_state(&w[1])));
+    assert!(
+        cluster.nodes.values().all(|n| !n.disk.snapshots.is_empty()),
+        "every member took a snapshot"
+    );
+    let leader = cluster.leader().expect("a leader after restart");
+    assert_eq!(
+        cluster.call(leader, &Caller::Anonymous, get("a/1", false)),
+        Err(ClientError::Auth(AuthError::UserEmpty))
+    );
+    // Tokens are not durable: alice's died with the restart.
+    assert_eq!(
+        cluster.call(leader, &alice, get("a/1", true)),
+        Err(ClientError::Auth(AuthError::InvalidAuthToken))
+    );
 }

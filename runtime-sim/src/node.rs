@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cairn_core::auth::Caller;
 use cairn_core::member::{ClientRequest, Member, MemberConfig, MemberInfo, WatchInput};
 use cairn_core::raft::NodeId;
 use cairn_core::snapshot::parse_snapshot_name;
@@ -175,7 +176,7 @@ async fn serve_clients(endpoint: Arc<Endpoint>, handle: MemberHandle) {
         let handle = handle.clone();
         tokio::spawn(async move {
             let ClientPacket { id, request } = *packet;
-            let reply: Reply = handle.request(request).await;
+            let reply: Reply = handle.request(Caller::Anonymous, request).await;
             let _ = endpoint.send_to_raw(from, id, Box::new(reply)).await;
         });
     }
@@ -192,6 +193,7 @@ async fn serve_watches(endpoint: Arc<Endpoint>, handle: MemberHandle) {
         handle.watch(WatchInput::Create {
             stream: stream.stream,
             request,
+            caller: Caller::Anonymous,
         });
         let endpoint = endpoint.clone();
         let handle = handle.clone();

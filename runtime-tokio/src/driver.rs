@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cairn_core::auth::Caller;
 use cairn_core::member::{
     Action, ClientError, ClientRequest, ClientResponse, ClientToken, Header, Member, MemberEvent,
     WatchInput,
@@ -121,6 +122,7 @@ impl WatchStream {
 }
 
 struct ClientInput {
+    caller: Caller,
     request: ClientRequest,
     reply: oneshot::Sender<Reply>,
 }
@@ -177,10 +179,15 @@ impl MemberHandle {
         let _ = self.watch_tx.send(WatchCommand::Input(input));
     }
 
-    /// Submits a request and waits for its answer.
-    pub async fn request(&self, request: ClientRequest) -> Reply {
+    /// Submits a request from `caller` and waits for its answer.
+    pub async fn request(&self, caller: Caller, request: ClientRequest) -> Reply {
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(ClientInput { request, reply }).is_err() {
+        let input = ClientInput {
+            caller,
+            request,
+            reply,
+        };
+        if self.tx.send(input).is_err() {
             return (Header::default(), Err(ClientError::Stopped));
         }
         answer
@@ -387,7 +394,8 @@ impl<D: Disk, N: Network> Driver<D, N> {
         self.next_token += 1;
         self.replies.insert(token, input.reply);
         let now = self.now();
-        self.member.handle_client(now, token, input.request);
+        self.member
+            .handle_client(now, token, &input.caller, input.request);
     }
 
     fn on_disk_done(&mut self, done: DiskDone) -> Option<String> {

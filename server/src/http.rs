@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
+use cairn_core::auth::Caller;
 use cairn_core::member::{ClientRequest, ClientResponse};
 use cairn_core::mvcc::RangeRequest;
 use cairn_runtime_tokio::MemberHandle;
@@ -39,7 +40,7 @@ async fn version() -> impl IntoResponse {
 /// (etcd 3.4 checks alarms, the leader, and a quorum read).
 async fn health_check(handle: MemberHandle) -> impl IntoResponse {
     let healthy = async {
-        match handle.request(ClientRequest::Status).await {
+        match handle.request(Caller::System, ClientRequest::Status).await {
             (_, Ok(ClientResponse::Status(status))) if status.leader != 0 => {}
             _ => return false,
         }
@@ -48,7 +49,8 @@ async fn health_check(handle: MemberHandle) -> impl IntoResponse {
             ..RangeRequest::default()
         });
         matches!(
-            tokio::time::timeout(Duration::from_secs(1), handle.request(read)).await,
+            tokio::time::timeout(Duration::from_secs(1), handle.request(Caller::System, read))
+                .await,
             Ok((_, Ok(_)))
         )
     }
@@ -63,7 +65,7 @@ async fn health_check(handle: MemberHandle) -> impl IntoResponse {
 
 /// A few of etcd's metrics, in Prometheus's text format.
 async fn metrics_text(handle: MemberHandle) -> impl IntoResponse {
-    let (header, result) = handle.request(ClientRequest::Status).await;
+    let (header, result) = handle.request(Caller::System, ClientRequest::Status).await;
     let mut out = String::new();
     if let Ok(ClientResponse::Status(status)) = result {
         let mut gauge = |name: &str, help: &str, value: String| {

@@ -8,8 +8,8 @@ use cairn_core::member::{MemberConfig, MemberEvent, MemberInfo};
 use cairn_core::raft::{self, NodeId, Role};
 use cairn_core::snapshot::RetentionPolicy;
 use cairn_proto::etcdserverpb::{
-    cluster_server::ClusterServer, kv_server::KvServer, lease_server::LeaseServer,
-    maintenance_server::MaintenanceServer, watch_server::WatchServer,
+    auth_server::AuthServer, cluster_server::ClusterServer, kv_server::KvServer,
+    lease_server::LeaseServer, maintenance_server::MaintenanceServer, watch_server::WatchServer,
 };
 use cairn_runtime_tokio::{RuntimeEvent, StartKind, StartOptions};
 use tokio::net::TcpListener;
@@ -125,6 +125,11 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         .as_millis() as u64)
         .max(1);
     member.first_seq = wall_clock_micros();
+    member.auth_token_ttl_ms = config.auth_token_ttl_s.saturating_mul(1000).max(1);
+    let tokens = std::sync::Arc::new(crate::grpc::auth::TokenProvider::from_flags(
+        &config.auth_token,
+        config.bcrypt_cost,
+    )?);
 
     let data_dir = config.data_dir_path();
     log.info("etcdserver", &format!("name = {}", config.name));
@@ -190,6 +195,7 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         max_request_bytes: config.max_request_bytes as usize,
         max_txn_ops: config.max_txn_ops as usize,
         leader_channel: Default::default(),
+        tokens,
     };
     let max_message = config.max_request_bytes as usize + GRPC_OVERHEAD_BYTES;
     let grpc = tonic::service::Routes::new(
@@ -198,6 +204,7 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     .add_service(ClusterServer::new(services.clone()).max_decoding_message_size(max_message))
     .add_service(MaintenanceServer::new(services.clone()).max_decoding_message_size(max_message))
     .add_service(LeaseServer::new(services.clone()).max_decoding_message_size(max_message))
+    .add_service(AuthServer::new(services.clone()).max_decoding_message_size(max_message))
     .add_service(WatchServer::new(services).max_decoding_message_size(max_message))
     .into_axum_router();
     let router = grpc.merge(http::routes(handle.clone()));
@@ -383,6 +390,7 @@ async fn initial_corrupt_check(
     local: NodeId,
     log: &Logger,
 ) -> Result<(), String> {
+    use cairn_core::auth::Caller;
     use cairn_core::member::{ClientRequest, ClientResponse};
     use cairn_proto::etcdserverpb::{maintenance_client::MaintenanceClient, HashKvRequest};
     log.info(
@@ -392,8 +400,9 @@ async fn initial_corrupt_check(
     // Wait until the member is part of a cluster with a leader (bounded).
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(7);
     let members = loop {
-        if let (_, Ok(ClientResponse::MemberList(members))) =
-            handle.request(ClientRequest::MemberList).await
+        if let (_, Ok(ClientResponse::MemberList(members))) = handle
+            .request(Caller::System, ClientRequest::MemberList)
+            .await
         {
             let published = members
                 .iter()
@@ -405,7 +414,9 @@ async fn initial_corrupt_check(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    let (_, local_hash) = handle.request(ClientRequest::HashKv { revision: 0 }).await;
+    let (_, local_hash) = handle
+        .request(Caller::System, ClientRequest::HashKv { revision: 0 })
+        .await;
     let Ok(ClientResponse::HashKv(local_hash)) = local_hash else {
         return Err("initial corruption check: cannot hash the local store".to_string());
     };

@@ -58,6 +58,8 @@ pub enum CodecError {
     },
     #[error("{what} at offset {offset} is not valid UTF-8")]
     InvalidUtf8 { what: &'static str, offset: usize },
+    #[error("{what} at offset {offset} is out of order or repeated")]
+    OutOfOrder { what: &'static str, offset: usize },
     #[error("txn at offset {offset} nests deeper than {limit} levels")]
     TxnTooDeep { limit: usize, offset: usize },
     #[error("{count} unexpected bytes after the {what} at offset {offset}")]

@@ -17,7 +17,7 @@
 mod error;
 mod payload;
 mod peer;
-mod wire;
+pub(crate) mod wire;
 
 pub use error::{CodecError, HelloRefusal};
 pub use payload::{

@@ -3,7 +3,8 @@
 //! payloads".
 //!
 //! ```text
-//!  proposal     version=1 | origin v | seq v | op tag u8 | op fields
+//!  proposal     version=1 | origin v | seq v | [identity] | op tag u8 | op fields
+//!  identity     tag 9 | 0 (anonymous) or 1 | user name s   (absent: the member itself)
 //!  member info  version=1 | name s | peer_urls n×s | client_urls n×s
 //! ```
 //! `v` is an LEB128 varint (signed values as their two's-complement bits), `s`
@@ -13,6 +14,8 @@ use bytes::Bytes;
 
 use super::wire::{put_bool, put_bytes, put_i64, put_strings, put_varint, Reader};
 use super::CodecError;
+use crate::auth::codec::{put_auth_op, read_auth_op};
+use crate::auth::Identity;
 use crate::member::{AlarmKind, MemberInfo, Op, Proposal};
 use crate::mvcc::{
     Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
@@ -39,6 +42,12 @@ const OP_LEASE_GRANT: u8 = 5;
 const OP_LEASE_REVOKE: u8 = 6;
 const OP_PUBLISH_ATTRIBUTES: u8 = 7;
 const OP_ALARM: u8 = 8;
+/// Not an op: names who asked for the op that follows.
+const OP_IDENTITY: u8 = 9;
+const OP_AUTH: u8 = 10;
+
+const IDENTITY_ANONYMOUS: u8 = 0;
+const IDENTITY_USER: u8 = 1;
 
 const REQUEST_RANGE: u8 = 1;
 const REQUEST_PUT: u8 = 2;
@@ -79,6 +88,14 @@ pub fn encode_proposal_into(proposal: &Proposal, out: &mut Vec<u8>) {
     out.push(PAYLOAD_FORMAT_VERSION);
     put_varint(out, proposal.origin);
     put_varint(out, proposal.seq);
+    match &proposal.identity {
+        Identity::System => {}
+        Identity::Anonymous => out.extend_from_slice(&[OP_IDENTITY, IDENTITY_ANONYMOUS]),
+        Identity::User(name) => {
+            out.extend_from_slice(&[OP_IDENTITY, IDENTITY_USER]);
+            put_bytes(out, name.as_bytes());
+        }
+    }
     match &proposal.op {
         Op::Put(put) => {
             out.push(OP_PUT);
@@ -116,6 +133,10 @@ pub fn encode_proposal_into(proposal: &Proposal, out: &mut Vec<u8>) {
             put_varint(out, *member);
             out.push(alarm.to_byte());
         }
+        Op::Auth(op) => {
+            out.push(OP_AUTH);
+            put_auth_op(out, op);
+        }
         Op::PublishAttributes {
             member,
             name,
@@ -135,8 +156,26 @@ pub fn decode_proposal(data: &Bytes) -> Result<Proposal, CodecError> {
     read_version(&mut reader)?;
     let origin = reader.varint("proposal origin")?;
     let seq = reader.varint("proposal seq")?;
-    let tag_offset = reader.offset();
-    let op = match reader.u8("op tag")? {
+    let mut tag_offset = reader.offset();
+    let mut tag = reader.u8("op tag")?;
+    let mut identity = Identity::System;
+    if tag == OP_IDENTITY {
+        let offset = reader.offset();
+        identity = match reader.u8("identity kind")? {
+            IDENTITY_ANONYMOUS => Identity::Anonymous,
+            IDENTITY_USER => Identity::User(reader.string("user name")?),
+            kind => {
+                return Err(CodecError::UnknownTag {
+                    what: "identity kind",
+                    tag: kind,
+                    offset,
+                })
+            }
+        };
+        tag_offset = reader.offset();
+        tag = reader.u8("op tag")?;
+    }
+    let op = match tag {
         OP_PUT => Op::Put(read_put(&mut reader)?),
         OP_DELETE_RANGE => Op::DeleteRange(read_delete(&mut reader)?),
         OP_TXN => Op::Txn(read_txn(&mut reader, 1)?),
@@ -167,6 +206,7 @@ pub fn decode_proposal(data: &Bytes) -> Result<Proposal, CodecError> {
                 alarm,
             }
         }
+        OP_AUTH => Op::Auth(read_auth_op(&mut reader)?),
         OP_PUBLISH_ATTRIBUTES => Op::PublishAttributes {
             member: reader.varint("publish member")?,
             name: reader.string("member name")?,
@@ -181,7 +221,12 @@ pub fn decode_proposal(data: &Bytes) -> Result<Proposal, CodecError> {
         }
     };
     reader.finish("proposal")?;
-    Ok(Proposal { origin, seq, op })
+    Ok(Proposal {
+        origin,
+        seq,
+        identity,
+        op,
+    })
 }
 
 /// Encodes a member's name and URLs (a membership change's context).

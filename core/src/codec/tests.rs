@@ -259,6 +259,7 @@ fn a_known_proposal_has_known_bytes() {
     let proposal = Proposal {
         origin: 3,
         seq: 7,
+        identity: crate::auth::Identity::System,
         op: Op::Put(PutRequest {
             key: Bytes::from_static(b"k"),
             value: Bytes::from_static(b"v"),
@@ -314,6 +315,7 @@ fn txns_nest_up_to_the_limit_and_no_further() {
     let proposal = |depth| Proposal {
         origin: 1,
         seq: 1,
+        identity: crate::auth::Identity::System,
         op: Op::Txn(nested_txn(depth)),
     };
     let deepest = proposal(MAX_TXN_DEPTH);

@@ -1,6 +1,7 @@
 //! What clients ask a member and what it answers. The server converts the gRPC
 //! messages into these and back.
 
+use crate::auth::{AuthError, AuthOp, AuthQuery, AuthResponse};
 use crate::lease::LeaseId;
 use crate::mvcc::{
     DeleteRangeRequest, DeleteRangeResponse, KvHash, MvccError, PutRequest, PutResponse,
@@ -49,6 +50,8 @@ pub enum ClientRequest {
     },
     /// Every lease's id.
     LeaseLeases,
+    /// Manage or query users, roles and the enabled flag.
+    Auth(AuthRequest),
     /// List, raise or clear alarms (etcd's `Maintenance.Alarm`). `member` 0
     /// with `Get` lists all.
     Alarm {
@@ -56,6 +59,14 @@ pub enum ClientRequest {
         member: NodeId,
         alarm: Option<super::AlarmKind>,
     },
+}
+
+/// An auth request: a change goes through the log, a query is answered
+/// after a linearizable read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthRequest {
+    Change(AuthOp),
+    Query(AuthQuery),
 }
 
 /// What an alarm request does.
@@ -76,6 +87,7 @@ impl ClientRequest {
             ClientRequest::Txn(txn) => txn_is_write(txn),
             ClientRequest::Alarm { action, .. } => *action != AlarmAction::Get,
             ClientRequest::LeaseGrant { .. } | ClientRequest::LeaseRevoke { .. } => true,
+            ClientRequest::Auth(AuthRequest::Change(_)) => true,
             _ => false,
         }
     }
@@ -154,6 +166,7 @@ pub enum ClientResponse {
     },
     LeaseTimeToLive(crate::lease::TimeToLive),
     Leases(Vec<LeaseId>),
+    Auth(AuthResponse),
 }
 
 /// Why a request failed. The texts are etcd's wire texts: clients match on them.
@@ -177,6 +190,8 @@ pub enum ClientError {
     NoSpace,
     #[error(transparent)]
     Lease(#[from] crate::lease::LeaseError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     /// Only the leader answers this (lease keep-alives and TTLs); the server
     /// forwards it there.
     #[error("etcdserver: not leader")]

@@ -36,6 +36,9 @@ pub struct MemberConfig {
     /// How often watchers that asked for progress notifications get one:
     /// etcd's `--experimental-watch-progress-notify-interval` (10 minutes).
     pub watch_progress_notify_interval_ms: u64,
+    /// How long a simple auth token lives after its last use: etcd's
+    /// `--auth-token-ttl` (300 s).
+    pub auth_token_ttl_ms: u64,
     /// Deliberate bugs, for proving that the simulator catches them. Never
     /// set outside tests.
     #[doc(hidden)]
@@ -75,6 +78,7 @@ impl MemberConfig {
             quota_bytes: Some(2 * 1024 * 1024 * 1024),
             force_new_cluster: false,
             watch_progress_notify_interval_ms: 10 * 60 * 1000,
+            auth_token_ttl_ms: 300_000,
             knobs: Knobs::default(),
         }
     }

@@ -9,6 +9,7 @@
 //! ```
 
 mod action;
+mod authz;
 mod client;
 mod config;
 mod node;
@@ -17,8 +18,8 @@ mod wal_batch;
 
 pub use action::{Action, MemberEvent, WalOp};
 pub use client::{
-    txn_is_write, AlarmAction, ClientError, ClientRequest, ClientResponse, ClientToken, Header,
-    MemberStatus, StatusInfo,
+    txn_is_write, AlarmAction, AuthRequest, ClientError, ClientRequest, ClientResponse,
+    ClientToken, Header, MemberStatus, StatusInfo,
 };
 pub use config::{Knobs, MemberConfig};
 pub use node::{Member, StartError, WatchInput};

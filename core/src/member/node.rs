@@ -5,13 +5,15 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use bytes::Bytes;
 
 use super::action::{Action, MemberEvent, WalOp};
-use super::client::AlarmAction;
+use super::authz::{self, Authz};
+use super::client::{AlarmAction, AuthRequest};
 use super::client::{
     ClientError, ClientRequest, ClientResponse, ClientToken, Header, MemberStatus, StatusInfo,
 };
 use super::config::MemberConfig;
 use super::request::{AlarmKind, MemberInfo, Op, Proposal};
 use super::wal_batch::WalBatch;
+use crate::auth::{AuthQuery, AuthStore, Caller, Identity};
 use crate::codec;
 use crate::lease::{
     LeaseError, LeaseIdGenerator, Lessor, LessorConfig, LEASE_REVOKE_RATE_PER_SEC,
@@ -39,6 +41,7 @@ struct Pending {
 #[derive(Clone, Debug)]
 struct WaitingRead {
     token: ClientToken,
+    who: Identity,
     request: ReadRequest,
     deadline: Instant,
 }
@@ -47,6 +50,7 @@ struct WaitingRead {
 enum ReadRequest {
     Range(RangeRequest),
     Txn(crate::mvcc::TxnRequest),
+    Auth(AuthQuery),
 }
 
 /// Why a snapshot file is being written.
@@ -122,6 +126,8 @@ pub struct Member {
     watch: WatchHub,
     /// When watchers with progress_notify next get a progress response.
     progress_notify_at: Instant,
+    /// Users, roles, permissions and simple tokens.
+    auth: AuthStore,
 }
 
 /// Why a member cannot start from what is on disk.
@@ -242,6 +248,10 @@ impl Member {
                 member.store.attached_leases(),
             );
             member.members = members_of(&image.members);
+            member.auth = image.auth;
+            member
+                .auth
+                .set_token_ttl_ms(member.config.auth_token_ttl_ms);
             member.last_snapshot_index = image.meta.index;
             if let Some((name, _)) = &snapshot_file {
                 member.snapshot_files.push(name.clone());
@@ -322,6 +332,7 @@ impl Member {
             ),
             watch: WatchHub::new(),
             progress_notify_at: now + config.watch_progress_notify_interval_ms,
+            auth: AuthStore::new(config.auth_token_ttl_ms),
             config,
         }
     }
@@ -430,9 +441,45 @@ impl Member {
         self.drive();
     }
 
-    /// A client request.
-    pub fn handle_client(&mut self, now: Instant, token: ClientToken, request: ClientRequest) {
+    /// A client request from `caller`.
+    pub fn handle_client(
+        &mut self,
+        now: Instant,
+        token: ClientToken,
+        caller: &Caller,
+        request: ClientRequest,
+    ) {
         self.now = now;
+        let checked = if authz::unchecked(&request) {
+            Ok(Identity::Anonymous)
+        } else {
+            self.auth.identify(caller, now).and_then(|who| {
+                self.authz(&who).request(&request)?;
+                Ok(who)
+            })
+        };
+        match checked {
+            Ok(who) => self.serve_client(token, who, request),
+            Err(error) => self.respond(token, Err(error.into())),
+        }
+        self.drive();
+    }
+
+    fn authz<'a>(&'a self, who: &'a Identity) -> Authz<'a> {
+        Authz {
+            auth: &self.auth,
+            lessor: &self.lessor,
+            who,
+        }
+    }
+
+    /// The auth state (read-only).
+    pub fn auth(&self) -> &AuthStore {
+        &self.auth
+    }
+
+    fn serve_client(&mut self, token: ClientToken, who: Identity, request: ClientRequest) {
+        let now = self.now;
         let deadline = now + self.config.request_timeout_ms;
         match request {
             ClientRequest::Range(range)
@@ -446,10 +493,10 @@ impl Member {
                 self.respond(token, result);
             }
             ClientRequest::Range(range) => {
-                self.start_read(token, ReadRequest::Range(range), deadline)
+                self.start_read(token, who, ReadRequest::Range(range), deadline)
             }
             ClientRequest::Txn(txn) if !super::client::txn_is_write(&txn) => {
-                self.start_read(token, ReadRequest::Txn(txn), deadline)
+                self.start_read(token, who, ReadRequest::Txn(txn), deadline)
             }
             ClientRequest::Put(put) if self.space_refused(put_cost(&put)) => {
                 self.respond(token, Err(ClientError::NoSpace))
@@ -457,7 +504,7 @@ impl Member {
             ClientRequest::Txn(txn) if self.space_refused(txn_cost(&txn)) => {
                 self.respond(token, Err(ClientError::NoSpace))
             }
-            ClientRequest::Put(put) => self.propose(token, Op::Put(put), deadline),
+            ClientRequest::Put(put) => self.propose(token, who.clone(), Op::Put(put), deadline),
             ClientRequest::LeaseGrant { ttl_secs, .. } if ttl_secs > MAX_LEASE_TTL_SECS => {
                 self.respond(token, Err(ClientError::Lease(LeaseError::TtlTooLarge)))
             }
@@ -467,10 +514,15 @@ impl Member {
                 } else {
                     id
                 };
-                self.propose(token, Op::LeaseGrant { id, ttl_secs }, deadline);
+                self.propose(
+                    token,
+                    who.clone(),
+                    Op::LeaseGrant { id, ttl_secs },
+                    deadline,
+                );
             }
             ClientRequest::LeaseRevoke { id } => {
-                self.propose(token, Op::LeaseRevoke { id }, deadline)
+                self.propose(token, who.clone(), Op::LeaseRevoke { id }, deadline)
             }
             ClientRequest::LeaseKeepAlive { id } => {
                 let result = if self.role.role != Role::Leader {
@@ -505,7 +557,7 @@ impl Member {
                 self.respond(token, Ok(ClientResponse::Leases(ids)));
             }
             ClientRequest::DeleteRange(delete) => {
-                self.propose(token, Op::DeleteRange(delete), deadline)
+                self.propose(token, who.clone(), Op::DeleteRange(delete), deadline)
             }
             ClientRequest::Txn(txn) if txn_depth(&txn) > codec::MAX_TXN_DEPTH => {
                 // Deeper than the log's codec carries: refuse before proposing.
@@ -514,10 +566,13 @@ impl Member {
                     Err(ClientError::Mvcc(crate::mvcc::MvccError::TooManyOps)),
                 );
             }
-            ClientRequest::Txn(txn) => self.propose(token, Op::Txn(txn), deadline),
-            ClientRequest::Compact { revision, physical } => {
-                self.propose(token, Op::Compact { revision, physical }, deadline)
-            }
+            ClientRequest::Txn(txn) => self.propose(token, who.clone(), Op::Txn(txn), deadline),
+            ClientRequest::Compact { revision, physical } => self.propose(
+                token,
+                who.clone(),
+                Op::Compact { revision, physical },
+                deadline,
+            ),
             ClientRequest::MemberList => {
                 let list = self.member_list();
                 self.respond(token, Ok(ClientResponse::MemberList(list)));
@@ -555,10 +610,15 @@ impl Member {
                     member,
                     alarm: alarm.unwrap_or(AlarmKind::NoSpace),
                 };
-                self.propose(token, op, deadline);
+                self.propose(token, who.clone(), op, deadline);
+            }
+            ClientRequest::Auth(AuthRequest::Change(op)) => {
+                self.propose(token, who, Op::Auth(op), deadline)
+            }
+            ClientRequest::Auth(AuthRequest::Query(query)) => {
+                self.start_read(token, who, ReadRequest::Auth(query), deadline)
             }
         }
-        self.drive();
     }
 
     /// WAL write `token` is durable.
@@ -660,19 +720,20 @@ impl Member {
     }
 
     /// Numbers `op` as this member's next proposal and encodes it.
-    fn encode_own(&mut self, op: Op) -> (u64, Bytes) {
+    fn encode_own(&mut self, identity: Identity, op: Op) -> (u64, Bytes) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let data = codec::encode_proposal(&Proposal {
             origin: self.id(),
             seq,
+            identity,
             op,
         });
         (seq, data)
     }
 
-    fn propose(&mut self, token: ClientToken, op: Op, deadline: Instant) {
-        let (seq, data) = self.encode_own(op);
+    fn propose(&mut self, token: ClientToken, who: Identity, op: Op, deadline: Instant) {
+        let (seq, data) = self.encode_own(who, op);
         match self.raft.propose(data) {
             Ok(_) => {
                 self.pending.insert(seq, Pending { token, deadline });
@@ -718,9 +779,23 @@ impl Member {
     pub fn handle_watch(&mut self, now: Instant, input: WatchInput) {
         self.now = now;
         let responses = match input {
-            WatchInput::Create { stream, request } => {
-                self.watch.create(stream, request, &self.store)
-            }
+            WatchInput::Create {
+                stream,
+                request,
+                caller,
+            } => match self.watch_permitted(&caller, &request) {
+                Ok(()) => self.watch.create(stream, request, &self.store),
+                // etcd's answer: created and canceled at once, with the reason.
+                Err(error) => vec![WatchResponse {
+                    stream,
+                    watch_id: crate::watch::PROGRESS_WATCH_ID,
+                    created: true,
+                    canceled: true,
+                    cancel_reason: error.to_string(),
+                    header_revision: self.store.current_revision(),
+                    ..WatchResponse::default()
+                }],
+            },
             WatchInput::Cancel { stream, watch_id } => self
                 .watch
                 .cancel(stream, watch_id, &self.store)
@@ -742,6 +817,23 @@ impl Member {
         };
         self.emit_watch(responses);
         self.drive();
+    }
+
+    /// A watcher needs read access to all it covers (the whole key space
+    /// from its key for a `"\0"` range end; etcd checks only the key then).
+    fn watch_permitted(
+        &mut self,
+        caller: &Caller,
+        request: &CreateRequest,
+    ) -> Result<(), crate::auth::AuthError> {
+        let who = self.auth.identify(caller, self.now)?;
+        let key: &[u8] = if request.key.is_empty() {
+            b"\0"
+        } else {
+            &request.key
+        };
+        self.auth
+            .check(&who, crate::auth::Access::Read, key, &request.range_end)
     }
 
     /// Catch-up for watchers behind the store, and periodic progress.
@@ -794,11 +886,17 @@ impl Member {
     /// Proposes an operation of the member's own (no client waits for it); a
     /// refusal (no leader) is fine: its caller retries later.
     fn propose_internal(&mut self, op: Op) {
-        let (_, data) = self.encode_own(op);
+        let (_, data) = self.encode_own(Identity::System, op);
         let _ = self.raft.propose(data);
     }
 
-    fn start_read(&mut self, token: ClientToken, request: ReadRequest, deadline: Instant) {
+    fn start_read(
+        &mut self,
+        token: ClientToken,
+        who: Identity,
+        request: ReadRequest,
+        deadline: Instant,
+    ) {
         let id = self.next_read;
         self.next_read += 1;
         match self.raft.read_index(id) {
@@ -807,6 +905,7 @@ impl Member {
                     id,
                     WaitingRead {
                         token,
+                        who,
                         request,
                         deadline,
                     },
@@ -817,14 +916,30 @@ impl Member {
     }
 
     fn serve_read(&mut self, read: WaitingRead) {
+        // Checked again: permissions may have changed while the read waited.
         let result = match &read.request {
-            ReadRequest::Range(range) => self.store.range(range).map(ClientResponse::Range),
+            ReadRequest::Range(range) => self
+                .authz(&read.who)
+                .range(range)
+                .map_err(ClientError::from)
+                .and_then(|()| Ok(self.store.range(range).map(ClientResponse::Range)?)),
             ReadRequest::Txn(txn) => self
-                .store
-                .txn(&mut self.lessor, txn)
-                .map(|applied| ClientResponse::Txn(applied.response)),
+                .authz(&read.who)
+                .txn(txn)
+                .map_err(ClientError::from)
+                .and_then(|()| {
+                    Ok(self
+                        .store
+                        .txn(&mut self.lessor, txn)
+                        .map(|applied| ClientResponse::Txn(applied.response))?)
+                }),
+            ReadRequest::Auth(query) => self
+                .auth
+                .query(&read.who, query)
+                .map(ClientResponse::Auth)
+                .map_err(ClientError::from),
         };
-        self.respond(read.token, result.map_err(ClientError::from));
+        self.respond(read.token, result);
     }
 
     fn expire_requests(&mut self) {
@@ -1084,7 +1199,17 @@ impl Member {
     }
 
     fn apply_proposal(&mut self, proposal: Proposal) {
-        let Proposal { origin, seq, op } = proposal;
+        let Proposal {
+            origin,
+            seq,
+            identity,
+            op,
+        } = proposal;
+        // Checked against the applied auth state: every member decides alike.
+        if let Err(error) = self.authz(&identity).op(&op) {
+            self.answer(origin, seq, Err(error.into()));
+            return;
+        }
         let result = match op {
             Op::Put(put) => self.store.put(&mut self.lessor, &put).map(|a| {
                 self.written(&a.events);
@@ -1132,6 +1257,15 @@ impl Member {
                 self.written(&a.events);
                 ClientResponse::LeaseRevoke
             }),
+            Op::Auth(op) => {
+                let result = self.auth.apply(&identity, &op, self.now);
+                self.answer(
+                    origin,
+                    seq,
+                    result.map(ClientResponse::Auth).map_err(Into::into),
+                );
+                return;
+            }
             Op::PublishAttributes {
                 member,
                 name,
@@ -1231,6 +1365,10 @@ impl Member {
             self.store.attached_leases(),
         );
         self.members = members_of(&image.members);
+        let mut auth = image.auth;
+        auth.set_token_ttl_ms(self.config.auth_token_ttl_ms);
+        auth.adopt_tokens(std::mem::replace(&mut self.auth, AuthStore::new(0)));
+        self.auth = auth;
         self.last_snapshot_index = meta.index;
         // Reads waiting for an index the snapshot covers can be served now.
         let name = snapshot::snapshot_name(meta.term, meta.index);
@@ -1273,7 +1411,7 @@ impl Member {
             kv: &self.store,
             leases: &leases,
             v2: &[],
-            auth: &[],
+            auth: &self.auth,
         });
         self.last_snapshot_index = meta.index;
         let name = snapshot::snapshot_name(meta.term, meta.index);
@@ -1354,6 +1492,8 @@ pub enum WatchInput {
     Create {
         stream: u64,
         request: CreateRequest,
+        /// Who opened the stream (its credentials are checked at each create).
+        caller: Caller,
     },
     Cancel {
         stream: u64,

@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use crate::auth::{AuthOp, Identity};
 use crate::lease::LeaseId;
 use crate::mvcc::{DeleteRangeRequest, PutRequest, TxnRequest};
 use crate::raft::NodeId;
@@ -15,6 +16,9 @@ use crate::raft::NodeId;
 pub struct Proposal {
     pub origin: NodeId,
     pub seq: u64,
+    /// Who asked: a client's request is checked against its permissions
+    /// again when applied; the member's own operations run as `System`.
+    pub identity: Identity,
     pub op: Op,
 }
 
@@ -42,6 +46,8 @@ pub enum Op {
         member: NodeId,
         alarm: AlarmKind,
     },
+    /// A change to users, roles or the enabled flag, or a new simple token.
+    Auth(AuthOp),
     /// A member announces its name and client URLs (etcd's "publish"), so that
     /// every member lists them.
     PublishAttributes {

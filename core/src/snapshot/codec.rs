@@ -13,6 +13,7 @@ use bytes::Bytes;
 
 use super::error::SnapshotError;
 use super::member::Member;
+use crate::auth::AuthStore;
 use crate::lease::LeaseRecord;
 use crate::mvcc::{Store, StoreConfig};
 use crate::raft::{ConfState, SnapshotMeta};
@@ -22,6 +23,7 @@ const TRAILER_MAGIC: [u8; 8] = *b"CAIRNEND";
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
 
 const HEADER_BYTES: usize = 16;
+const DEFAULT_TOKEN_TTL_MS: u64 = 300_000;
 const SECTION_HEADER_BYTES: usize = 24;
 const TRAILER_BYTES: usize = 16;
 
@@ -67,8 +69,8 @@ pub struct SnapshotView<'a> {
     pub leases: &'a [LeaseRecord],
     /// Opaque: the v2 store's image (reserved; empty until the v2 store exists).
     pub v2: &'a [u8],
-    /// Opaque: the auth state's image (reserved; empty until auth exists).
-    pub auth: &'a [u8],
+    /// Users, roles and permissions.
+    pub auth: &'a AuthStore,
 }
 
 /// A decoded snapshot. Keys and values of `kv` share the decoded buffer.
@@ -79,7 +81,9 @@ pub struct SnapshotImage {
     pub kv: Store,
     pub leases: Vec<LeaseRecord>,
     pub v2: Bytes,
-    pub auth: Bytes,
+    /// An empty section (written before auth existed) decodes as the initial
+    /// state. Its tokens' TTL is the default; the member sets its own.
+    pub auth: AuthStore,
 }
 
 /// Encodes a snapshot file.
@@ -98,7 +102,7 @@ pub fn encode(view: &SnapshotView<'_>) -> Vec<u8> {
             SECTION_KV => view.kv.encode_image(&mut out),
             SECTION_LEASES => encode_leases(&mut out, view.leases),
             SECTION_V2 => out.extend_from_slice(view.v2),
-            SECTION_AUTH => out.extend_from_slice(view.auth),
+            SECTION_AUTH => out.extend_from_slice(&view.auth.encode_image()),
             _ => unreachable!("every section kind is encoded"),
         }
         let body_len = out.len() - body_at;
@@ -202,7 +206,8 @@ pub fn decode(file: &Bytes, kv_config: StoreConfig) -> Result<SnapshotImage, Sna
         kv: Store::decode_image(&kv, kv_config)?,
         leases: decode_leases(&leases).map_err(|reason| body_error(SECTION_LEASES, reason))?,
         v2,
-        auth,
+        auth: AuthStore::decode_image(&auth, DEFAULT_TOKEN_TTL_MS)
+            .map_err(|e| body_error(SECTION_AUTH, e.to_string()))?,
     })
 }
 

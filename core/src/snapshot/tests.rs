@@ -57,7 +57,7 @@ fn encoded() -> (Vec<u8>, Store) {
         kv: &store,
         leases: &leases,
         v2: b"v2-opaque",
-        auth: b"",
+        auth: &crate::auth::AuthStore::new(1),
     };
     (encode(&view), store)
 }
@@ -71,7 +71,7 @@ fn round_trips_every_section() {
     assert_eq!(image.members, members);
     assert_eq!(image.leases, leases);
     assert_eq!(image.v2, Bytes::from_static(b"v2-opaque"));
-    assert!(image.auth.is_empty());
+    assert!(image.auth.same_state(&crate::auth::AuthStore::new(1)));
     assert_eq!(image.kv.hash(), store.hash());
     assert_eq!(image.kv.compact_revision(), 3);
     assert_eq!(image.kv.current_revision(), store.current_revision());

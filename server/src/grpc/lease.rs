@@ -6,6 +6,7 @@
 use std::pin::Pin;
 use std::time::Duration;
 
+use cairn_core::auth::Caller;
 use cairn_core::lease::LeaseError;
 use cairn_core::member::{ClientError, ClientRequest, ClientResponse, Header};
 use cairn_proto::etcdserverpb as pb;
@@ -26,21 +27,28 @@ const KEEPALIVE_QUEUE: usize = 64;
 impl Services {
     async fn lease_call(
         &self,
+        caller: Caller,
         request: ClientRequest,
     ) -> Result<(Header, ClientResponse), ClientError> {
-        let (header, result) = self.handle.request(request).await;
+        let (header, result) = self.handle.request(caller, request).await;
         result.map(|response| (header, response))
     }
 
     /// A client connected to the current leader's client URL (one channel,
     /// reused while the leader's URL stays the same).
     async fn leader_client(&self) -> Result<LeaseClient<Channel>, Status> {
-        let (_, status) = self.handle.request(ClientRequest::Status).await;
+        let (_, status) = self
+            .handle
+            .request(Caller::Anonymous, ClientRequest::Status)
+            .await;
         let leader = match status {
             Ok(ClientResponse::Status(status)) if status.leader != 0 => status.leader,
             _ => return Err(status::client_error(&ClientError::NoLeader)),
         };
-        let (_, members) = self.handle.request(ClientRequest::MemberList).await;
+        let (_, members) = self
+            .handle
+            .request(Caller::Anonymous, ClientRequest::MemberList)
+            .await;
         let url = match members {
             Ok(ClientResponse::MemberList(members)) => members
                 .into_iter()
@@ -72,7 +80,10 @@ impl Services {
     /// One keep-alive, here or at the leader. An unknown or expired lease is
     /// answered with TTL 0, as etcd does (not an error).
     async fn keep_alive_once(&self, id: i64) -> Result<pb::LeaseKeepAliveResponse, Status> {
-        match self.lease_call(ClientRequest::LeaseKeepAlive { id }).await {
+        match self
+            .lease_call(Caller::Anonymous, ClientRequest::LeaseKeepAlive { id })
+            .await
+        {
             Ok((header, ClientResponse::LeaseKeepAlive { id, ttl_secs })) => {
                 Ok(pb::LeaseKeepAliveResponse {
                     header: Some(convert::header(&header)),
@@ -84,7 +95,10 @@ impl Services {
                 "etcdserver: unexpected response {other:?}"
             ))),
             Err(ClientError::Lease(LeaseError::NotFound | LeaseError::Expired)) => {
-                let (header, _) = self.handle.request(ClientRequest::Status).await;
+                let (header, _) = self
+                    .handle
+                    .request(Caller::Anonymous, ClientRequest::Status)
+                    .await;
                 Ok(pb::LeaseKeepAliveResponse {
                     header: Some(convert::header(&header)),
                     id,
@@ -115,12 +129,13 @@ impl pb::lease_server::Lease for Services {
         &self,
         request: Request<pb::LeaseGrantRequest>,
     ) -> Result<Response<pb::LeaseGrantResponse>, Status> {
+        let caller = self.tokens.caller(&request)?;
         let request = request.into_inner();
         let grant = ClientRequest::LeaseGrant {
             id: request.id,
             ttl_secs: request.ttl,
         };
-        match self.lease_call(grant).await {
+        match self.lease_call(caller, grant).await {
             Ok((header, ClientResponse::LeaseGrant { id, ttl_secs })) => {
                 Ok(Response::new(pb::LeaseGrantResponse {
                     header: Some(convert::header(&header)),
@@ -140,8 +155,12 @@ impl pb::lease_server::Lease for Services {
         &self,
         request: Request<pb::LeaseRevokeRequest>,
     ) -> Result<Response<pb::LeaseRevokeResponse>, Status> {
+        let caller = self.tokens.caller(&request)?;
         let id = request.into_inner().id;
-        match self.lease_call(ClientRequest::LeaseRevoke { id }).await {
+        match self
+            .lease_call(caller, ClientRequest::LeaseRevoke { id })
+            .await
+        {
             Ok((header, ClientResponse::LeaseRevoke)) => {
                 Ok(Response::new(pb::LeaseRevokeResponse {
                     header: Some(convert::header(&header)),
@@ -188,7 +207,7 @@ impl pb::lease_server::Lease for Services {
             id: request.id,
             keys: request.keys,
         };
-        match self.lease_call(query).await {
+        match self.lease_call(Caller::Anonymous, query).await {
             Ok((header, ClientResponse::LeaseTimeToLive(ttl))) => {
                 Ok(Response::new(pb::LeaseTimeToLiveResponse {
                     header: Some(convert::header(&header)),
@@ -203,7 +222,10 @@ impl pb::lease_server::Lease for Services {
             ))),
             // etcd answers an unknown lease with TTL -1, not an error.
             Err(ClientError::Lease(LeaseError::NotFound | LeaseError::Expired)) => {
-                let (header, _) = self.handle.request(ClientRequest::Status).await;
+                let (header, _) = self
+                    .handle
+                    .request(Caller::Anonymous, ClientRequest::Status)
+                    .await;
                 Ok(Response::new(pb::LeaseTimeToLiveResponse {
                     header: Some(convert::header(&header)),
                     id: request.id,
@@ -224,7 +246,10 @@ impl pb::lease_server::Lease for Services {
         &self,
         _request: Request<pb::LeaseLeasesRequest>,
     ) -> Result<Response<pb::LeaseLeasesResponse>, Status> {
-        match self.lease_call(ClientRequest::LeaseLeases).await {
+        match self
+            .lease_call(Caller::Anonymous, ClientRequest::LeaseLeases)
+            .await
+        {
             Ok((header, ClientResponse::Leases(ids))) => {
                 Ok(Response::new(pb::LeaseLeasesResponse {
                     header: Some(convert::header(&header)),

@@ -1,6 +1,8 @@
 //! The v3 gRPC services a member serves: KV, Cluster and Maintenance, each a
-//! thin layer that converts, submits to the member, and converts back.
+//! thin layer that reads the caller's credentials, converts, submits to the
+//! member (which checks them), and converts back.
 
+use cairn_core::auth::Caller;
 use cairn_core::member::{ClientError, ClientRequest, ClientResponse, Header};
 use cairn_proto::etcdserverpb as pb;
 use cairn_runtime_tokio::MemberHandle;
@@ -21,6 +23,8 @@ pub struct Services {
     /// The connection to the leader's client URL that keep-alives and TTL
     /// queries are forwarded over, kept while the leader stays the same.
     pub leader_channel: LeaderChannel,
+    /// Reads callers' tokens and issues new ones (`--auth-token`).
+    pub tokens: std::sync::Arc<super::auth::TokenProvider>,
 }
 
 /// A cached channel to the leader, by its client URL.
@@ -28,8 +32,13 @@ pub type LeaderChannel =
     std::sync::Arc<std::sync::Mutex<Option<(String, tonic::transport::Channel)>>>;
 
 impl Services {
-    async fn call(&self, request: ClientRequest) -> Result<(Header, ClientResponse), Status> {
-        let (header, result) = self.handle.request(request).await;
+    /// Submits a request from `caller`.
+    pub(crate) async fn call_as(
+        &self,
+        caller: Caller,
+        request: ClientRequest,
+    ) -> Result<(Header, ClientResponse), Status> {
+        let (header, result) = self.handle.request(caller, request).await;
         result
             .map(|response| (header, response))
             .map_err(|error| status::client_error(&error))
@@ -53,8 +62,9 @@ impl pb::kv_server::Kv for Services {
         &self,
         request: Request<pb::RangeRequest>,
     ) -> Result<Response<pb::RangeResponse>, Status> {
+        let caller = self.tokens.caller(&request)?;
         let request = convert::range_request(request.into_inner())?;
-        match self.call(ClientRequest::Range(request)).await? {
+        match self.call_as(caller, ClientRequest::Range(request)).await? {
             (header, ClientResponse::Range(range)) => {
                 Ok(Response::new(convert::range_response(&header, range)))
             }
@@ -66,10 +76,11 @@ impl pb::kv_server::Kv for Services {
         &self,
         request: Request<pb::PutRequest>,
     ) -> Result<Response<pb::PutResponse>, Status> {
+        let caller = self.tokens.caller(&request)?;
         let request = request.into_inner();
         self.check_size(request.encoded_len())?;
         let request = convert::put_request(request)?;
-        match self.call(ClientRequest::Put(request)).await? {
+        match self.call_as(caller, ClientRequest::Put(request)).await? {
             (header, ClientResponse::Put(put)) => {
                 Ok(Response::new(convert::put_response(&header, put)))
             }
@@ -81,10 +92,14 @@ impl pb::kv_server::Kv for Services {
         &self,
         request: Request<pb::DeleteRangeRequest>,
     ) -> Result<Response<pb::DeleteRangeResponse>, Status> {
+        let caller = self.tokens.caller(&request)?;
         let request = request.into_inner();
         self.check_size(request.encoded_len())?;
         let request = convert::delete_range_request(request)?;
-        match self.call(ClientRequest::DeleteRange(request)).await? {
+        match self
+            .call_as(caller, ClientRequest::DeleteRange(request))
+            .await?
+        {
             (header, ClientResponse::DeleteRange(deleted)) => Ok(Response::new(
                 convert::delete_range_response(&header, deleted),
             )),
@@ -96,10 +111,11 @@ impl pb::kv_server::Kv for Services {
         &self,
         request: Request<pb::TxnRequest>,
     ) -> Result<Response<pb::TxnResponse>, Status> {
+        let caller = self.tokens.caller(&request)?;
         let request = request.into_inner();
         self.check_size(request.encoded_len())?;
         let request = convert::txn_request(request, self.max_txn_ops)?;
-        match self.call(ClientRequest::Txn(request)).await? {
+        match self.call_as(caller, ClientRequest::Txn(request)).await? {
             (header, ClientResponse::Txn(txn)) => {
                 Ok(Response::new(convert::txn_response(&header, txn)))
             }
@@ -111,10 +127,11 @@ impl pb::kv_server::Kv for Services {
         &self,
         request: Request<pb::CompactionRequest>,
     ) -> Result<Response<pb::CompactionResponse>, Status> {
+        let caller = self.tokens.caller(&request)?;
         let request = request.into_inner();
         let (revision, physical) = convert::compaction_request(request)?;
         match self
-            .call(ClientRequest::Compact { revision, physical })
+            .call_as(caller, ClientRequest::Compact { revision, physical })
             .await?
         {
             (header, ClientResponse::Compact) => {
@@ -156,7 +173,10 @@ impl pb::cluster_server::Cluster for Services {
         &self,
         _request: Request<pb::MemberListRequest>,
     ) -> Result<Response<pb::MemberListResponse>, Status> {
-        match self.call(ClientRequest::MemberList).await? {
+        match self
+            .call_as(Caller::Anonymous, ClientRequest::MemberList)
+            .await?
+        {
             (header, ClientResponse::MemberList(members)) => Ok(Response::new(
                 convert::member_list_response(&header, members),
             )),
@@ -179,6 +199,7 @@ impl pb::maintenance_server::Maintenance for Services {
         request: Request<pb::AlarmRequest>,
     ) -> Result<Response<pb::AlarmResponse>, Status> {
         use cairn_core::member::AlarmAction;
+        let caller = self.tokens.caller(&request)?;
         let request = request.into_inner();
         let action = match pb::alarm_request::AlarmAction::try_from(request.action) {
             Ok(pb::alarm_request::AlarmAction::Get) => AlarmAction::Get,
@@ -189,7 +210,10 @@ impl pb::maintenance_server::Maintenance for Services {
         let alarm = convert::alarm_kind(request.alarm);
         if action != AlarmAction::Get && alarm.is_none() {
             // etcd ignores activating or clearing the NONE alarm.
-            let (header, _) = self.handle.request(ClientRequest::Status).await;
+            let (header, _) = self
+                .handle
+                .request(Caller::Anonymous, ClientRequest::Status)
+                .await;
             return Ok(Response::new(convert::alarm_response(&header, &[])));
         }
         let alarm_request = ClientRequest::Alarm {
@@ -197,7 +221,7 @@ impl pb::maintenance_server::Maintenance for Services {
             member: request.member_id,
             alarm,
         };
-        match self.call(alarm_request).await? {
+        match self.call_as(caller, alarm_request).await? {
             (header, ClientResponse::Alarms(alarms)) => {
                 // A Get lists every alarm; a change answers with the alarm it
                 // changed (etcd's shape).
@@ -215,7 +239,10 @@ impl pb::maintenance_server::Maintenance for Services {
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        match self.call(ClientRequest::Status).await? {
+        match self
+            .call_as(Caller::Anonymous, ClientRequest::Status)
+            .await?
+        {
             (header, ClientResponse::Status(info)) => {
                 Ok(Response::new(convert::status_response(&header, info)))
             }
@@ -232,9 +259,10 @@ impl pb::maintenance_server::Maintenance for Services {
 
     async fn hash(
         &self,
-        _request: Request<pb::HashRequest>,
+        request: Request<pb::HashRequest>,
     ) -> Result<Response<pb::HashResponse>, Status> {
-        match self.call(ClientRequest::Hash).await? {
+        let caller = self.tokens.caller(&request)?;
+        match self.call_as(caller, ClientRequest::Hash).await? {
             (header, ClientResponse::Hash { hash }) => {
                 Ok(Response::new(convert::hash_response(&header, hash)))
             }
@@ -246,8 +274,12 @@ impl pb::maintenance_server::Maintenance for Services {
         &self,
         request: Request<pb::HashKvRequest>,
     ) -> Result<Response<pb::HashKvResponse>, Status> {
+        let caller = self.tokens.caller(&request)?;
         let revision = request.into_inner().revision;
-        match self.call(ClientRequest::HashKv { revision }).await? {
+        match self
+            .call_as(caller, ClientRequest::HashKv { revision })
+            .await?
+        {
             (header, ClientResponse::HashKv(hash)) => {
                 Ok(Response::new(convert::hash_kv_response(&header, hash)))
             }

@@ -13,6 +13,7 @@
 //! match the message, which is the same either way, and the table keeps
 //! error.go's `FailedPrecondition`.
 
+use cairn_core::auth::AuthError;
 use cairn_core::lease::LeaseError;
 use cairn_core::member::ClientError;
 use cairn_core::mvcc::MvccError;
@@ -195,7 +196,34 @@ pub fn client_entry(error: &ClientError) -> EtcdError {
             LeaseError::TtlTooLarge => LEASE_TTL_TOO_LARGE,
             LeaseError::NotPrimary => NOT_LEADER,
         },
+        ClientError::Auth(error) => auth_entry(*error),
     }
+}
+
+pub fn auth_entry(error: AuthError) -> EtcdError {
+    match error {
+        AuthError::RootUserNotExist => ROOT_USER_NOT_EXIST,
+        AuthError::RootRoleNotExist => ROOT_ROLE_NOT_EXIST,
+        AuthError::UserAlreadyExist => USER_ALREADY_EXIST,
+        AuthError::UserEmpty => USER_EMPTY,
+        AuthError::UserNotFound => USER_NOT_FOUND,
+        AuthError::RoleAlreadyExist => ROLE_ALREADY_EXIST,
+        AuthError::RoleNotFound => ROLE_NOT_FOUND,
+        AuthError::RoleEmpty => ROLE_EMPTY,
+        AuthError::AuthFailed => AUTH_FAILED,
+        AuthError::PermissionDenied => PERMISSION_DENIED,
+        AuthError::RoleNotGranted => ROLE_NOT_GRANTED,
+        AuthError::PermissionNotGranted => PERMISSION_NOT_GRANTED,
+        AuthError::AuthNotEnabled => AUTH_NOT_ENABLED,
+        AuthError::InvalidAuthToken => INVALID_AUTH_TOKEN,
+        AuthError::InvalidAuthMgmt => INVALID_AUTH_MGMT,
+        AuthError::AuthOldRevision => AUTH_OLD_REVISION,
+    }
+}
+
+/// The status etcd sends for an auth error.
+pub fn auth_error(error: AuthError) -> Status {
+    auth_entry(error).status()
 }
 
 /// The status etcd sends for a key-value store error.

@@ -159,6 +159,7 @@ impl pb::watch_server::Watch for Services {
         &self,
         request: Request<Streaming<pb::WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        let caller = self.tokens.caller(&request)?;
         let mut requests = request.into_inner();
         let stream = self.handle.open_watch();
         let id = stream.stream;
@@ -179,6 +180,7 @@ impl pb::watch_server::Watch for Services {
                         WatchInput::Create {
                             stream: id,
                             request: create_request(create),
+                            caller: caller.clone(),
                         }
                     }
                     Some(pb::watch_request::RequestUnion::CancelRequest(cancel)) => {
