@@ -36,6 +36,9 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
     "max-wals",
     "pre-vote",
     "experimental-watch-progress-notify-interval",
+    "auth-token",
+    "auth-token-ttl",
+    "bcrypt-cost",
     // Not settings: they select what the binary does.
     "config-file",
     "version",
