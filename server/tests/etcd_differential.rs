@@ -617,3 +617,169 @@ async fn etcdctl_watch_and_lease_commands_give_etcds_output() {
         assert_eq!(a, e, "lease step {i} differs (left: cairn, right: etcd)");
     }
 }
+
+/// The auth commands of `etcdctl` (users, roles, permissions on keys, ranges
+/// and prefixes, enabling auth, and KV commands as different users, allowed
+/// and refused) print the same on etcd and on cairn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcdctl_auth_commands_give_etcds_output() {
+    if !etcd_available("etcdctl_auth_commands_give_etcds_output") {
+        return;
+    }
+    let etcd = RealEtcd::start().await;
+    let cairn = Cluster::start("etcdctl-auth", 1).await;
+    let reference = format!("127.0.0.1:{}", etcd.port);
+    let subject = format!("127.0.0.1:{}", cairn.members[0].client_port);
+    const ROOT: &str = "--user=root:rootpw";
+    const ALICE: &str = "--user=alice:alicepw";
+    const BOB: &str = "--user=bob:bobpw";
+    let txn = "value(\"secret\") = \"s\"\n\nget foo\n\n\n";
+    let script: Vec<(Vec<&str>, Option<&str>)> = vec![
+        (vec!["auth", "enable"], None),
+        (
+            vec!["user", "add", "root", "--new-user-password=rootpw"],
+            None,
+        ),
+        (
+            vec!["user", "add", "alice", "--new-user-password=alicepw"],
+            None,
+        ),
+        (vec!["user", "add", "bob:bobpw"], None),
+        (vec!["user", "add", "carol", "--no-password"], None),
+        (
+            vec!["user", "add", "alice", "--new-user-password=again"],
+            None,
+        ),
+        (vec!["user", "list"], None),
+        (vec!["role", "add", "reader"], None),
+        (vec!["role", "add", "writer"], None),
+        (vec!["role", "add", "reader"], None),
+        (vec!["role", "list"], None),
+        (
+            vec!["role", "grant-permission", "reader", "read", "foo"],
+            None,
+        ),
+        (
+            vec!["role", "grant-permission", "reader", "read", "a", "z"],
+            None,
+        ),
+        (
+            vec![
+                "role",
+                "grant-permission",
+                "--prefix",
+                "reader",
+                "readwrite",
+                "app/",
+            ],
+            None,
+        ),
+        (
+            vec![
+                "role",
+                "grant-permission",
+                "--from-key",
+                "writer",
+                "write",
+                "m",
+            ],
+            None,
+        ),
+        (
+            vec!["role", "grant-permission", "nobody", "read", "foo"],
+            None,
+        ),
+        (vec!["role", "get", "reader"], None),
+        (vec!["role", "get", "writer"], None),
+        (vec!["user", "grant-role", "alice", "reader"], None),
+        (vec!["user", "grant-role", "bob", "writer"], None),
+        (vec!["user", "grant-role", "alice", "nosuchrole"], None),
+        (vec!["user", "get", "alice"], None),
+        (vec!["user", "get", "alice", "--detail"], None),
+        (vec!["auth", "enable"], None),
+        (vec!["role", "list"], None),
+        (vec!["put", "foo", "bar"], None),
+        (vec![ROOT, "put", "foo", "bar"], None),
+        (vec![ROOT, "put", "secret", "s"], None),
+        (vec![ALICE, "get", "foo"], None),
+        (vec!["--user=alice:wrong", "get", "foo"], None),
+        (vec!["--user=nobody:pw", "get", "foo"], None),
+        (vec!["--user=carol:pw", "get", "foo"], None),
+        (vec![ALICE, "put", "foo", "x"], None),
+        (vec![ALICE, "put", "app/1", "v1"], None),
+        (vec![ALICE, "put", "app/2", "v2"], None),
+        (vec![ALICE, "get", "app/", "--prefix"], None),
+        (vec![ALICE, "get", "", "--from-key"], None),
+        (vec![ALICE, "get", "b"], None),
+        (vec![ALICE, "get", "a", "z"], None),
+        (vec![ALICE, "get", "a", "zz"], None),
+        (vec![ALICE, "del", "app/1"], None),
+        (vec![ALICE, "del", "foo"], None),
+        (vec![ALICE, "txn"], Some(txn)),
+        (vec![BOB, "put", "m1", "v"], None),
+        (vec![BOB, "put", "zzz", "v"], None),
+        (vec![BOB, "put", "l", "v"], None),
+        (vec![BOB, "get", "m1"], None),
+        (vec![ALICE, "user", "list"], None),
+        (vec![ALICE, "user", "get", "alice"], None),
+        (vec![ALICE, "user", "get", "bob"], None),
+        (vec![ALICE, "role", "get", "reader"], None),
+        (vec![ALICE, "role", "get", "writer"], None),
+        (vec![ALICE, "role", "add", "sneaky"], None),
+        (vec![ALICE, "auth", "disable"], None),
+        (
+            vec![ROOT, "user", "passwd", "alice", "--interactive=false"],
+            Some("newpw\n"),
+        ),
+        (vec![ALICE, "get", "foo"], None),
+        (vec!["--user=alice:newpw", "get", "foo"], None),
+        (
+            vec![ROOT, "role", "revoke-permission", "reader", "foo"],
+            None,
+        ),
+        (
+            vec![ROOT, "role", "revoke-permission", "reader", "nosuch"],
+            None,
+        ),
+        (
+            vec![
+                ROOT,
+                "role",
+                "revoke-permission",
+                "--prefix",
+                "reader",
+                "app/",
+            ],
+            None,
+        ),
+        (vec![ROOT, "role", "get", "reader"], None),
+        (vec!["--user=alice:newpw", "get", "foo"], None),
+        (vec!["--user=alice:newpw", "get", "b"], None),
+        (vec![ROOT, "user", "revoke-role", "alice", "reader"], None),
+        (vec![ROOT, "user", "revoke-role", "alice", "reader"], None),
+        (vec!["--user=alice:newpw", "get", "b"], None),
+        (vec![ROOT, "user", "revoke-role", "root", "root"], None),
+        (vec![ROOT, "user", "delete", "root"], None),
+        (vec![ROOT, "role", "delete", "root"], None),
+        (vec![ROOT, "role", "delete", "writer"], None),
+        (vec![ROOT, "user", "get", "bob"], None),
+        (vec![ROOT, "user", "delete", "bob"], None),
+        (vec![ROOT, "user", "delete", "bob"], None),
+        (vec![ROOT, "user", "list"], None),
+        (vec![ROOT, "get", "", "--from-key"], None),
+        (vec![ROOT, "auth", "disable"], None),
+        (vec!["get", "foo"], None),
+        (vec!["user", "delete", "carol"], None),
+        (vec!["role", "delete", "reader"], None),
+        (vec!["role", "list"], None),
+    ];
+    for (args, stdin) in &script {
+        let (ok_etcd, expected) = etcdctl(&reference, args, *stdin);
+        let (ok_cairn, actual) = etcdctl(&subject, args, *stdin);
+        assert_eq!(
+            (ok_cairn, mask(&actual)),
+            (ok_etcd, mask(&expected)),
+            "etcdctl {args:?} differs (left: cairn, right: etcd)"
+        );
+    }
+}

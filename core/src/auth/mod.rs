@@ -204,6 +204,10 @@ pub enum AuthError {
     InvalidAuthMgmt,
     #[error("etcdserver: revision of auth store is old")]
     AuthOldRevision,
+    /// A password was given for a user added with `--no-password` (etcd
+    /// sends this one without an `etcdserver:` code of its own).
+    #[error("auth: authentication failed, password was given for no password user")]
+    NoPasswordUser,
 }
 
 /// Who sent a client request, as far as the server can tell before the

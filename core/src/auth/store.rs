@@ -253,11 +253,12 @@ impl AuthStore {
                     return Err(AuthError::AuthNotEnabled);
                 }
                 match self.users.get(name) {
-                    Some(user) if !user.no_password => Ok(AuthResponse::PasswordHash {
+                    Some(user) if user.no_password => Err(AuthError::NoPasswordUser),
+                    Some(user) => Ok(AuthResponse::PasswordHash {
                         hash: user.password_hash.clone(),
                         revision: self.revision,
                     }),
-                    _ => Err(AuthError::AuthFailed),
+                    None => Err(AuthError::AuthFailed),
                 }
             }
         }

@@ -218,8 +218,16 @@ pub fn auth_entry(error: AuthError) -> EtcdError {
         AuthError::InvalidAuthToken => INVALID_AUTH_TOKEN,
         AuthError::InvalidAuthMgmt => INVALID_AUTH_MGMT,
         AuthError::AuthOldRevision => AUTH_OLD_REVISION,
+        AuthError::NoPasswordUser => NO_PASSWORD_USER,
     }
 }
+
+/// Not in etcd's table: its server sends the auth package's own error.
+pub const NO_PASSWORD_USER: EtcdError = EtcdError {
+    name: "auth.ErrNoPasswordUser",
+    code: Code::Unknown,
+    message: "auth: authentication failed, password was given for no password user",
+};
 
 /// The status etcd sends for an auth error.
 pub fn auth_error(error: AuthError) -> Status {
