@@ -7,8 +7,9 @@
 use std::hint::black_box;
 
 use bytes::Bytes;
+use cairn_core::auth::{AuthOp, Caller, PermType, Permission};
 use cairn_core::lease::{Lessor, LessorConfig};
-use cairn_core::member::{Action, ClientRequest, Member, MemberConfig, MemberInfo};
+use cairn_core::member::{Action, AuthRequest, ClientRequest, Member, MemberConfig, MemberInfo};
 use cairn_core::mvcc::{PutRequest, RangeRequest, Store};
 use cairn_core::raft::{Config, Entry, EntryKind, Role};
 use cairn_core::time::Instant;
@@ -150,7 +151,7 @@ fn member(c: &mut Criterion) {
             member.handle_client(
                 Instant::from_millis(10_000),
                 token,
-                &cairn_core::auth::Caller::Anonymous,
+                &Caller::Anonymous,
                 ClientRequest::Put(put(token as usize % KEYS)),
             );
             assert_eq!(drain(&mut member, 10_000), 1);
@@ -158,5 +159,124 @@ fn member(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, mvcc, wal, member);
+/// Sends one request and applies everything it causes; panics unless it
+/// was answered with success.
+fn call(member: &mut Member, token: &mut u64, caller: &Caller, request: ClientRequest) {
+    *token += 1;
+    member.handle_client(Instant::from_millis(10_000), *token, caller, request);
+    while let Some(action) = member.poll_action() {
+        match action {
+            Action::WriteWal { token, .. } => {
+                member.handle_wal_written(Instant::from_millis(10_000), token)
+            }
+            Action::Respond { result, .. } => assert!(result.is_ok(), "{result:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// The same put with auth enabled, as a user whose role grants the
+/// `/registry/` prefix among 20 other grants, with a simple token: the
+/// token lookup and the permission checks (on arrival and when applied).
+fn member_with_auth(c: &mut Criterion) {
+    let mut member = leader();
+    let mut token = 0;
+    let system = Caller::System;
+    let change = |op| ClientRequest::Auth(AuthRequest::Change(op));
+    let mut setup = vec![
+        AuthOp::UserAdd {
+            name: "root".into(),
+            password_hash: b"h".to_vec(),
+            no_password: false,
+        },
+        AuthOp::UserGrantRole {
+            user: "root".into(),
+            role: "root".into(),
+        },
+        AuthOp::UserAdd {
+            name: "kube".into(),
+            password_hash: b"h".to_vec(),
+            no_password: false,
+        },
+        AuthOp::RoleAdd {
+            name: "apiserver".into(),
+        },
+        AuthOp::UserGrantRole {
+            user: "kube".into(),
+            role: "apiserver".into(),
+        },
+    ];
+    for i in 0..20 {
+        setup.push(AuthOp::RoleGrantPermission {
+            name: "apiserver".into(),
+            perm: Permission {
+                key: format!("/other{i:02}/").into_bytes(),
+                range_end: format!("/other{i:02}0").into_bytes(),
+                perm_type: PermType::Read,
+            },
+        });
+    }
+    setup.push(AuthOp::RoleGrantPermission {
+        name: "apiserver".into(),
+        perm: Permission {
+            key: b"/registry/".to_vec(),
+            range_end: b"/registry0".to_vec(),
+            perm_type: PermType::ReadWrite,
+        },
+    });
+    setup.push(AuthOp::Enable);
+    for op in setup {
+        call(&mut member, &mut token, &system, change(op));
+    }
+    let revision = member.auth().revision();
+    let login = AuthOp::Authenticate {
+        name: "kube".into(),
+        token: "bench.1".into(),
+        checked_revision: revision,
+    };
+    call(&mut member, &mut token, &system, change(login));
+    let kube = Caller::Token("bench.1".into());
+    c.bench_function("member put with auth (token, prefix permission)", |b| {
+        b.iter(|| {
+            let request = ClientRequest::Put(put(token as usize % KEYS));
+            call(&mut member, &mut token, &kube, request);
+        })
+    });
+    c.bench_function("member serializable get with auth", |b| {
+        b.iter(|| {
+            let request = ClientRequest::Range(RangeRequest {
+                key: key(token as usize % 64),
+                serializable: true,
+                ..RangeRequest::default()
+            });
+            call(&mut member, &mut token, &kube, request);
+        })
+    });
+}
+
+/// The serializable get without auth, to set beside the one with.
+fn member_get(c: &mut Criterion) {
+    let mut member = leader();
+    let mut token = 0;
+    for i in 0..64 {
+        call(
+            &mut member,
+            &mut token,
+            &Caller::Anonymous,
+            ClientRequest::Put(put(i)),
+        );
+    }
+    c.bench_function("member serializable get", |b| {
+        b.iter(|| {
+            let request = ClientRequest::Range(RangeRequest {
+                key: key(token as usize % 64),
+                serializable: true,
+                ..RangeRequest::default()
+            });
+            call(&mut member, &mut token, &Caller::Anonymous, request);
+        })
+    });
+}
+
+criterion_group!(benches, mvcc, wal, member, member_with_auth, member_get);
 criterion_main!(benches);
