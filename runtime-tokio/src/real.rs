@@ -1,6 +1,7 @@
 //! Starting a member on the real disk and network.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use cairn_core::member::{Member, MemberConfig, MemberInfo, StartError};
@@ -28,6 +29,10 @@ pub struct StartOptions {
     pub join_existing: bool,
     /// Where peers connect.
     pub peer_listener: TcpListener,
+    /// Whether the peer listener serves TLS (an `https://` listen URL).
+    pub peer_listener_tls: bool,
+    /// TLS for `https://` peers, accepted and dialed.
+    pub peer_security: Option<Arc<dyn transport::PeerSecurity>>,
 }
 
 /// Why a member could not start.
@@ -83,13 +88,21 @@ pub fn start(
     let (disk_tx, disk_done) = mpsc::unbounded_channel();
     let disk = disk::DiskWorker::start(dir.clone(), disk_tx);
     let (report_tx, reports) = mpsc::unbounded_channel();
-    let transport =
-        transport::Transport::new(options.member.cluster_id, options.member.id(), report_tx);
+    let transport = transport::Transport::new(
+        options.member.cluster_id,
+        options.member.id(),
+        report_tx,
+        options.peer_security.clone(),
+    );
     for (id, info) in &options.initial_cluster {
         transport.set_peer(*id, &info.peer_urls);
     }
     let (inbound_tx, inbound) = mpsc::channel(transport::PEER_QUEUE_MESSAGES);
-    tokio::spawn(transport.clone().serve(options.peer_listener, inbound_tx));
+    tokio::spawn(transport.clone().serve(
+        options.peer_listener,
+        inbound_tx,
+        options.peer_listener_tls,
+    ));
     let parts = driver::DriverParts {
         disk_done,
         reports,

@@ -2,9 +2,18 @@
 //! frames batched into few writes, bounded queues, reconnection with backoff,
 //! snapshots streamed after their message, and inbound connections checked by
 //! their hello before any message is read.
+//!
+//! With `https://` peer URLs the bytes go over TLS: the server supplies a
+//! [`PeerSecurity`] that handshakes accepted and dialed connections (this
+//! crate knows nothing of certificates). An outbound connection is also
+//! read, though peers never answer on it: that is how a refusal that comes
+//! after the handshake (a TLS alert, a close) is noticed and logged at once.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,9 +22,9 @@ use cairn_core::codec::{
     decode_frame, decode_hello, encode_hello, encode_message, FRAME_HEADER_BYTES, HELLO_BYTES,
 };
 use cairn_core::raft::{Message, MessageBody, NodeId};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 pub use crate::io::{Inbound, SnapshotSource, TransportReport};
 
@@ -27,6 +36,46 @@ pub const WRITE_BATCH_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_SNAPSHOT_BYTES: u64 = 16 * 1024 * 1024 * 1024;
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// A connection that lived this long was healthy: the next one starts
+/// without backoff, and a later refusal is logged again.
+const CONNECTION_STABLE: Duration = Duration::from_secs(2);
+/// Time for the TCP connect of a dial.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A peer connection's bytes: plain TCP, or TLS over it.
+pub trait PeerStream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> PeerStream for T {}
+
+/// Either kind of peer connection.
+pub type BoxedStream = Box<dyn PeerStream>;
+
+/// A boxed future, as [`PeerSecurity`] returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// TLS for peer connections, supplied by the server (`https://` peer URLs).
+pub trait PeerSecurity: Send + Sync + std::fmt::Debug {
+    /// Handshakes a connection accepted on an `https://` peer listener.
+    /// `Err` is the refusal as it should be logged.
+    fn accept(
+        &self,
+        stream: TcpStream,
+        remote: SocketAddr,
+    ) -> BoxFuture<'static, Result<BoxedStream, String>>;
+
+    /// Handshakes a connection dialed to an `https://` peer URL whose host
+    /// is `host`. `Err` is why, as it should be logged.
+    fn connect(
+        &self,
+        stream: TcpStream,
+        host: String,
+    ) -> BoxFuture<'static, Result<BoxedStream, String>>;
+
+    /// Words an error read from a dialed TLS connection (a peer's alert);
+    /// `None` leaves it unlogged.
+    fn describe(&self, error: &io::Error) -> Option<String> {
+        Some(error.to_string())
+    }
+}
 
 enum Outbound {
     Message(Message),
@@ -38,6 +87,7 @@ pub const SNAPSHOT_CHUNK_BYTES: usize = 1024 * 1024;
 
 struct Peer {
     queue: mpsc::Sender<Outbound>,
+    /// The peer's first URL, scheme included (`https://` dials with TLS).
     url: Arc<Mutex<String>>,
 }
 
@@ -48,6 +98,7 @@ pub struct Transport {
     local: NodeId,
     peers: Arc<Mutex<BTreeMap<NodeId, Peer>>>,
     reports: mpsc::UnboundedSender<TransportReport>,
+    security: Option<Arc<dyn PeerSecurity>>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -77,16 +128,20 @@ impl crate::driver::Network for Transport {
 }
 
 impl Transport {
+    /// `security` handshakes `https://` peers; without it they are
+    /// unreachable.
     pub fn new(
         cluster_id: u64,
         local: NodeId,
         reports: mpsc::UnboundedSender<TransportReport>,
+        security: Option<Arc<dyn PeerSecurity>>,
     ) -> Transport {
         Transport {
             cluster_id,
             local,
             peers: Arc::new(Mutex::new(BTreeMap::new())),
             reports,
+            security,
         }
     }
 
@@ -96,7 +151,7 @@ impl Transport {
             return;
         }
         let Some(url) = peer_urls.first() else { return };
-        let address = host_port(url);
+        let address = url.trim().to_string();
         let mut peers = self.peers.lock().expect("peers lock");
         if let Some(peer) = peers.get(&id) {
             *peer.url.lock().expect("url lock") = address;
@@ -110,6 +165,8 @@ impl Transport {
             peer: id,
             url: url.clone(),
             reports: self.reports.clone(),
+            security: self.security.clone(),
+            last_refusal: None,
         };
         tokio::spawn(writer.run(rx));
         peers.insert(id, Peer { queue: tx, url });
@@ -149,10 +206,11 @@ impl Transport {
     }
 
     /// Accepts peer connections on `listener` forever, handing messages to
-    /// `inbound`.
-    pub async fn serve(self, listener: TcpListener, inbound: mpsc::Sender<Inbound>) {
+    /// `inbound`. With `tls` (an `https://` listen URL) every connection
+    /// must complete a TLS handshake first.
+    pub async fn serve(self, listener: TcpListener, inbound: mpsc::Sender<Inbound>, tls: bool) {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let Ok((stream, remote)) = listener.accept().await else {
                 tokio::time::sleep(BACKOFF_MIN).await;
                 continue;
             };
@@ -162,17 +220,55 @@ impl Transport {
                 inbound: inbound.clone(),
                 reports: self.reports.clone(),
             };
+            let security = self.security.clone().filter(|_| tls);
+            let reports = self.reports.clone();
             // A reader's error ends its connection; refusals are reported
             // from inside, and the peer reconnects.
-            tokio::spawn(async move { reader.run(stream).await });
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                let stream: BoxedStream = match (tls, security) {
+                    (false, _) => Box::new(stream),
+                    (true, Some(security)) => match security.accept(stream, remote).await {
+                        Ok(stream) => stream,
+                        Err(refusal) => {
+                            let _ = reports.send(TransportReport::Refused(refusal));
+                            return;
+                        }
+                    },
+                    (true, None) => return,
+                };
+                let _ = reader.run(stream).await;
+            });
         }
     }
 }
 
-/// `http://host:port/...` → `host:port`.
-fn host_port(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    rest.split('/').next().unwrap_or(rest).to_string()
+/// `http://host:port/...` → (`http`, `host:port`, `host`).
+fn split_url(url: &str) -> (&str, &str, &str) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let address = rest.split('/').next().unwrap_or(rest);
+    let host = match address.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => address,
+    };
+    (scheme, address, host)
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How a connection's service ended.
+enum Ended {
+    /// The transport dropped the peer: stop.
+    QueueClosed,
+    /// The connection failed; `Some` is a refusal worth logging.
+    Failed(Option<String>),
 }
 
 struct PeerWriter {
@@ -181,80 +277,141 @@ struct PeerWriter {
     peer: NodeId,
     url: Arc<Mutex<String>>,
     reports: mpsc::UnboundedSender<TransportReport>,
+    security: Option<Arc<dyn PeerSecurity>>,
+    /// The last refusal logged, so a peer that keeps refusing is logged once.
+    last_refusal: Option<String>,
 }
 
 impl PeerWriter {
-    async fn run(self, mut queue: mpsc::Receiver<Outbound>) {
+    async fn run(mut self, mut queue: mpsc::Receiver<Outbound>) {
         let mut backoff = BACKOFF_MIN;
         let mut buffer = Vec::with_capacity(64 * 1024);
         loop {
-            let address = self.url.lock().expect("url lock").clone();
-            let mut stream = match self.connect(&address).await {
-                Ok(stream) => {
-                    backoff = BACKOFF_MIN;
-                    stream
-                }
-                Err(_) => {
-                    let _ = self.reports.send(TransportReport::Unreachable(self.peer));
-                    // Drop what is queued: Raft resends what still matters.
-                    while let Ok(outbound) = queue.try_recv() {
-                        self.dropped(outbound);
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                    if queue.is_closed() {
-                        return;
-                    }
-                    continue;
+            let url = self.url.lock().expect("url lock").clone();
+            let started = tokio::time::Instant::now();
+            let ended = match self.connect(&url).await {
+                Ok(stream) => self.serve(stream, &mut queue, &mut buffer).await,
+                Err(refusal) => Ended::Failed(refusal),
+            };
+            let Ended::Failed(refusal) = ended else {
+                return;
+            };
+            let _ = self.reports.send(TransportReport::Unreachable(self.peer));
+            let stable = started.elapsed() >= CONNECTION_STABLE;
+            if stable {
+                self.last_refusal = None;
+            }
+            if let Some(refusal) = refusal {
+                self.refused(refusal);
+            }
+            if stable {
+                backoff = BACKOFF_MIN;
+                continue;
+            }
+            // Drop what is queued: Raft resends what still matters.
+            while let Ok(outbound) = queue.try_recv() {
+                self.dropped(outbound);
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            if queue.is_closed() {
+                return;
+            }
+        }
+    }
+
+    /// Logs a refusal once until it changes or a connection works.
+    fn refused(&mut self, refusal: String) {
+        if self.last_refusal.as_deref() == Some(refusal.as_str()) {
+            return;
+        }
+        let text = format!(
+            "failed to dial {:x} on stream Message ({refusal})",
+            self.peer
+        );
+        let _ = self.reports.send(TransportReport::Refused(text));
+        self.last_refusal = Some(refusal);
+    }
+
+    /// Sends queued messages over one connection until it fails. The read
+    /// half is watched: peers never write on this connection, so anything
+    /// read is its end (a TLS alert, a close).
+    async fn serve(
+        &self,
+        stream: BoxedStream,
+        queue: &mut mpsc::Receiver<Outbound>,
+        buffer: &mut Vec<u8>,
+    ) -> Ended {
+        let (mut read_half, mut stream) = tokio::io::split(stream);
+        let (closed_tx, mut closed) = oneshot::channel::<Option<String>>();
+        let security = self.security.clone();
+        let _watch = AbortOnDrop(tokio::spawn(async move {
+            let mut scratch = [0u8; 1024];
+            let reason = loop {
+                match read_half.read(&mut scratch).await {
+                    Ok(0) => break None,
+                    Ok(_) => continue,
+                    Err(error) => break security.as_ref().and_then(|s| s.describe(&error)),
                 }
             };
-            loop {
-                let Some(first) = queue.recv().await else {
-                    return;
-                };
-                buffer.clear();
-                let mut snapshots = Vec::new();
-                let mut next = Some(first);
-                while let Some(outbound) = next.take() {
-                    match outbound {
-                        Outbound::Message(message) => encode_message(&message, &mut buffer),
-                        Outbound::Snapshot(message, source) => {
-                            encode_message(&message, &mut buffer);
-                            // Large: write what is gathered, then stream the snapshot.
-                            if let Err(_error) =
-                                stream_snapshot(&mut stream, &mut buffer, &source).await
-                            {
-                                let _ = self.reports.send(TransportReport::SnapshotSent {
-                                    to: self.peer,
-                                    ok: false,
-                                });
-                                buffer.clear();
-                                break;
-                            }
+            let _ = closed_tx.send(reason);
+        }));
+        loop {
+            let first = tokio::select! {
+                next = queue.recv() => match next {
+                    Some(first) => first,
+                    None => return Ended::QueueClosed,
+                },
+                reason = &mut closed => return Ended::Failed(reason.ok().flatten()),
+            };
+            buffer.clear();
+            let mut snapshots = Vec::new();
+            let mut next = Some(first);
+            while let Some(outbound) = next.take() {
+                match outbound {
+                    Outbound::Message(message) => encode_message(&message, buffer),
+                    Outbound::Snapshot(message, source) => {
+                        encode_message(&message, buffer);
+                        // Large: write what is gathered, then stream the snapshot.
+                        if let Err(_error) = stream_snapshot(&mut stream, buffer, &source).await {
+                            let _ = self.reports.send(TransportReport::SnapshotSent {
+                                to: self.peer,
+                                ok: false,
+                            });
                             buffer.clear();
-                            snapshots.push(self.peer);
-                            continue;
+                            break;
                         }
+                        buffer.clear();
+                        snapshots.push(self.peer);
+                        continue;
                     }
-                    if buffer.len() < WRITE_BATCH_BYTES {
-                        next = queue.try_recv().ok();
-                    }
                 }
-                let written = if buffer.is_empty() {
-                    Ok(())
-                } else {
-                    stream.write_all(&buffer).await
-                };
-                for to in snapshots {
-                    let _ = self.reports.send(TransportReport::SnapshotSent {
-                        to,
-                        ok: written.is_ok(),
-                    });
+                if buffer.len() < WRITE_BATCH_BYTES {
+                    next = queue.try_recv().ok();
                 }
-                if written.is_err() {
-                    let _ = self.reports.send(TransportReport::Unreachable(self.peer));
-                    break;
+            }
+            let written = if buffer.is_empty() {
+                Ok(())
+            } else {
+                match stream.write_all(buffer).await {
+                    Ok(()) => stream.flush().await,
+                    Err(error) => Err(error),
                 }
+            };
+            for to in snapshots {
+                let _ = self.reports.send(TransportReport::SnapshotSent {
+                    to,
+                    ok: written.is_ok(),
+                });
+            }
+            if written.is_err() {
+                // The watcher may know why (an alert that came first).
+                let reason = tokio::time::timeout(Duration::from_millis(100), &mut closed)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .flatten();
+                return Ended::Failed(reason);
             }
         }
     }
@@ -268,14 +425,33 @@ impl PeerWriter {
         }
     }
 
-    async fn connect(&self, address: &str) -> io::Result<TcpStream> {
-        let mut stream = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(address))
+    /// Dials `url` (TLS for `https://`) and sends the hello. `Err(Some)` is
+    /// a refusal worth logging; `Err(None)` is ordinary unreachability.
+    async fn connect(&self, url: &str) -> Result<BoxedStream, Option<String>> {
+        let (scheme, address, host) = split_url(url);
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
             .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-        stream.set_nodelay(true)?;
+            .map_err(|_| None)?
+            .map_err(|_| None)?;
+        tcp.set_nodelay(true).map_err(|_| None)?;
+        let mut stream: BoxedStream = if scheme == "https" {
+            let Some(security) = &self.security else {
+                return Err(Some(format!(
+                    "{url} is an https:// peer URL but no peer TLS is configured (--peer-cert-file/--peer-key-file or --peer-auto-tls)"
+                )));
+            };
+            security
+                .connect(tcp, host.to_string())
+                .await
+                .map_err(Some)?
+        } else {
+            Box::new(tcp)
+        };
         stream
             .write_all(&encode_hello(self.cluster_id, self.local, self.peer))
-            .await?;
+            .await
+            .map_err(|_| None)?;
+        stream.flush().await.map_err(|_| None)?;
         Ok(stream)
     }
 }
@@ -283,8 +459,8 @@ impl PeerWriter {
 /// Writes `head` (frames gathered so far, ending with the snapshot's message),
 /// then the snapshot as `length u64 | bytes | crc32 u32`, read and sent in
 /// chunks so the sender never holds it whole.
-async fn stream_snapshot(
-    stream: &mut TcpStream,
+async fn stream_snapshot<W: AsyncWrite + Unpin>(
+    stream: &mut W,
     head: &mut Vec<u8>,
     source: &SnapshotSource,
 ) -> io::Result<()> {
@@ -315,7 +491,8 @@ async fn stream_snapshot(
             }
         }
     }
-    stream.write_all(&hasher.finalize().to_le_bytes()).await
+    stream.write_all(&hasher.finalize().to_le_bytes()).await?;
+    stream.flush().await
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -330,8 +507,7 @@ struct PeerReader {
 }
 
 impl PeerReader {
-    async fn run(&self, mut stream: TcpStream) -> io::Result<()> {
-        stream.set_nodelay(true)?;
+    async fn run(&self, mut stream: BoxedStream) -> io::Result<()> {
         let mut hello = [0u8; HELLO_BYTES];
         stream.read_exact(&mut hello).await?;
         let refuse = |reason: String| {
@@ -391,7 +567,7 @@ impl PeerReader {
     /// Reads `length u64 | bytes | crc32 u32` that follows a snapshot message.
     async fn read_snapshot(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut BoxedStream,
         buffer: &mut BytesMut,
     ) -> io::Result<Bytes> {
         while buffer.len() < 8 {

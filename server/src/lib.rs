@@ -4,4 +4,5 @@ pub mod http;
 pub mod ids;
 pub mod logging;
 pub mod run;
+pub mod serve;
 pub mod tls;

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use crate::config::{ClusterState, Config, InitialCluster, Url};
 use crate::grpc::services::Services;
 use crate::logging::Logger;
-use crate::{http, ids};
+use crate::{http, ids, serve, tls};
 
 /// gRPC's own framing on top of `--max-request-bytes` (etcd's
 /// `grpcOverheadBytes`).
@@ -59,33 +59,32 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     let member_ids: Vec<NodeId> = initial.iter().map(|(id, _)| *id).collect();
     let cluster_id = ids::cluster_id(&member_ids, &token);
 
-    // Listeners first, so port 0 resolves to real ports we can advertise.
-    let peer_address = config
+    // TLS first (etcd configures peer listeners, then client ones): bad
+    // flags or certificate files stop the start before anything listens.
+    let data_dir = config.data_dir_path();
+    let (peer_tls, client_tls) = configure_tls(&config, &data_dir, &log)?;
+
+    // Listeners next, so port 0 resolves to real ports we can advertise.
+    let peer_url = config
         .listen_peer_urls
         .first()
-        .map(Url::host_port)
         .ok_or("--listen-peer-urls is empty")?;
+    let peer_address = peer_url.host_port();
     let peer_listener = TcpListener::bind(&peer_address)
         .await
         .map_err(|e| format!("listen tcp {peer_address}: bind: {e}"))?;
-    let mut client_listeners = Vec::new();
-    let mut bound: Vec<SocketAddr> = Vec::new();
-    for url in &config.listen_client_urls {
-        let address = url.host_port();
-        // The same port may be listed twice (http and https): bind it once.
-        if client_listeners
-            .iter()
-            .any(|(a, _): &(String, TcpListener)| *a == address)
-            && url.port != 0
-        {
-            continue;
-        }
-        let listener = TcpListener::bind(&address)
-            .await
-            .map_err(|e| format!("listen tcp {address}: bind: {e}"))?;
-        bound.push(listener.local_addr().map_err(|e| e.to_string())?);
-        client_listeners.push((address, listener));
+    let peer_listener_tls = peer_url.scheme.is_tls();
+    if peer_listener_tls && peer_tls.is_none() {
+        return Err(format!(
+            "cannot listen on TLS for {}: KeyFile and CertFile are not presented",
+            peer_listener.local_addr().map_err(|e| e.to_string())?
+        ));
     }
+    let client_listeners = serve::bind(&config.listen_client_urls).await?;
+    let bound: Vec<SocketAddr> = client_listeners
+        .iter()
+        .filter_map(|l| l.listener.local_addr().ok())
+        .collect();
     let client_urls: Vec<String> = config
         .advertise_client_urls
         .iter()
@@ -131,7 +130,6 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         config.bcrypt_cost,
     )?);
 
-    let data_dir = config.data_dir_path();
     log.info("etcdserver", &format!("name = {}", config.name));
     log.info("etcdserver", &format!("data dir = {}", data_dir.display()));
     log.info(
@@ -170,6 +168,13 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         initial_cluster: initial,
         join_existing: config.initial_cluster_state == ClusterState::Existing,
         peer_listener,
+        peer_listener_tls,
+        peer_security: peer_tls.map(|tls| {
+            Arc::new(tls::PeerTls {
+                server: tls.server,
+                client: tls.client,
+            }) as Arc<dyn cairn_runtime_tokio::transport::PeerSecurity>
+        }),
     };
     let events_log = log.clone();
     let on_event = Box::new(move |event: RuntimeEvent| log_event(&events_log, local_id, &event));
@@ -190,12 +195,14 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         ),
     }
 
+    let dialer = tls::Dialer::new(client_tls.as_ref().map(|tls| tls.client.clone()));
     let services = Services {
         handle: handle.clone(),
         max_request_bytes: config.max_request_bytes as usize,
         max_txn_ops: config.max_txn_ops as usize,
         leader_channel: Default::default(),
         tokens,
+        dialer: dialer.clone(),
     };
     let max_message = config.max_request_bytes as usize + GRPC_OVERHEAD_BYTES;
     let grpc = tonic::service::Routes::new(
@@ -210,23 +217,29 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     let router = grpc.merge(http::routes(handle.clone()));
     let driver = tokio::spawn(driver.run());
     if config.experimental_initial_corrupt_check {
-        initial_corrupt_check(&handle, local_id, &log).await?;
+        initial_corrupt_check(&handle, local_id, &dialer, &log).await?;
     }
-    for (address, listener) in client_listeners {
-        let router = router.clone();
-        let serve_log = log.clone();
-        serve_log.notice(
-            "embed",
-            &format!(
-                "serving insecure client requests on {address}, this is strongly discouraged!"
-            ),
-        );
-        tokio::spawn(serve_clients(
+    let client_server_tls = client_tls.map(|tls| tls.server);
+    for listener in client_listeners {
+        let address = listener.local_address();
+        if listener.plain {
+            log.notice(
+                "embed",
+                &format!(
+                    "serving insecure client requests on {address}, this is strongly discouraged!"
+                ),
+            );
+        }
+        if listener.tls {
+            log.info("embed", &format!("serving client requests on {address}"));
+        }
+        let tls = client_server_tls.clone().filter(|_| listener.tls);
+        tokio::spawn(serve::serve(
             listener,
-            router,
+            router.clone(),
+            tls,
             config.max_concurrent_streams,
-            serve_log,
-            address,
+            log.clone(),
         ));
     }
     Err(driver
@@ -340,44 +353,67 @@ fn wall_clock_micros() -> u64 {
         .unwrap_or(1)
 }
 
-/// Serves gRPC (HTTP/2) and the HTTP/1.1 endpoints on one listener, with
-/// etcd's `--max-concurrent-streams` per connection.
-async fn serve_clients(
-    listener: TcpListener,
-    router: axum::Router,
-    max_concurrent_streams: u32,
-    log: Arc<Logger>,
-    address: String,
-) {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto::Builder;
-    use hyper_util::service::TowerToHyperService;
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                log.warn(
-                    "embed",
-                    &format!("accepting a client connection on {address} failed: {error}"),
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // Small gRPC frames must not wait for delayed ACKs (Nagle).
-        let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        tokio::spawn(async move {
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http2()
-                .max_concurrent_streams(max_concurrent_streams);
-            // A connection's end (or a client's protocol error) ends only it.
-            let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+/// Builds peer and client TLS from the flags, logging etcd's lines about
+/// them; refuses `https://` client URLs without a certificate.
+fn configure_tls(
+    config: &Config,
+    data_dir: &std::path::Path,
+    log: &Logger,
+) -> Result<(Option<tls::SideTls>, Option<tls::SideTls>), String> {
+    let hosts = |urls: &[Url]| -> Vec<String> { urls.iter().map(|u| u.host.clone()).collect() };
+    let peer = tls::build(
+        tls::Side::Peer,
+        &config.peer_tls,
+        &config.cipher_suites,
+        &hosts(&config.listen_peer_urls),
+        data_dir,
+    )?;
+    if let Some(peer) = &peer {
+        for warning in &peer.warnings {
+            log.warn("embed", warning);
+        }
+        log.info("embed", &format!("peerTLS: {}", peer.info));
     }
+    for url in config
+        .listen_peer_urls
+        .iter()
+        .filter(|u| !u.scheme.is_tls())
+    {
+        if peer.is_some() {
+            log.warn("embed", &format!("The scheme of peer url {url} is HTTP while peer key/cert files are presented. Ignored peer key/cert files."));
+        }
+        if config.peer_tls.client_cert_auth {
+            log.warn("embed", &format!("The scheme of peer url {url} is HTTP while client cert auth (--peer-client-cert-auth) is enabled. Ignored client cert auth for this url."));
+        }
+    }
+    let client = tls::build(
+        tls::Side::Client,
+        &config.client_tls,
+        &config.cipher_suites,
+        &hosts(&config.listen_client_urls),
+        data_dir,
+    )?;
+    for url in &config.listen_client_urls {
+        if url.scheme.is_tls() {
+            if client.is_none() {
+                return Err(format!("TLS key/cert (--cert-file, --key-file) must be provided for client url {url} with HTTPS scheme"));
+            }
+            continue;
+        }
+        if client.is_some() {
+            log.warn("embed", &format!("The scheme of client url {url} is HTTP while peer key/cert files are presented. Ignored key/cert files."));
+        }
+        if config.client_tls.client_cert_auth {
+            log.warn("embed", &format!("The scheme of client url {url} is HTTP while client cert auth (--client-cert-auth) is enabled. Ignored client cert auth for this url."));
+        }
+    }
+    if let Some(client) = &client {
+        for warning in &client.warnings {
+            log.warn("embed", warning);
+        }
+        log.info("embed", &format!("ClientTLS: {}", client.info));
+    }
+    Ok((peer, client))
 }
 
 /// etcd's `--experimental-initial-corrupt-check`: before serving clients,
@@ -388,6 +424,7 @@ async fn serve_clients(
 async fn initial_corrupt_check(
     handle: &cairn_runtime_tokio::MemberHandle,
     local: NodeId,
+    dialer: &tls::Dialer,
     log: &Logger,
 ) -> Result<(), String> {
     use cairn_core::auth::Caller;
@@ -430,9 +467,10 @@ async fn initial_corrupt_check(
             continue;
         };
         let answer = async {
-            let mut client = MaintenanceClient::connect(url.clone())
-                .await
-                .map_err(|e| e.to_string())?;
+            let channel = dialer
+                .channel(url, std::time::Duration::from_secs(5))
+                .await?;
+            let mut client = MaintenanceClient::new(channel);
             let request = HashKvRequest {
                 revision: local_hash.hash_revision,
             };

@@ -39,6 +39,25 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
     "auth-token",
     "auth-token-ttl",
     "bcrypt-cost",
+    // TLS (server/src/tls/): client and peer certificates, CAs, CRLs,
+    // allowed names, self-signed certificates, cipher suites.
+    "cert-file",
+    "key-file",
+    "client-cert-auth",
+    "client-crl-file",
+    "client-cert-allowed-hostname",
+    "trusted-ca-file",
+    "auto-tls",
+    "peer-cert-file",
+    "peer-key-file",
+    "peer-client-cert-auth",
+    "peer-trusted-ca-file",
+    "peer-cert-allowed-cn",
+    "peer-cert-allowed-hostname",
+    "peer-auto-tls",
+    "peer-crl-file",
+    "cipher-suites",
+    "experimental-peer-skip-client-san-verification",
     // Not settings: they select what the binary does.
     "config-file",
     "version",
@@ -47,7 +66,7 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
 /// Reads one URL list out of a configuration.
 type UrlsOf = fn(&Config) -> &[Url];
 
-/// URL flags cairn serves only over plain http for now.
+/// URL flags cairn serves over http and https, not yet over unix sockets.
 const URL_FLAGS: [(&str, UrlsOf); 4] = [
     ("listen-peer-urls", |c| &c.listen_peer_urls),
     ("listen-client-urls", |c| &c.listen_client_urls),
@@ -59,7 +78,7 @@ const URL_FLAGS: [(&str, UrlsOf); 4] = [
 
 impl Config {
     /// One sentence per setting that differs from etcd's default but belongs to a
-    /// feature cairn does not implement yet (TLS, auth, v2 API, discovery, proxy,
+    /// feature cairn does not implement yet (unix sockets, auth, v2 API, discovery, proxy,
     /// pprof, metrics URLs, ...), in flag-table order. Empty when cairn honours
     /// everything that was asked for.
     pub fn unsupported_settings(&self) -> Vec<String> {
@@ -67,9 +86,9 @@ impl Config {
         let mut found = Vec::new();
         for (flag, urls) in URL_FLAGS {
             for url in urls(self) {
-                if url.scheme != Scheme::Http {
+                if !matches!(url.scheme, Scheme::Http | Scheme::Https) {
                     found.push(format!(
-                        "--{flag}={url}: {}:// URLs are not supported yet (only http://)",
+                        "--{flag}={url}: {}:// URLs are not supported yet (only http:// and https://)",
                         url.scheme.as_str()
                     ));
                 }
@@ -113,17 +132,46 @@ mod tests {
     #[test]
     fn names_each_unsupported_setting() {
         let mut config = Config::default();
-        config.set("cert-file", "/x.pem").unwrap();
         config.set("enable-v2", "true").unwrap();
         config
-            .set("listen-client-urls", "https://127.0.0.1:2379")
+            .set("listen-client-urls", "unix://localhost:2379")
             .unwrap();
         config.set("name", "n1").unwrap();
         let found = config.unsupported_settings();
-        assert_eq!(found.len(), 3, "{found:?}");
-        assert!(found[0].starts_with("--listen-client-urls=https://127.0.0.1:2379: https://"));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].starts_with("--listen-client-urls=unix://localhost:2379: unix://"));
         assert!(found.contains(&"--enable-v2=true is not supported yet".to_string()));
-        assert!(found.contains(&"--cert-file=/x.pem is not supported yet".to_string()));
+    }
+
+    #[test]
+    fn tls_settings_and_https_urls_are_supported() {
+        let mut config = Config::default();
+        for (flag, value) in [
+            (
+                "listen-client-urls",
+                "https://127.0.0.1:2379,http://127.0.0.1:2379",
+            ),
+            ("advertise-client-urls", "https://127.0.0.1:2379"),
+            ("listen-peer-urls", "https://127.0.0.1:2380"),
+            ("initial-advertise-peer-urls", "https://127.0.0.1:2380"),
+            ("cert-file", "/s.pem"),
+            ("key-file", "/s.key"),
+            ("trusted-ca-file", "/ca.pem"),
+            ("client-cert-auth", "true"),
+            ("client-crl-file", "/c.crl"),
+            ("auto-tls", "true"),
+            ("peer-cert-file", "/p.pem"),
+            ("peer-key-file", "/p.key"),
+            ("peer-trusted-ca-file", "/ca.pem"),
+            ("peer-client-cert-auth", "true"),
+            ("peer-cert-allowed-cn", "member"),
+            ("peer-crl-file", "/p.crl"),
+            ("peer-auto-tls", "true"),
+            ("cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+        ] {
+            config.set(flag, value).unwrap();
+        }
+        assert_eq!(config.unsupported_settings(), Vec::<String>::new());
     }
 
     #[test]

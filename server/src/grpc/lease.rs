@@ -67,10 +67,9 @@ impl Services {
         if let Some(channel) = cached {
             return Ok(LeaseClient::new(channel));
         }
-        let channel = Channel::from_shared(url.clone())
-            .map_err(|_| status::client_error(&ClientError::NoLeader))?
-            .timeout(FORWARD_TIMEOUT)
-            .connect()
+        let channel = self
+            .dialer
+            .channel(&url, FORWARD_TIMEOUT)
             .await
             .map_err(|_| status::client_error(&ClientError::NoLeader))?;
         *self.leader_channel.lock().expect("leader channel lock") = Some((url, channel.clone()));

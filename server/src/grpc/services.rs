@@ -25,6 +25,8 @@ pub struct Services {
     pub leader_channel: LeaderChannel,
     /// Reads callers' tokens and issues new ones (`--auth-token`).
     pub tokens: std::sync::Arc<super::auth::TokenProvider>,
+    /// Opens that connection (TLS for `https://` client URLs).
+    pub dialer: crate::tls::Dialer,
 }
 
 /// A cached channel to the leader, by its client URL.
