@@ -1,7 +1,8 @@
 //! The crash test: three real members under concurrent write load; the
 //! leader is killed with SIGKILL several times and restarted on its data
 //! directory. Every acknowledged write must be on every member afterwards,
-//! and the members must agree (HashKV).
+//! and the members must agree (HashKV). It runs with plain peer connections
+//! and again with peers over TLS (`--peer-auto-tls`, `https://` peer URLs).
 
 #![allow(clippy::disallowed_methods)]
 
@@ -12,14 +13,29 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_proto::etcdserverpb as pb;
-use support::{get, put, Cluster};
+use support::{get, put, Cluster, Options};
 
 const KILLS: usize = 3;
 const WRITERS: usize = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_leader_loses_no_acknowledged_write() {
-    let cluster = Arc::new(tokio::sync::Mutex::new(Cluster::start("crash", 3).await));
+    crash_test(Cluster::start("crash", 3).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_loses_no_acknowledged_write_with_peers_over_tls() {
+    let cluster = Cluster::start_with_options("crash-tls", 3, Options::peer_auto_tls()).await;
+    for member in &cluster.members {
+        let log = member.log_text();
+        assert!(log.contains("embed: peerTLS: cert = "), "{log}");
+        assert!(log.contains("listening for peers on https://"), "{log}");
+    }
+    crash_test(cluster).await;
+}
+
+async fn crash_test(cluster: Cluster) {
+    let cluster = Arc::new(tokio::sync::Mutex::new(cluster));
     let endpoints: Vec<String> = cluster
         .lock()
         .await
@@ -127,7 +143,20 @@ async fn killing_the_leader_loses_no_acknowledged_write() {
 /// between real processes, and ends up with the same data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_far_behind_catches_up_through_a_streamed_snapshot() {
-    let mut cluster = Cluster::start_with("snapshot", 3, &["--snapshot-count", "200"]).await;
+    snapshot_test(Cluster::start_with("snapshot", 3, &["--snapshot-count", "200"]).await).await;
+}
+
+/// The same, the snapshot streamed over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_far_behind_catches_up_through_a_snapshot_streamed_over_tls() {
+    let mut options = Options::peer_auto_tls();
+    options
+        .extra
+        .extend(["--snapshot-count".into(), "200".into()]);
+    snapshot_test(Cluster::start_with_options("snapshot-tls", 3, options).await).await;
+}
+
+async fn snapshot_test(mut cluster: Cluster) {
     let leader = cluster.leader().await.expect("a leader");
     let laggard = (leader + 1) % 3;
     cluster.kill(laggard);

@@ -1,7 +1,10 @@
 //! Real `cairn` processes on loopback for tests: start, wait until serving,
-//! kill -9, restart on the same data directory.
+//! kill -9, restart on the same data directory; members may talk to each
+//! other over TLS (`https://` peer URLs) with flags of their own.
 
 #![allow(dead_code)]
+
+pub mod certs;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -37,12 +40,22 @@ pub struct Member {
     pub peer_port: u16,
     pub data_dir: PathBuf,
     pub log: PathBuf,
+    /// `http` or `https` (peer TLS).
+    pub peer_scheme: &'static str,
+    /// `http` or `https` (client TLS).
+    pub client_scheme: &'static str,
+    /// Flags for this member only (after the cluster's).
+    pub extra: Vec<String>,
     child: Option<Child>,
 }
 
 impl Member {
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        format!("{}://127.0.0.1:{}", self.client_scheme, self.client_port)
+    }
+
+    pub fn peer_url(&self) -> String {
+        format!("{}://127.0.0.1:{}", self.peer_scheme, self.peer_port)
     }
 
     pub fn is_running(&self) -> bool {
@@ -69,6 +82,55 @@ pub struct Cluster {
     token: String,
     pub dir: PathBuf,
     extra: Vec<String>,
+    client_tls: Option<ClientTls>,
+}
+
+/// What the test's own gRPC clients present to `https://` client URLs.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl ClientTls {
+    pub fn config(&self) -> tonic::transport::ClientTlsConfig {
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca_pem))
+            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
+    }
+}
+
+/// How a test cluster's members are started.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Flags for every member.
+    pub extra: Vec<String>,
+    /// `https://` peer URLs (give the peer TLS flags in `extra`).
+    pub peer_tls: bool,
+    /// Flags for member i only, by index (missing: none).
+    pub member_extra: Vec<Vec<String>>,
+    /// `https://` client URLs (give the client TLS flags in `extra`); the
+    /// test's clients connect with this.
+    pub client_tls: Option<ClientTls>,
+}
+
+impl Options {
+    pub fn extra(flags: &[&str]) -> Options {
+        Options {
+            extra: flags.iter().map(|s| s.to_string()).collect(),
+            ..Options::default()
+        }
+    }
+
+    /// Peers over TLS with self-signed certificates (`--peer-auto-tls`).
+    pub fn peer_auto_tls() -> Options {
+        Options {
+            peer_tls: true,
+            ..Options::extra(&["--peer-auto-tls"])
+        }
+    }
 }
 
 impl Cluster {
@@ -79,7 +141,27 @@ impl Cluster {
 
     /// Like [`Cluster::start`], with extra flags for every member.
     pub async fn start_with(tag: &str, size: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_with_options(tag, size, Options::extra(extra)).await
+    }
+
+    /// Like [`Cluster::start`], as `options` say.
+    pub async fn start_with_options(tag: &str, size: usize, options: Options) -> Cluster {
+        let cluster = Cluster::launch(tag, size, options);
+        for i in 0..size {
+            cluster.wait_serving(i).await;
+        }
+        cluster
+    }
+
+    /// Starts `size` members without waiting for them.
+    pub fn launch(tag: &str, size: usize, options: Options) -> Cluster {
         let dir = temp_dir(tag);
+        let peer_scheme = if options.peer_tls { "https" } else { "http" };
+        let client_scheme = if options.client_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let members: Vec<Member> = (1..=size)
             .map(|i| Member {
                 name: format!("m{i}"),
@@ -87,12 +169,15 @@ impl Cluster {
                 peer_port: free_port(),
                 data_dir: dir.join(format!("m{i}.etcd")),
                 log: dir.join(format!("m{i}.log")),
+                peer_scheme,
+                client_scheme,
+                extra: options.member_extra.get(i - 1).cloned().unwrap_or_default(),
                 child: None,
             })
             .collect();
         let initial_cluster = members
             .iter()
-            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .map(|m| format!("{}={}", m.name, m.peer_url()))
             .collect::<Vec<_>>()
             .join(",");
         let mut cluster = Cluster {
@@ -100,13 +185,11 @@ impl Cluster {
             initial_cluster,
             token: format!("token-{tag}"),
             dir,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
+            extra: options.extra,
+            client_tls: options.client_tls,
         };
         for i in 0..size {
             cluster.spawn(i);
-        }
-        for i in 0..size {
-            cluster.wait_serving(i).await;
         }
         cluster
     }
@@ -130,15 +213,16 @@ impl Cluster {
                 "--advertise-client-urls",
                 &member.endpoint(),
                 "--listen-peer-urls",
-                &format!("http://127.0.0.1:{}", member.peer_port),
+                &member.peer_url(),
                 "--initial-advertise-peer-urls",
-                &format!("http://127.0.0.1:{}", member.peer_port),
+                &member.peer_url(),
                 "--initial-cluster",
                 &self.initial_cluster,
                 "--initial-cluster-token",
                 &self.token,
             ])
             .args(&self.extra)
+            .args(&member.extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -173,27 +257,35 @@ impl Cluster {
         }
     }
 
-    pub async fn kv(&self, i: usize) -> Result<KvClient<Channel>, tonic::transport::Error> {
-        let channel = Channel::from_shared(self.members[i].endpoint())
+    /// A connected channel to member i (over TLS for `https://` members).
+    pub async fn channel(
+        &self,
+        i: usize,
+        timeout: Duration,
+    ) -> Result<Channel, tonic::transport::Error> {
+        let mut endpoint = Channel::from_shared(self.members[i].endpoint())
             .expect("valid endpoint")
             .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(10))
-            .connect()
-            .await?;
-        Ok(KvClient::new(channel))
+            .timeout(timeout);
+        if let Some(tls) = &self.client_tls {
+            endpoint = endpoint.tls_config(tls.config())?;
+        }
+        endpoint.connect().await
+    }
+
+    pub async fn kv(&self, i: usize) -> Result<KvClient<Channel>, tonic::transport::Error> {
+        Ok(KvClient::new(
+            self.channel(i, Duration::from_secs(10)).await?,
+        ))
     }
 
     pub async fn maintenance(
         &self,
         i: usize,
     ) -> Result<MaintenanceClient<Channel>, tonic::transport::Error> {
-        let channel = Channel::from_shared(self.members[i].endpoint())
-            .expect("valid endpoint")
-            .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(5))
-            .connect()
-            .await?;
-        Ok(MaintenanceClient::new(channel))
+        Ok(MaintenanceClient::new(
+            self.channel(i, Duration::from_secs(5)).await?,
+        ))
     }
 
     /// The index of the member that leads, as the members report it.
