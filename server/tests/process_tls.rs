@@ -878,3 +878,105 @@ async fn members_call_each_other_over_https_client_urls() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_names_the_user_when_auth_is_enabled() {
+    use cairn_proto::authpb;
+    use pb::auth_client::AuthClient;
+    let pki = Pki::new("tls-auth");
+    let server_files = pki.issue("server", 1);
+    let root = read_pair(&pki.issue("root", 2));
+    let alice = read_pair(&pki.issue("alice", 3));
+    let nobody = read_pair(&pki.issue("nobody", 4));
+    let server = Server::start(
+        "tls-auth",
+        "https://127.0.0.1:{port}",
+        &[
+            "--cert-file",
+            server_files.cert(),
+            "--key-file",
+            server_files.key(),
+            "--trusted-ca-file",
+            pki.ca(),
+            "--client-cert-auth",
+        ],
+    );
+    server.wait_ready().await;
+    let url = server.https();
+    let ca = &pki.ca.cert_pem;
+    let channel = |identity: (String, String)| {
+        let url = url.clone();
+        async move {
+            let tls = ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(ca))
+                .identity(Identity::from_pem(identity.0, identity.1));
+            Channel::from_shared(url)
+                .expect("url")
+                .tls_config(tls)
+                .expect("tls")
+                .timeout(Duration::from_secs(5))
+                .connect()
+                .await
+                .expect("connect")
+        }
+    };
+    // Users with passwords nobody types: the certificate is the credential.
+    let mut auth = AuthClient::new(channel(root.clone()).await);
+    for name in ["root", "alice"] {
+        auth.user_add(pb::AuthUserAddRequest {
+            name: name.into(),
+            password: format!("{name}-unused-password"),
+            options: None,
+        })
+        .await
+        .expect("user add");
+    }
+    auth.user_grant_role(pb::AuthUserGrantRoleRequest {
+        user: "root".into(),
+        role: "root".into(),
+    })
+    .await
+    .expect("grant root");
+    auth.role_add(pb::AuthRoleAddRequest { name: "a".into() })
+        .await
+        .expect("role add");
+    auth.role_grant_permission(pb::AuthRoleGrantPermissionRequest {
+        name: "a".into(),
+        perm: Some(authpb::Permission {
+            perm_type: authpb::permission::Type::Readwrite as i32,
+            key: b"a/".to_vec().into(),
+            range_end: b"a0".to_vec().into(),
+        }),
+    })
+    .await
+    .expect("grant permission");
+    auth.user_grant_role(pb::AuthUserGrantRoleRequest {
+        user: "alice".into(),
+        role: "a".into(),
+    })
+    .await
+    .expect("grant role");
+    auth.auth_enable(pb::AuthEnableRequest {})
+        .await
+        .expect("auth enable");
+
+    let mut as_alice = KvClient::new(channel(alice).await);
+    as_alice
+        .put(put("a/1", "mine"))
+        .await
+        .expect("alice writes under a/");
+    let denied = as_alice
+        .put(put("b", "not mine"))
+        .await
+        .expect_err("denied");
+    assert_eq!(denied.message(), "etcdserver: permission denied");
+    let mut as_root = KvClient::new(channel(root).await);
+    as_root.put(put("b", "root's")).await.expect("root writes");
+    let mut as_nobody = KvClient::new(channel(nobody).await);
+    assert!(
+        as_nobody.range(get("a/1")).await.is_err(),
+        "a CN that is no user reads nothing"
+    );
+    let found = as_root.range(get("b")).await.expect("get").into_inner();
+    assert_eq!(&found.kvs[0].value[..], b"root's");
+}
