@@ -24,7 +24,7 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct GlobalOptions {
-    /// gRPC endpoints, comma separated: host:port or http://host:port.
+    /// gRPC endpoints, comma separated: host:port, http://host:port or https://host:port.
     #[arg(
         long,
         global = true,
@@ -62,6 +62,29 @@ pub struct GlobalOptions {
     /// Title of the run, carried into --json; `chart` groups panels by it.
     #[arg(long, global = true)]
     pub title: Option<String>,
+    /// CA bundle (PEM) that https:// endpoints' certificates are verified against.
+    #[arg(long, global = true)]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate (PEM) presented to https:// endpoints.
+    #[arg(
+        long = "cert",
+        id = "client_cert",
+        global = true,
+        requires = "client_key"
+    )]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM). (Its id is not `key`:
+    /// `range` has a positional <KEY>.)
+    #[arg(
+        long = "key",
+        id = "client_key",
+        global = true,
+        requires = "client_cert"
+    )]
+    pub key: Option<PathBuf>,
+    /// Accept any certificate from https:// endpoints (e.g. --auto-tls ones).
+    #[arg(long, global = true)]
+    pub insecure_skip_tls_verify: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -227,4 +250,30 @@ pub struct SummaryArgs {
     /// --json result files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_options_parse_beside_ranges_positional_key() {
+        let cli = Cli::try_parse_from([
+            "cairn-bench",
+            "--endpoints",
+            "https://127.0.0.1:2379",
+            "--cacert",
+            "ca.pem",
+            "--cert",
+            "client.pem",
+            "--key",
+            "client-key.pem",
+            "range",
+            "foo",
+        ])
+        .expect("parses");
+        assert_eq!(cli.global.key.as_deref(), Some("client-key.pem".as_ref()));
+        assert!(matches!(cli.command, Command::Range(_)));
+        assert!(Cli::try_parse_from(["cairn-bench", "--cert", "c.pem", "put"]).is_err());
+    }
 }

@@ -1,4 +1,5 @@
-//! Endpoints and gRPC connections: `--endpoints`, `--conns`, `--target-leader`.
+//! Endpoints and gRPC connections: `--endpoints`, `--conns`, `--target-leader`;
+//! `https://` endpoints over TLS (see tls.rs).
 
 use std::time::Duration;
 
@@ -6,52 +7,77 @@ use cairn_proto::etcdserverpb::maintenance_client::MaintenanceClient;
 use cairn_proto::etcdserverpb::StatusRequest;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::tls::Tls;
+
 /// How long to wait for one TCP connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Turns `host:port` or `http://host:port` into a URI tonic accepts.
-pub fn endpoint_uri(endpoint: &str) -> Result<String, String> {
+/// Turns `host:port`, `http://host:port` or `https://host:port` into a
+/// plain URI tonic accepts, and whether the endpoint asks for TLS.
+fn endpoint_uri(endpoint: &str) -> Result<(String, bool), String> {
     let endpoint = endpoint.trim();
-    if endpoint.starts_with("https://") || endpoint.starts_with("unixs://") {
-        return Err(format!("endpoint {endpoint}: TLS is not supported"));
+    if endpoint.starts_with("unix://") || endpoint.starts_with("unixs://") {
+        return Err(format!(
+            "endpoint {endpoint}: unix sockets are not supported"
+        ));
     }
-    let host_port = endpoint.strip_prefix("http://").unwrap_or(endpoint);
+    let (host_port, tls) = match endpoint.strip_prefix("https://") {
+        Some(rest) => (rest, true),
+        None => (endpoint.strip_prefix("http://").unwrap_or(endpoint), false),
+    };
     let host_port = host_port.trim_end_matches('/');
     if host_port.is_empty() {
         return Err("empty endpoint".to_string());
     }
-    Ok(format!("http://{host_port}"))
+    Ok((format!("http://{host_port}"), tls))
 }
 
-async fn connect_one(endpoint: &str) -> Result<Channel, String> {
-    let uri = endpoint_uri(endpoint)?;
-    Endpoint::from_shared(uri.clone())
+async fn connect_one(endpoint: &str, tls: Option<&Tls>) -> Result<Channel, String> {
+    let (uri, wants_tls) = endpoint_uri(endpoint)?;
+    let builder = Endpoint::from_shared(uri.clone())
         .map_err(|error| format!("endpoint {endpoint}: {error}"))?
         .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true)
-        .connect()
+        .tcp_nodelay(true);
+    if !wants_tls {
+        return builder
+            .connect()
+            .await
+            .map_err(|error| format!("connect to {uri}: {error}"));
+    }
+    let Some(tls) = tls else {
+        return Err(format!(
+            "endpoint {endpoint}: https:// needs --cacert (and --cert/--key) or --insecure-skip-tls-verify"
+        ));
+    };
+    let host = builder.uri().host().unwrap_or_default().to_string();
+    builder
+        .connect_with_connector(tls.connector(&host)?)
         .await
-        .map_err(|error| format!("connect to {uri}: {error}"))
+        .map_err(|error| format!("connect to {endpoint}: {error:?}"))
 }
 
 /// Opens `conns` connections; connection i goes to endpoint i mod n.
-pub async fn connect_all(endpoints: &[String], conns: usize) -> Result<Vec<Channel>, String> {
+pub async fn connect_all(
+    endpoints: &[String],
+    conns: usize,
+    tls: Option<&Tls>,
+) -> Result<Vec<Channel>, String> {
     if endpoints.is_empty() {
         return Err("no endpoints".to_string());
     }
     let mut channels = Vec::with_capacity(conns.max(1));
     for index in 0..conns.max(1) {
-        channels.push(connect_one(&endpoints[index % endpoints.len()]).await?);
+        channels.push(connect_one(&endpoints[index % endpoints.len()], tls).await?);
     }
     Ok(channels)
 }
 
 /// Asks every endpoint for its status and returns the one whose member is
 /// the leader (as the answering member itself believes).
-pub async fn find_leader(endpoints: &[String]) -> Result<String, String> {
+pub async fn find_leader(endpoints: &[String], tls: Option<&Tls>) -> Result<String, String> {
     let mut last_error = String::from("no endpoint answered");
     for endpoint in endpoints {
-        let channel = match connect_one(endpoint).await {
+        let channel = match connect_one(endpoint, tls).await {
             Ok(channel) => channel,
             Err(error) => {
                 last_error = error;

@@ -19,6 +19,7 @@ mod lease;
 mod progress;
 mod recorder;
 mod report;
+mod tls;
 mod watch;
 
 use std::process::ExitCode;
@@ -139,12 +140,13 @@ async fn run(cli: Cli) -> Result<Report, String> {
     if global.request_timeout <= 0.0 || global.duration.is_some_and(|seconds| seconds <= 0.0) {
         return Err("--request-timeout and --duration must be positive".to_string());
     }
+    let tls = tls::Tls::from_options(&global)?;
     let endpoints = if global.target_leader {
-        vec![connect::find_leader(&global.endpoints).await?]
+        vec![connect::find_leader(&global.endpoints, tls.as_ref()).await?]
     } else {
         global.endpoints.clone()
     };
-    let channels = connect::connect_all(&endpoints, global.conns).await?;
+    let channels = connect::connect_all(&endpoints, global.conns, tls.as_ref()).await?;
     let clients = global.clients;
     match cli.command {
         Command::Put(args) => {
