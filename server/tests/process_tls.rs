@@ -357,9 +357,9 @@ async fn client_certificates_let_in_only_clients_of_the_trusted_ca() {
         server.port
     )));
     assert!(!log.contains("serving insecure client requests"), "{log}");
-    assert_eq!(
-        log.matches("rejected connection from \"127.0.0.1:").count(),
-        4,
+    // (A refused client may reconnect and be refused again.)
+    assert!(
+        log.matches("rejected connection from \"127.0.0.1:").count() >= 4,
         "{log}"
     );
 }
