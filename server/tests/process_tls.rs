@@ -472,6 +472,10 @@ async fn etcdctl_and_curl_speak_tls_with_client_certificates() {
     let curl = |path: &str, with_cert: bool| {
         let mut command = Command::new(CURL);
         command.args(["-sS", "--max-time", "5", "--cacert", pki.ca()]);
+        // /metrics over HTTP/1.1 (ALPN http/1.1); the others as curl likes (h2).
+        if path == "/metrics" {
+            command.arg("--http1.1");
+        }
         if with_cert {
             command.args(["--cert", client.cert(), "--key", client.key()]);
         }
@@ -489,6 +493,8 @@ async fn etcdctl_and_curl_speak_tls_with_client_certificates() {
     assert!(body.contains("\"health\":\"true\""), "{body}");
     let (ok, body) = curl("/version", true);
     assert!(ok && body.contains("etcdserver"), "{body}");
+    let (ok, body) = curl("/metrics", true);
+    assert!(ok && body.contains("# TYPE"), "{body}");
     let (ok, body) = curl("/health", false);
     assert!(!ok, "curl without a client certificate was served: {body}");
     server
