@@ -56,7 +56,7 @@ impl Disk {
                     }
                 }
             }
-            Action::SaveSnapshot { name, bytes } => {
+            Action::SaveSnapshot { name, bytes, .. } => {
                 self.snapshots.insert(name.clone(), bytes.clone());
             }
             Action::DeleteFiles { wal, snapshots } => {

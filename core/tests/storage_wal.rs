@@ -103,7 +103,7 @@ fn valid_log(payloads: &[Vec<u8>], preallocated_bytes: usize) -> ValidLog {
     let written_bytes = bytes.len();
     bytes.resize(written_bytes.max(preallocated_bytes), 0);
     ValidLog {
-        name: writer.segment_name(),
+        name: writer.segment_name().to_string(),
         bytes,
         written_bytes,
         entries,

@@ -178,7 +178,9 @@ async fn execute(storage: &SimStorage, action: Action) -> Option<DiskDone> {
             fs.truncate_durable(&format!("wal/{segment}"), offset);
             None
         }
-        Action::SaveSnapshot { name, bytes } => {
+        // Background snapshots are written in order here too: a subset of
+        // what the real disk may do, which runs them beside WAL writes.
+        Action::SaveSnapshot { name, bytes, .. } => {
             if full {
                 return Some(enospc("save snapshot"));
             }

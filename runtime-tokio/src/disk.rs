@@ -141,17 +141,25 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Carries out disk actions one after another on its own thread, so that
-/// fsyncs never block ticks, heartbeats or request handling.
+/// fsyncs never block ticks, heartbeats or request handling; the member's own
+/// snapshots are written by a second thread, so that WAL writes (and so every
+/// client write) never wait behind a snapshot of hundreds of megabytes.
 #[derive(Debug)]
 pub struct DiskWorker {
     tx: mpsc::Sender<Action>,
+    background: mpsc::Sender<Action>,
     dir: DataDir,
 }
 
 impl crate::driver::Disk for DiskWorker {
     fn submit(&mut self, action: Action) {
-        // The worker only stops after a fatal failure, which the driver sees.
-        let _ = self.tx.send(action);
+        // The workers only stop after a fatal failure, which the driver sees.
+        let _ = match action {
+            Action::SaveSnapshot {
+                background: true, ..
+            } => self.background.send(action),
+            action => self.tx.send(action),
+        };
     }
 
     fn snapshot_source(&mut self, name: &str) -> io::Result<crate::io::SnapshotSource> {
@@ -165,25 +173,39 @@ impl crate::driver::Disk for DiskWorker {
 impl DiskWorker {
     /// Starts the worker; completions go to `done`.
     pub fn start(dir: DataDir, done: tokio::sync::mpsc::UnboundedSender<DiskDone>) -> DiskWorker {
-        let (tx, rx) = mpsc::channel::<Action>();
-        let worker_dir = dir.clone();
-        std::thread::Builder::new()
-            .name("cairn-disk".to_string())
-            .spawn(move || {
-                let mut files = OpenFiles::new(worker_dir);
-                while let Ok(action) = rx.recv() {
-                    let report = files.execute(action);
-                    if let Some(report) = report {
-                        let fatal = matches!(report, DiskDone::Failed { .. });
-                        if done.send(report).is_err() || fatal {
-                            return;
-                        }
+        let tx = spawn_worker("cairn-disk", dir.clone(), done.clone());
+        let background = spawn_worker("cairn-snap", dir.clone(), done);
+        DiskWorker {
+            tx,
+            background,
+            dir,
+        }
+    }
+}
+
+/// A thread that carries out the actions it is sent, in order.
+fn spawn_worker(
+    name: &str,
+    dir: DataDir,
+    done: tokio::sync::mpsc::UnboundedSender<DiskDone>,
+) -> mpsc::Sender<Action> {
+    let (tx, rx) = mpsc::channel::<Action>();
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let mut files = OpenFiles::new(dir);
+            while let Ok(action) = rx.recv() {
+                let report = files.execute(action);
+                if let Some(report) = report {
+                    let fatal = matches!(report, DiskDone::Failed { .. });
+                    if done.send(report).is_err() || fatal {
+                        return;
                     }
                 }
-            })
-            .expect("spawn the disk thread");
-        DiskWorker { tx, dir }
-    }
+            }
+        })
+        .expect("spawn a disk thread");
+    tx
 }
 
 struct OpenFiles {
@@ -237,7 +259,7 @@ impl OpenFiles {
                     error,
                 }),
             },
-            Action::SaveSnapshot { name, bytes } => match self.save_snapshot(&name, &bytes) {
+            Action::SaveSnapshot { name, bytes, .. } => match self.save_snapshot(&name, &bytes) {
                 Ok(()) => Some(DiskDone::SnapshotSaved { name }),
                 Err(error) => Some(DiskDone::Failed {
                     action: "save snapshot",

@@ -25,6 +25,9 @@ pub enum WalOp {
 /// be carried out one after another in the order they are emitted: the member
 /// relies on that order for durability (a snapshot file is durable before the
 /// WAL record that names it; files are deleted only after what replaces them).
+/// The one exception is a `SaveSnapshot` marked `background`, which may run
+/// beside later disk actions: nothing refers to it until its completion is
+/// reported.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Zero a torn tail at startup: from `offset` to the end of `segment`,
@@ -42,7 +45,15 @@ pub enum Action {
     },
     /// Write a snapshot file durably (temp name, fsync, rename, fsync the
     /// directory), then report [`super::Member::handle_snapshot_saved`].
-    SaveSnapshot { name: String, bytes: Bytes },
+    /// `background`: the member's own periodic snapshot, which no WAL record
+    /// names before it is reported saved, so WAL writes need not queue
+    /// behind it (a large one takes seconds to write). A snapshot received
+    /// from the leader is not background: the WAL record that follows names it.
+    SaveSnapshot {
+        name: String,
+        bytes: Bytes,
+        background: bool,
+    },
     /// Delete these WAL segments and snapshot files (they are obsolete).
     DeleteFiles {
         wal: Vec<String>,

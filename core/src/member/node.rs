@@ -1375,7 +1375,11 @@ impl Member {
         // The file must be durable before the WAL record naming it: disk
         // actions run in order.
         self.snapshot_write = Some(SnapshotWrite::Received);
-        self.actions.push_back(Action::SaveSnapshot { name, bytes });
+        self.actions.push_back(Action::SaveSnapshot {
+            name,
+            bytes,
+            background: false,
+        });
         self.batch
             .push_snapshot_marker(&mut self.wal, meta.index, meta.term);
         self.actions
@@ -1419,6 +1423,7 @@ impl Member {
         self.actions.push_back(Action::SaveSnapshot {
             name,
             bytes: Bytes::from(bytes),
+            background: true,
         });
     }
 }

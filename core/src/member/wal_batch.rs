@@ -86,13 +86,13 @@ impl WalBatch {
         let segment = wal.segment_name();
         let reopen = match &self.open {
             Some((open_segment, offset, bytes)) => {
-                *open_segment != segment || offset + bytes.len() as u64 != wal.offset_bytes()
+                open_segment != segment || offset + bytes.len() as u64 != wal.offset_bytes()
             }
             None => true,
         };
         if reopen {
             self.close();
-            self.open = Some((segment, wal.offset_bytes(), Vec::new()));
+            self.open = Some((segment.to_string(), wal.offset_bytes(), Vec::new()));
         }
         &mut self.open.as_mut().expect("just opened").2
     }

@@ -42,6 +42,8 @@ pub struct WalWriter {
     last_index: u64,
     hard_state: HardState,
     segment_size_bytes: u64,
+    /// `segment`'s file name, kept rather than formatted on every batch.
+    name: String,
 }
 
 impl WalWriter {
@@ -60,6 +62,7 @@ impl WalWriter {
             last_index: snapshot.index,
             hard_state: HardState::default(),
             segment_size_bytes: SEGMENT_SIZE_BYTES,
+            name: segment_name(0, snapshot.index + 1),
         };
         let mut segment = writer.start_segment();
         writer.append_snapshot_marker(&mut segment.bytes, snapshot);
@@ -81,6 +84,7 @@ impl WalWriter {
             last_index: resume.last_index,
             hard_state: recovered.hard_state,
             segment_size_bytes: SEGMENT_SIZE_BYTES,
+            name: segment_name(resume.seq, resume.first_index),
         }
     }
 
@@ -96,8 +100,8 @@ impl WalWriter {
     }
 
     /// The current segment's file name.
-    pub fn segment_name(&self) -> String {
-        segment_name(self.segment.seq, self.segment.first_index)
+    pub fn segment_name(&self) -> &str {
+        &self.name
     }
 
     /// Index of the last entry appended.
@@ -141,6 +145,7 @@ impl WalWriter {
             seq: self.segment.seq + 1,
             first_index: self.last_index + 1,
         };
+        self.name = segment_name(self.segment.seq, self.segment.first_index);
         let mut segment = self.start_segment();
         let hard_state = self.hard_state;
         self.append_hard_state(&mut segment.bytes, hard_state);
@@ -153,7 +158,7 @@ impl WalWriter {
         let metadata = self.metadata;
         self.append(&mut bytes, &Record::Metadata(metadata));
         NewSegment {
-            name: self.segment_name(),
+            name: self.name.clone(),
             bytes,
         }
     }
