@@ -85,6 +85,9 @@ pub struct GlobalOptions {
     /// Accept any certificate from https:// endpoints (e.g. --auto-tls ones).
     #[arg(long, global = true)]
     pub insecure_skip_tls_verify: bool,
+    /// Authenticate as `name:password` and send the token with every request.
+    #[arg(long, global = true)]
+    pub user: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

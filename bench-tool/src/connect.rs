@@ -3,8 +3,12 @@
 
 use std::time::Duration;
 
+use cairn_proto::etcdserverpb::auth_client::AuthClient;
 use cairn_proto::etcdserverpb::maintenance_client::MaintenanceClient;
+use cairn_proto::etcdserverpb::AuthenticateRequest;
 use cairn_proto::etcdserverpb::StatusRequest;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::{InterceptedService, Interceptor};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::tls::Tls;
@@ -99,4 +103,55 @@ pub async fn find_leader(endpoints: &[String], tls: Option<&Tls>) -> Result<Stri
         }
     }
     Err(format!("no endpoint is the leader ({last_error})"))
+}
+
+/// A connection that puts the `--user`'s auth token on every request.
+pub type Conn = InterceptedService<Channel, Token>;
+
+/// The token etcd's clients send as `token` metadata (none without `--user`).
+#[derive(Clone, Debug, Default)]
+pub struct Token(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Token {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request.metadata_mut().insert("token", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Authenticates `user` (`name:password`, as etcdctl's `--user`) once, so
+/// every request of the run carries the same token, as etcd's benchmark does.
+pub async fn authenticate(channel: &Channel, user: Option<&str>) -> Result<Token, String> {
+    let Some(user) = user else {
+        return Ok(Token::default());
+    };
+    let (name, password) = user
+        .split_once(':')
+        .ok_or_else(|| format!("--user {user:?}: expected name:password"))?;
+    let token = AuthClient::new(channel.clone())
+        .authenticate(AuthenticateRequest {
+            name: name.to_string(),
+            password: password.to_string(),
+        })
+        .await
+        .map_err(|status| format!("authenticate as {name}: {}", status.message()))?
+        .into_inner()
+        .token;
+    let token = token
+        .parse()
+        .map_err(|_| format!("the token for {name} is not ASCII"))?;
+    Ok(Token(Some(token)))
+}
+
+/// Wraps connections with the token.
+pub fn with_token(channels: Vec<Channel>, token: &Token) -> Vec<Conn> {
+    channels
+        .into_iter()
+        .map(|channel| InterceptedService::new(channel, token.clone()))
+        .collect()
 }

@@ -1,9 +1,9 @@
 //! Workers of the KV workloads: put, range, txn-put, txn-mixed.
 
+use crate::connect::Conn;
 use bytes::Bytes;
 use cairn_proto::etcdserverpb::kv_client::KvClient;
 use cairn_proto::etcdserverpb::{request_op, PutRequest, RangeRequest, RequestOp, TxnRequest};
-use tonic::transport::Channel;
 use tonic::Status;
 
 use crate::cli::{Consistency, PutArgs, RangeArgs, TxnMixedArgs, TxnPutArgs};
@@ -12,14 +12,14 @@ use crate::keys::{prefix_end, KeyShape, Random};
 
 #[derive(Debug)]
 pub struct PutWorker {
-    client: KvClient<Channel>,
+    client: KvClient<Conn>,
     shape: KeyShape,
     sequential: bool,
     random: Random,
 }
 
 impl PutWorker {
-    pub fn new(channel: Channel, args: &PutArgs, client_index: u64) -> Result<Self, String> {
+    pub fn new(channel: Conn, args: &PutArgs, client_index: u64) -> Result<Self, String> {
         Ok(Self {
             client: KvClient::new(channel),
             shape: KeyShape::new(&args.keys)?,
@@ -47,7 +47,7 @@ impl Worker for PutWorker {
 
 #[derive(Debug)]
 pub struct RangeWorker {
-    client: KvClient<Channel>,
+    client: KvClient<Conn>,
     request: RangeRequest,
 }
 
@@ -74,7 +74,7 @@ pub fn range_request(args: &RangeArgs) -> RangeRequest {
 }
 
 impl RangeWorker {
-    pub fn new(channel: Channel, request: RangeRequest) -> Self {
+    pub fn new(channel: Conn, request: RangeRequest) -> Self {
         Self {
             client: KvClient::new(channel).max_decoding_message_size(usize::MAX),
             request,
@@ -100,14 +100,14 @@ fn put_op(key: Bytes, value: Bytes) -> RequestOp {
 
 #[derive(Debug)]
 pub struct TxnPutWorker {
-    client: KvClient<Channel>,
+    client: KvClient<Conn>,
     shape: KeyShape,
     ops_per_txn: u64,
     random: Random,
 }
 
 impl TxnPutWorker {
-    pub fn new(channel: Channel, args: &TxnPutArgs, client_index: u64) -> Result<Self, String> {
+    pub fn new(channel: Conn, args: &TxnPutArgs, client_index: u64) -> Result<Self, String> {
         let shape = KeyShape::new(&args.keys)?;
         if args.txn_ops == 0 || args.txn_ops > shape.space {
             return Err(format!(
@@ -140,7 +140,7 @@ impl Worker for TxnPutWorker {
 
 #[derive(Debug)]
 pub struct TxnMixedWorker {
-    client: KvClient<Channel>,
+    client: KvClient<Conn>,
     shape: KeyShape,
     /// Probability that a txn reads.
     read_fraction: f64,
@@ -151,7 +151,7 @@ pub struct TxnMixedWorker {
 }
 
 impl TxnMixedWorker {
-    pub fn new(channel: Channel, args: &TxnMixedArgs, client_index: u64) -> Result<Self, String> {
+    pub fn new(channel: Conn, args: &TxnMixedArgs, client_index: u64) -> Result<Self, String> {
         if args.rw_ratio.is_nan() || args.rw_ratio < 0.0 {
             return Err("--rw-ratio must be >= 0".to_string());
         }

@@ -1,11 +1,11 @@
 //! lease-keepalive: each client grants a lease, opens a LeaseKeepAlive stream
 //! and times request/response round trips on it.
 
+use crate::connect::Conn;
 use cairn_proto::etcdserverpb::lease_client::LeaseClient;
 use cairn_proto::etcdserverpb::{LeaseGrantRequest, LeaseKeepAliveRequest, LeaseKeepAliveResponse};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 use tonic::{Status, Streaming};
 
 /// TTL of the benchmark's leases; long enough to outlive any run's pauses.
@@ -21,7 +21,7 @@ pub struct KeepAliveWorker {
 }
 
 impl KeepAliveWorker {
-    pub async fn new(channel: Channel) -> Result<Self, String> {
+    pub async fn new(channel: Conn) -> Result<Self, String> {
         let mut client = LeaseClient::new(channel);
         let grant = client
             .lease_grant(LeaseGrantRequest {

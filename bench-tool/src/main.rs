@@ -26,9 +26,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::connect::Conn;
 use bytes::Bytes;
 use clap::Parser;
-use tonic::transport::Channel;
 
 use cli::{Cli, Command, GlobalOptions, DEFAULT_TOTAL};
 use driver::{run_workers, show_progress, Plan, Worker};
@@ -113,9 +113,9 @@ fn info(global: &GlobalOptions, workload: &str, endpoints: &[String]) -> RunInfo
 }
 
 fn build_workers<W>(
-    channels: &[Channel],
+    channels: &[Conn],
     clients: usize,
-    mut make: impl FnMut(Channel, u64) -> Result<W, String>,
+    mut make: impl FnMut(Conn, u64) -> Result<W, String>,
 ) -> Result<Vec<W>, String> {
     (0..clients.max(1))
         .map(|client| make(channels[client % channels.len()].clone(), client as u64))
@@ -147,6 +147,8 @@ async fn run(cli: Cli) -> Result<Report, String> {
         global.endpoints.clone()
     };
     let channels = connect::connect_all(&endpoints, global.conns, tls.as_ref()).await?;
+    let token = connect::authenticate(&channels[0], global.user.as_deref()).await?;
+    let channels = connect::with_token(channels, &token);
     let clients = global.clients;
     match cli.command {
         Command::Put(args) => {
@@ -216,7 +218,7 @@ async fn run_watch(
     global: &GlobalOptions,
     workload: &str,
     endpoints: &[String],
-    channels: &[Channel],
+    channels: &[Conn],
     setup: watch::WatchSetup,
 ) -> Result<Report, String> {
     let put_rate = setup.put_rate_per_s;

@@ -13,13 +13,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::connect::Conn;
 use bytes::{BufMut, Bytes, BytesMut};
 use cairn_proto::etcdserverpb::kv_client::KvClient;
 use cairn_proto::etcdserverpb::watch_client::WatchClient;
 use cairn_proto::etcdserverpb::{watch_request, PutRequest, WatchCreateRequest, WatchRequest};
 use tokio::sync::{mpsc, watch as signal};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 use tonic::Status;
 
 use crate::driver::{run_workers, Plan, Worker};
@@ -56,7 +56,7 @@ pub struct WatchOutcome {
 }
 
 struct StreamTask {
-    channel: Channel,
+    channel: Conn,
     /// Key index of each watcher on this stream.
     watcher_keys: Vec<usize>,
     keys: Arc<Vec<Bytes>>,
@@ -179,7 +179,7 @@ impl StreamTask {
 /// Puts to the watched keys; the value starts with the send time.
 #[derive(Debug)]
 struct PutWorker {
-    client: KvClient<Channel>,
+    client: KvClient<Conn>,
     keys: Arc<Vec<Bytes>>,
     puts_by_key: Arc<Vec<AtomicU64>>,
     epoch: Instant,
@@ -207,7 +207,7 @@ impl Worker for PutWorker {
 /// Creates the watchers, runs the puts by `plan_of_puts`, drains events.
 pub async fn run(
     setup: WatchSetup,
-    channels: &[Channel],
+    channels: &[Conn],
     plan_of_puts: impl FnOnce() -> Plan,
     request_timeout: Duration,
     progress: bool,
