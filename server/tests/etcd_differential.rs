@@ -421,6 +421,20 @@ fn mask(text: &str) -> String {
     out
 }
 
+/// Runs each command (with its standard input) against etcd, then cairn:
+/// the same success and the same masked output.
+fn same_output(reference: &str, subject: &str, script: &[(Vec<&str>, Option<&str>)]) {
+    for (args, stdin) in script {
+        let (ok_etcd, expected) = etcdctl(reference, args, *stdin);
+        let (ok_cairn, actual) = etcdctl(subject, args, *stdin);
+        assert_eq!(
+            (ok_cairn, mask(&actual)),
+            (ok_etcd, mask(&expected)),
+            "etcdctl {args:?} differs (left: cairn, right: etcd)"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everyday_etcdctl_commands_give_etcds_output() {
     if !etcd_available("everyday_etcdctl_commands_give_etcds_output") {
@@ -488,15 +502,7 @@ async fn everyday_etcdctl_commands_give_etcds_output() {
         (vec!["alarm", "list"], None),
         (vec!["put", "", "empty-key"], None),
     ];
-    for (args, stdin) in &script {
-        let (ok_etcd, expected) = etcdctl(&reference, args, *stdin);
-        let (ok_cairn, actual) = etcdctl(&subject, args, *stdin);
-        assert_eq!(
-            (ok_cairn, mask(&actual)),
-            (ok_etcd, mask(&expected)),
-            "etcdctl {args:?} differs (left: cairn, right: etcd)"
-        );
-    }
+    same_output(&reference, &subject, &script);
     // Commands whose output names IDs, versions and sizes: same success and
     // the same shape.
     for args in [
@@ -773,13 +779,5 @@ async fn etcdctl_auth_commands_give_etcds_output() {
         (vec!["role", "delete", "reader"], None),
         (vec!["role", "list"], None),
     ];
-    for (args, stdin) in &script {
-        let (ok_etcd, expected) = etcdctl(&reference, args, *stdin);
-        let (ok_cairn, actual) = etcdctl(&subject, args, *stdin);
-        assert_eq!(
-            (ok_cairn, mask(&actual)),
-            (ok_etcd, mask(&expected)),
-            "etcdctl {args:?} differs (left: cairn, right: etcd)"
-        );
-    }
+    same_output(&reference, &subject, &script);
 }

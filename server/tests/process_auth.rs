@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cairn_proto::{authpb, etcdserverpb as pb};
+use cairn_proto::etcdserverpb as pb;
 use pb::auth_client::AuthClient;
 use pb::kv_client::KvClient;
 use pb::watch_client::WatchClient;
@@ -35,46 +35,9 @@ fn with_token<T>(message: T, token: &str) -> Request<T> {
     request
 }
 
-/// root (with the root role) and alice (read-write on the prefix `a/`),
-/// then auth enabled; returns root's token.
+/// root and alice (see support/auth.rs), auth enabled; returns root's token.
 async fn set_up_users(auth: &mut AuthClient<Channel>) -> String {
-    for (name, password) in [("root", "rootpw"), ("alice", "alicepw")] {
-        auth.user_add(pb::AuthUserAddRequest {
-            name: name.into(),
-            password: password.into(),
-            options: None,
-        })
-        .await
-        .expect("user add");
-    }
-    auth.user_grant_role(pb::AuthUserGrantRoleRequest {
-        user: "root".into(),
-        role: "root".into(),
-    })
-    .await
-    .expect("grant root");
-    auth.role_add(pb::AuthRoleAddRequest { name: "a".into() })
-        .await
-        .expect("role add");
-    auth.role_grant_permission(pb::AuthRoleGrantPermissionRequest {
-        name: "a".into(),
-        perm: Some(authpb::Permission {
-            perm_type: authpb::permission::Type::Readwrite as i32,
-            key: Bytes::from_static(b"a/"),
-            range_end: Bytes::from_static(b"a0"),
-        }),
-    })
-    .await
-    .expect("grant permission");
-    auth.user_grant_role(pb::AuthUserGrantRoleRequest {
-        user: "alice".into(),
-        role: "a".into(),
-    })
-    .await
-    .expect("grant a");
-    auth.auth_enable(pb::AuthEnableRequest {})
-        .await
-        .expect("auth enable");
+    support::auth::enable_with_alice(auth, "rootpw", "alicepw").await;
     login(auth, "root", "rootpw").await.expect("root login")
 }
 

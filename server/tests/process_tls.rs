@@ -887,7 +887,6 @@ async fn members_call_each_other_over_https_client_urls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_certificate_names_the_user_when_auth_is_enabled() {
-    use cairn_proto::authpb;
     use pb::auth_client::AuthClient;
     let pki = Pki::new("tls-auth");
     let server_files = pki.issue("server", 1);
@@ -928,43 +927,8 @@ async fn a_client_certificate_names_the_user_when_auth_is_enabled() {
     };
     // Users with passwords nobody types: the certificate is the credential.
     let mut auth = AuthClient::new(channel(root.clone()).await);
-    for name in ["root", "alice"] {
-        auth.user_add(pb::AuthUserAddRequest {
-            name: name.into(),
-            password: format!("{name}-unused-password"),
-            options: None,
-        })
-        .await
-        .expect("user add");
-    }
-    auth.user_grant_role(pb::AuthUserGrantRoleRequest {
-        user: "root".into(),
-        role: "root".into(),
-    })
-    .await
-    .expect("grant root");
-    auth.role_add(pb::AuthRoleAddRequest { name: "a".into() })
-        .await
-        .expect("role add");
-    auth.role_grant_permission(pb::AuthRoleGrantPermissionRequest {
-        name: "a".into(),
-        perm: Some(authpb::Permission {
-            perm_type: authpb::permission::Type::Readwrite as i32,
-            key: b"a/".to_vec().into(),
-            range_end: b"a0".to_vec().into(),
-        }),
-    })
-    .await
-    .expect("grant permission");
-    auth.user_grant_role(pb::AuthUserGrantRoleRequest {
-        user: "alice".into(),
-        role: "a".into(),
-    })
-    .await
-    .expect("grant role");
-    auth.auth_enable(pb::AuthEnableRequest {})
-        .await
-        .expect("auth enable");
+    support::auth::enable_with_alice(&mut auth, "root-unused-password", "alice-unused-password")
+        .await;
 
     let mut as_alice = KvClient::new(channel(alice).await);
     as_alice
