@@ -213,6 +213,13 @@ async fn simple_tokens_expire_and_auth_survives_a_restart() {
     let anonymous = kv.range(support::get("a/1")).await.expect_err("anonymous");
     assert_eq!(anonymous.message(), "etcdserver: user name is empty");
     let root = login(&mut auth, "root", "rootpw").await.expect("root");
+    let status = auth
+        .auth_status(pb::AuthStatusRequest {})
+        .await
+        .expect("auth status")
+        .into_inner();
+    assert!(status.enabled);
+    assert!(status.auth_revision > 1, "{status:?}");
     let users = auth
         .user_list(with_token(pb::AuthUserListRequest {}, &root))
         .await

@@ -360,6 +360,22 @@ impl pb::auth_server::Auth for Services {
         }))
     }
 
+    async fn auth_status(
+        &self,
+        request: Request<pb::AuthStatusRequest>,
+    ) -> Result<Response<pb::AuthStatusResponse>, Status> {
+        match self.auth_query(&request, AuthQuery::Status).await? {
+            (header, AuthResponse::Status { enabled, revision }) => {
+                Ok(Response::new(pb::AuthStatusResponse {
+                    header: header_of(&header),
+                    enabled,
+                    auth_revision: revision,
+                }))
+            }
+            (_, other) => Err(Status::internal(format!("unexpected {other:?}"))),
+        }
+    }
+
     async fn authenticate(
         &self,
         request: Request<pb::AuthenticateRequest>,
