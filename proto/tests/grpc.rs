@@ -22,7 +22,7 @@ use tonic::transport::{Endpoint, Server};
 use tonic::{Code, Request, Response, Status, Streaming};
 
 /// Every gRPC method path of etcd 3.4's v3 API, in etcd's declaration order.
-const ETCD_METHOD_PATHS: [&str; 46] = [
+const ETCD_METHOD_PATHS: [&str; 47] = [
     "/etcdserverpb.KV/Range",
     "/etcdserverpb.KV/Put",
     "/etcdserverpb.KV/DeleteRange",
@@ -48,6 +48,8 @@ const ETCD_METHOD_PATHS: [&str; 46] = [
     "/etcdserverpb.Maintenance/MoveLeader",
     "/etcdserverpb.Auth/AuthEnable",
     "/etcdserverpb.Auth/AuthDisable",
+    // etcd 3.5's addition, served by cairn too.
+    "/etcdserverpb.Auth/AuthStatus",
     "/etcdserverpb.Auth/Authenticate",
     "/etcdserverpb.Auth/UserAdd",
     "/etcdserverpb.Auth/UserGet",
