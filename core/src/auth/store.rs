@@ -209,7 +209,7 @@ impl AuthStore {
             }),
             AuthQuery::UserGet { name } => {
                 // A user may read itself.
-                if *who != Identity::User(name.clone()) {
+                if !matches!(who, Identity::User(user) if user == name) {
                     self.check_admin(who)?;
                 }
                 let user = self.users.get(name).ok_or(AuthError::UserNotFound)?;

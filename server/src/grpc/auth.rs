@@ -8,7 +8,6 @@
 //! Neither passwords nor tokens are ever logged.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::auth::{AuthError, AuthOp, AuthQuery, AuthResponse, Caller, PermType, Permission};
@@ -605,11 +604,6 @@ impl pb::auth_server::Auth for Services {
             header: header_of(&header),
         }))
     }
-}
-
-/// A provider for tests and for members started without flags.
-pub fn simple_provider() -> Arc<TokenProvider> {
-    Arc::new(TokenProvider::from_flags("simple", 10).expect("simple tokens need nothing"))
 }
 
 #[cfg(test)]
