@@ -85,6 +85,8 @@ struct Node {
 struct Cluster {
     nodes: BTreeMap<NodeId, Node>,
     network: VecDeque<(Message, Option<Bytes>)>,
+    /// Members cut off from every other: their messages, both ways, are lost.
+    isolated: std::collections::BTreeSet<NodeId>,
     now: u64,
     next_token: ClientToken,
     ids: Vec<NodeId>,
@@ -133,6 +135,7 @@ impl Cluster {
         let mut cluster = Cluster {
             nodes,
             network: VecDeque::new(),
+            isolated: Default::default(),
             now: 0,
             next_token: 1,
             ids,
@@ -206,6 +209,9 @@ impl Cluster {
         while let Some((message, snapshot)) = self.network.pop_front() {
             let to = message.to;
             let from = message.from;
+            if self.isolated.contains(&to) || self.isolated.contains(&from) {
+                continue;
+            }
             let is_snapshot = snapshot.is_some();
             let delivered = match self.nodes.get_mut(&to).and_then(|n| n.member.as_mut()) {
                 Some(member) => {
@@ -749,5 +755,193 @@ fn auth_is_replicated_checked_on_every_member_and_survives_restarts() {
     assert_eq!(
         cluster.call(leader, &alice, get("a/1", true)),
         Err(ClientError::Auth(AuthError::InvalidAuthToken))
+    );
+}
+
+fn keep_alive(id: i64) -> ClientRequest {
+    ClientRequest::LeaseKeepAlive { id }
+}
+
+/// Rule 1 of `member/leases.rs` (simulator seed 1299): a leader cut off
+/// from its quorum proposes revoking an expired lease, an entry only it
+/// has; later it wins a new term with that entry in its log. Its keep-alives
+/// are answered only once it has applied an entry of its own term, so the
+/// stale revocation takes effect first and no keep-alive it answers is
+/// undone by it.
+#[test]
+fn a_new_leader_answers_keep_alives_only_after_applying_earlier_revocations() {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.run(3000);
+    let leader = cluster.leader().expect("a leader");
+    let others: Vec<NodeId> = cluster
+        .ids
+        .iter()
+        .copied()
+        .filter(|&id| id != leader)
+        .collect();
+    let grant = cluster.request(leader, ClientRequest::LeaseGrant { id: 7, ttl_secs: 2 });
+    cluster.run(300);
+    assert!(matches!(cluster.response(leader, grant), Some(Ok(_))));
+    // Nobody keeps the lease alive. Just before it expires, the leader and
+    // one follower are cut off: nobody can win an election, and the lease
+    // expires at the leader before check-quorum steps it down, so it
+    // proposes revoking it, an entry only it has.
+    cluster.run(1600);
+    cluster.isolated.insert(leader);
+    cluster.isolated.insert(others[1]);
+    cluster.run(5000);
+    assert_ne!(
+        cluster.leader(),
+        Some(leader),
+        "check-quorum stepped it down"
+    );
+    // Only the old leader and the other follower can talk again: the old
+    // leader's log is the longer one, with the revocation at its end. The
+    // moment it wins, the follower's disk hangs, so the new term's first
+    // entry (which would commit the revocation) cannot commit yet.
+    cluster.isolated.remove(&leader);
+    let mut won = false;
+    for _ in 0..500 {
+        cluster.now += 10;
+        let now = cluster.instant();
+        for id in cluster.ids.clone() {
+            if let Some(member) = cluster.nodes.get_mut(&id).and_then(|n| n.member.as_mut()) {
+                member.handle_tick(now);
+            }
+            cluster.drain(id);
+        }
+        for _ in 0..4 {
+            cluster.run_disks();
+            cluster.deliver();
+            won = cluster.leader() == Some(leader);
+            if won {
+                break;
+            }
+        }
+        if won {
+            break;
+        }
+    }
+    assert!(won, "the old leader won again");
+    cluster
+        .nodes
+        .get_mut(&others[0])
+        .expect("follower")
+        .disk_stuck = true;
+    let token = cluster.request(leader, keep_alive(7));
+    cluster.run(300);
+    assert!(
+        !matches!(cluster.response(leader, token), Some(Ok(_))),
+        "a keep-alive answered while a revocation of the lease waits in the log"
+    );
+    cluster
+        .nodes
+        .get_mut(&others[0])
+        .expect("follower")
+        .disk_stuck = false;
+    cluster.run(1000);
+    assert!(
+        matches!(
+            cluster.response(leader, token),
+            Some(Err(ClientError::Lease(
+                cairn_core::lease::LeaseError::NotFound
+            )))
+        ),
+        "{:?}",
+        cluster.response(leader, token)
+    );
+    assert_eq!(leases_on(&mut cluster, others[0]), Vec::<i64>::new());
+}
+
+/// Rule 2 (seeds 1351, 2198, 2997): a leader whose own disk hangs commits
+/// with its followers' acknowledgements but cannot apply; a keep-alive for
+/// a lease whose grant a client has seen succeed (through a follower) waits
+/// until the leader has applied the grant, rather than saying "not found".
+#[test]
+fn a_leader_behind_on_applying_never_says_a_granted_lease_is_not_found() {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.run(3000);
+    let leader = cluster.leader().expect("a leader");
+    let follower = *cluster
+        .ids
+        .iter()
+        .find(|&&id| id != leader)
+        .expect("a follower");
+    cluster.nodes.get_mut(&leader).expect("leader").disk_stuck = true;
+    let grant = cluster.request(
+        follower,
+        ClientRequest::LeaseGrant {
+            id: 9,
+            ttl_secs: 30,
+        },
+    );
+    cluster.run(500);
+    let granted = cluster.response(follower, grant).cloned();
+    let token = cluster.request(leader, keep_alive(9));
+    cluster.run(200);
+    if let Some(Ok(ClientResponse::LeaseGrant { .. })) = granted {
+        assert!(
+            !matches!(cluster.response(leader, token), Some(Err(_))),
+            "the leader refused a keep-alive of a granted lease: {:?}",
+            cluster.response(leader, token)
+        );
+    }
+    cluster.nodes.get_mut(&leader).expect("leader").disk_stuck = false;
+    cluster.run(500);
+    assert!(
+        matches!(
+            cluster.response(leader, token),
+            Some(Ok(ClientResponse::LeaseKeepAlive { id: 9, .. }))
+        ),
+        "{:?}",
+        cluster.response(leader, token)
+    );
+}
+
+/// Rule 3 (seeds 2800, 2975): once the leader has proposed revoking an
+/// expired lease, a stall's extension of every lease does not revive it: a
+/// keep-alive waits for the revocation and is told "not found".
+#[test]
+fn a_lease_whose_revocation_is_proposed_is_never_renewed() {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.run(3000);
+    let leader = cluster.leader().expect("a leader");
+    let grant = cluster.request(leader, ClientRequest::LeaseGrant { id: 5, ttl_secs: 2 });
+    cluster.run(300);
+    assert!(matches!(cluster.response(leader, grant), Some(Ok(_))));
+    // Every disk hangs shortly before the lease expires, with a write in
+    // flight at the leader: the revocation is proposed (the leader's write
+    // has hung for less than an election timeout) but cannot commit.
+    cluster.run(1400);
+    for id in cluster.ids.clone() {
+        cluster.nodes.get_mut(&id).expect("node").disk_stuck = true;
+    }
+    cluster.request(leader, put("k", "v"));
+    cluster.run(2000);
+    assert_eq!(cluster.leader(), Some(leader), "heartbeats need no disk");
+    // The leader's disk comes back after more than an election timeout:
+    // every lease gets a new leader's grace, except the one being revoked.
+    cluster.nodes.get_mut(&leader).expect("leader").disk_stuck = false;
+    cluster.run(50);
+    let token = cluster.request(leader, keep_alive(5));
+    cluster.run(50);
+    assert!(
+        cluster.response(leader, token).is_none(),
+        "answered a keep-alive of a lease being revoked: {:?}",
+        cluster.response(leader, token)
+    );
+    for id in cluster.ids.clone() {
+        cluster.nodes.get_mut(&id).expect("node").disk_stuck = false;
+    }
+    cluster.run(500);
+    assert!(
+        matches!(
+            cluster.response(leader, token),
+            Some(Err(ClientError::Lease(
+                cairn_core::lease::LeaseError::NotFound
+            )))
+        ),
+        "{:?}",
+        cluster.response(leader, token)
     );
 }

@@ -38,13 +38,28 @@ pub struct Lease {
     expiry: Option<Instant>,
     /// When the expiry queue next looks at it (its key in `Lessor::queue`).
     check_at: Option<Instant>,
+    /// This primary has proposed revoking it (it expired). Until the
+    /// revocation applies or this lessor is demoted, the lease is never
+    /// renewed again, not even by a stall's extension: a keep-alive answered
+    /// now would be undone by the revocation already in the log.
+    revoking: bool,
     keys: BTreeSet<Bytes>,
 }
 
 impl Lease {
-    /// Milliseconds until expiry at `now` (0 if past); `None` means never.
+    /// Milliseconds until expiry at `now` (0 if past or being revoked);
+    /// `None` means never.
     pub fn remaining_ms(&self, now: Instant) -> Option<u64> {
+        if self.revoking {
+            return Some(0);
+        }
         self.expiry.map(|expiry| expiry.millis_since(now))
+    }
+
+    /// Whether this primary proposed revoking it and the revocation has not
+    /// applied yet.
+    pub fn is_revoking(&self) -> bool {
+        self.revoking
     }
 
     /// The attached keys, in key order.
@@ -78,13 +93,17 @@ const FOREVER_SECS: i64 = i64::MAX / 1_000_000_000;
 /// All leases.
 ///
 /// Invariants: `queue` holds exactly `(check_at, id)` for every lease whose
-/// `check_at` is set, and `check_at` is set only while `primary`.
+/// `check_at` is set; `check_at` is set and `revoking` true only while
+/// `primary`.
 #[derive(Clone, Debug)]
 pub struct Lessor {
     config: LessorConfig,
     primary: bool,
     leases: BTreeMap<LeaseId, Lease>,
     queue: BTreeSet<(Instant, LeaseId)>,
+    /// Deliberate bug (simulator only): leases keep the clock they started
+    /// on every member at grant, and promotion does not extend them.
+    bug_no_extend_on_promote: bool,
 }
 
 impl Lessor {
@@ -95,7 +114,18 @@ impl Lessor {
             primary: false,
             leases: BTreeMap::new(),
             queue: BTreeSet::new(),
+            bug_no_extend_on_promote: false,
         }
+    }
+
+    /// Turns on a deliberate bug for the simulator to catch: every member
+    /// starts a lease's clock when it applies the grant, and a new leader
+    /// expires leases on that clock instead of giving each a full TTL (so
+    /// keep-alives its predecessor answered count for nothing). Never set
+    /// outside tests.
+    #[doc(hidden)]
+    pub fn set_bug_no_extend_on_promote(&mut self, on: bool) {
+        self.bug_no_extend_on_promote = on;
     }
 
     // ---- getters ----
@@ -168,11 +198,14 @@ impl Lessor {
         if self.leases.contains_key(&id) {
             return Err(LeaseError::AlreadyExists);
         }
+        let ttl_secs = ttl_secs.max(self.config.min_ttl_secs);
         let lease = Lease {
             id,
-            ttl_secs: ttl_secs.max(self.config.min_ttl_secs),
-            expiry: None,
+            ttl_secs,
+            expiry: (self.bug_no_extend_on_promote && !self.primary)
+                .then(|| now + (ttl_secs.max(0) as u64).saturating_mul(1000)),
             check_at: None,
+            revoking: false,
             keys: BTreeSet::new(),
         };
         self.leases.insert(id, lease);
@@ -222,6 +255,7 @@ impl Lessor {
                     ttl_secs: record.ttl_secs,
                     expiry: None,
                     check_at: None,
+                    revoking: false,
                     keys: BTreeSet::new(),
                 },
             );
@@ -236,6 +270,10 @@ impl Lessor {
     // ---- leader-only inputs (not replicated) ----
 
     /// A keep-alive at `now`: the lease lives `ttl` more seconds. Returns the TTL.
+    ///
+    /// `Expired` means the lease ran out (or its revocation is already
+    /// proposed): the caller should wait for the revocation to apply and then
+    /// answer "not found", as etcd does, never renew it.
     pub fn renew(&mut self, id: LeaseId, now: Instant) -> Result<i64, LeaseError> {
         if !self.primary {
             return Err(LeaseError::NotPrimary);
@@ -251,7 +289,8 @@ impl Lessor {
 
     /// Up to `max` expired leases at `now`, earliest expiry first, for the leader
     /// to propose revoking. Each is handed out again only after
-    /// [`EXPIRED_LEASE_RETRY_MS`] if it is still there.
+    /// [`EXPIRED_LEASE_RETRY_MS`] if it is still there, and from now on it is
+    /// `revoking`: never renewed again by this primary.
     pub fn expired(&mut self, now: Instant, max: usize) -> Vec<LeaseId> {
         let mut expired = Vec::new();
         while expired.len() < max {
@@ -267,19 +306,34 @@ impl Lessor {
             lease.check_at = Some(retry_at);
             self.queue.insert((retry_at, id));
             if lease.remaining_ms(now) == Some(0) {
+                lease.revoking = true;
                 expired.push(id);
             }
         }
         expired
     }
 
-    /// This member became leader at `now`: every lease gets its full TTL plus
-    /// `extend_ms` (the leader cannot know which keep-alives its predecessor saw),
-    /// and, as etcd does, expiries are spread so that no more than 3/4 of
+    /// This member leads and has applied every entry of earlier terms (see
+    /// the member): every lease gets its full TTL plus `extend_ms` (the leader
+    /// cannot know which keep-alives its predecessor saw), and, as etcd does,
+    /// expiries are spread so that no more than 3/4 of
     /// [`LEASE_REVOKE_RATE_PER_SEC`] leases expire in any one second.
+    ///
+    /// Called again on a primary after a stall, it extends every lease the
+    /// same way except those whose revocation is already proposed.
     pub fn promote(&mut self, now: Instant, extend_ms: u64) {
+        let was_primary = self.primary;
         self.primary = true;
-        let ids: Vec<LeaseId> = self.leases.keys().copied().collect();
+        if self.bug_no_extend_on_promote && !was_primary {
+            self.promote_without_extending(now);
+            return;
+        }
+        let ids: Vec<LeaseId> = self
+            .leases
+            .values()
+            .filter(|lease| !lease.revoking)
+            .map(|lease| lease.id)
+            .collect();
         for &id in &ids {
             self.refresh(id, now, extend_ms);
         }
@@ -317,13 +371,37 @@ impl Lessor {
         }
     }
 
-    /// This member is no longer leader: leases never expire here until promoted.
+    /// The deliberate bug: leases keep the expiry they got at grant.
+    fn promote_without_extending(&mut self, now: Instant) {
+        let ids: Vec<(LeaseId, Option<Instant>)> = self
+            .leases
+            .values()
+            .map(|lease| (lease.id, lease.expiry))
+            .collect();
+        for (id, expiry) in ids {
+            match expiry {
+                Some(at) => {
+                    let lease = self.leases.get_mut(&id).expect("listed lease");
+                    lease.check_at = Some(at);
+                    self.queue.insert((at, id));
+                }
+                None => self.refresh(id, now, 0),
+            }
+        }
+    }
+
+    /// This member is no longer leader: leases never expire here until promoted,
+    /// and revocations it proposed are the next leader's to decide again.
     pub fn demote(&mut self) {
         self.primary = false;
         self.queue.clear();
+        let keep_expiry = self.bug_no_extend_on_promote;
         for lease in self.leases.values_mut() {
-            lease.expiry = None;
+            if !keep_expiry {
+                lease.expiry = None;
+            }
             lease.check_at = None;
+            lease.revoking = false;
         }
     }
 
@@ -418,6 +496,40 @@ mod tests {
         );
         lessor.demote();
         assert_eq!(lessor.expired(at(9_000_000), 10), Vec::<LeaseId>::new());
+    }
+
+    #[test]
+    fn a_lease_handed_out_for_revocation_is_never_renewed_until_demotion() {
+        let mut lessor = primary();
+        lessor.grant(1, 2, at(0)).expect("grant");
+        lessor.grant(2, 10, at(0)).expect("grant");
+        assert_eq!(lessor.expired(at(2_000), 10), vec![1]);
+        assert!(lessor.get(1).is_some_and(Lease::is_revoking));
+        assert_eq!(lessor.renew(1, at(2_001)), Err(LeaseError::Expired));
+        // A stall's extension revives everything but the lease being revoked.
+        lessor.promote(at(2_500), 1_000);
+        assert_eq!(lessor.renew(1, at(2_501)), Err(LeaseError::Expired));
+        assert_eq!(
+            lessor.time_to_live(1, at(2_501)).map(|t| t.remaining_secs),
+            Ok(0)
+        );
+        assert_eq!(lessor.renew(2, at(2_501)), Ok(10));
+        // Still retried while it is there.
+        assert_eq!(lessor.expired(at(5_000), 10), vec![1]);
+        // The next leader decides afresh.
+        lessor.demote();
+        assert!(lessor.get(1).is_some_and(|lease| !lease.is_revoking()));
+        lessor.promote(at(6_000), 1_000);
+        assert_eq!(lessor.renew(1, at(6_000)), Ok(2));
+    }
+
+    #[test]
+    fn the_deliberate_bug_keeps_the_grant_clock_through_promotion() {
+        let mut lessor = Lessor::new(LessorConfig { min_ttl_secs: 1 });
+        lessor.set_bug_no_extend_on_promote(true);
+        lessor.grant(1, 3, at(0)).expect("grant");
+        lessor.promote(at(2_000), 1_000);
+        assert_eq!(lessor.expired(at(3_000), 10), vec![1]);
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub struct Knobs {
     /// Serve linearizable reads from local state, without a ReadIndex round:
     /// a deposed leader or a lagging follower answers with stale data.
     pub local_linearizable_reads: bool,
+    /// A new leader expires leases on the clock each member started at grant,
+    /// without giving them a full TTL on promotion: keep-alives answered by
+    /// the previous leader count for nothing.
+    pub lease_no_extend_on_promote: bool,
 }
 
 impl MemberConfig {

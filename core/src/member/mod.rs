@@ -12,6 +12,7 @@ mod action;
 mod authz;
 mod client;
 mod config;
+mod leases;
 mod node;
 mod request;
 mod wal_batch;

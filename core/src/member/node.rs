@@ -11,6 +11,7 @@ use super::client::{
     ClientError, ClientRequest, ClientResponse, ClientToken, Header, MemberStatus, StatusInfo,
 };
 use super::config::MemberConfig;
+use super::leases::{LeaseQuery, WaitingLeaseQuery};
 use super::request::{AlarmKind, MemberInfo, Op, Proposal};
 use super::wal_batch::WalBatch;
 use crate::auth::{AuthQuery, AuthStore, Caller, Identity};
@@ -76,9 +77,9 @@ enum SnapshotWrite {
 #[derive(Debug)]
 pub struct Member {
     config: MemberConfig,
-    raft: RawNode,
+    pub(super) raft: RawNode,
     store: Store,
-    lessor: Lessor,
+    pub(super) lessor: Lessor,
     members: BTreeMap<NodeId, MemberInfo>,
     wal: WalWriter,
     wal_segments: Vec<String>,
@@ -103,7 +104,7 @@ pub struct Member {
     reads_waiting_apply: BTreeMap<u64, Vec<WaitingRead>>,
     next_read: ReadId,
     actions: VecDeque<Action>,
-    now: Instant,
+    pub(super) now: Instant,
     last_snapshot_index: u64,
     snapshot_write: Option<SnapshotWrite>,
     /// Snapshots that arrived with a leader's snapshot message, by index, with
@@ -112,7 +113,10 @@ pub struct Member {
     /// Set once this member's attributes are applied (etcd's "published").
     published: bool,
     publish_retry_at: Instant,
-    role: RoleState,
+    pub(super) role: RoleState,
+    /// Keep-alives and TTL queries the leader cannot answer yet (see
+    /// `leases.rs`).
+    pub(super) lease_queries_waiting: Vec<WaitingLeaseQuery>,
     /// Active alarms (replicated through the log).
     alarms: BTreeSet<(NodeId, AlarmKind)>,
     /// Bytes of keys and values of every retained revision, kept up to date
@@ -242,11 +246,7 @@ impl Member {
             .map_or_else(|| Store::new(store_config), |i| i.kv.clone());
         let mut member = Member::assemble(config, raft, store, wal, now);
         if let Some(image) = image {
-            member.lessor = Lessor::restore(
-                member.lessor_config(),
-                &image.leases,
-                member.store.attached_leases(),
-            );
+            member.lessor = member.restore_lessor(&image.leases);
             member.members = members_of(&image.members);
             member.auth = image.auth;
             member
@@ -288,9 +288,10 @@ impl Member {
         wal: WalWriter,
         now: Instant,
     ) -> Member {
-        let lessor = Lessor::new(LessorConfig::from_election_timeout_ms(
+        let mut lessor = Lessor::new(LessorConfig::from_election_timeout_ms(
             config.raft.tick_interval_ms * config.raft.election_ticks as u64,
         ));
+        lessor.set_bug_no_extend_on_promote(config.knobs.lease_no_extend_on_promote);
         let role = raft.role_state();
         let size_bytes = store.size_bytes();
         Member {
@@ -321,6 +322,7 @@ impl Member {
             published: false,
             publish_retry_at: now,
             role,
+            lease_queries_waiting: Vec::new(),
             alarms: BTreeSet::new(),
             size_bytes,
             nospace_retry_at: now,
@@ -337,10 +339,12 @@ impl Member {
         }
     }
 
-    fn lessor_config(&self) -> LessorConfig {
-        LessorConfig::from_election_timeout_ms(
-            self.config.raft.tick_interval_ms * self.config.raft.election_ticks as u64,
-        )
+    /// The lessor of a snapshot image, with its keys from the store.
+    fn restore_lessor(&self, records: &[crate::lease::LeaseRecord]) -> Lessor {
+        let config = LessorConfig::from_election_timeout_ms(self.election_timeout_ms());
+        let mut lessor = Lessor::restore(config, records, self.store.attached_leases());
+        lessor.set_bug_no_extend_on_promote(self.config.knobs.lease_no_extend_on_promote);
+        lessor
     }
 
     // ----- getters -----
@@ -525,32 +529,10 @@ impl Member {
                 self.propose(token, who.clone(), Op::LeaseRevoke { id }, deadline)
             }
             ClientRequest::LeaseKeepAlive { id } => {
-                let result = if self.role.role != Role::Leader {
-                    Err(ClientError::NotLeader)
-                } else {
-                    match self.lessor.renew(id, now) {
-                        Ok(ttl_secs) => Ok(ClientResponse::LeaseKeepAlive { id, ttl_secs }),
-                        Err(LeaseError::NotPrimary) => Err(ClientError::NotLeader),
-                        Err(error) => Err(ClientError::Lease(error)),
-                    }
-                };
-                self.respond(token, result);
+                self.handle_lease_query(token, LeaseQuery::KeepAlive { id }, deadline)
             }
             ClientRequest::LeaseTimeToLive { id, keys } => {
-                let result = if self.role.role != Role::Leader {
-                    Err(ClientError::NotLeader)
-                } else {
-                    self.lessor
-                        .time_to_live(id, now)
-                        .map(|mut ttl| {
-                            if !keys {
-                                ttl.keys.clear();
-                            }
-                            ClientResponse::LeaseTimeToLive(ttl)
-                        })
-                        .map_err(ClientError::Lease)
-                };
-                self.respond(token, result);
+                self.handle_lease_query(token, LeaseQuery::TimeToLive { id, keys }, deadline)
             }
             ClientRequest::LeaseLeases => {
                 let ids = self.lessor.leases().map(|lease| lease.id).collect();
@@ -710,7 +692,11 @@ impl Member {
 
     // ----- requests -----
 
-    fn respond(&mut self, token: ClientToken, result: Result<ClientResponse, ClientError>) {
+    pub(super) fn respond(
+        &mut self,
+        token: ClientToken,
+        result: Result<ClientResponse, ClientError>,
+    ) {
         let header = self.header();
         self.actions.push_back(Action::Respond {
             token,
@@ -943,6 +929,7 @@ impl Member {
     }
 
     fn expire_requests(&mut self) {
+        self.serve_waiting_lease_queries();
         let now = self.now;
         for pending in take_expired(&mut self.pending, now, |p| p.deadline) {
             self.respond(pending.token, Err(ClientError::Timeout));
@@ -1098,6 +1085,7 @@ impl Member {
             }
         }
         self.serve_reads_up_to(self.raft.applied());
+        self.serve_waiting_lease_queries();
     }
 
     fn is_durable(&self, write: WriteId) -> bool {
@@ -1119,7 +1107,7 @@ impl Member {
         }
     }
 
-    fn election_timeout_ms(&self) -> u64 {
+    pub(super) fn election_timeout_ms(&self) -> u64 {
         self.config.raft.tick_interval_ms * self.config.raft.election_ticks as u64
     }
 
@@ -1135,9 +1123,9 @@ impl Member {
     }
 
     /// As a new leader does: every lease's TTL starts over, plus an election
-    /// timeout.
+    /// timeout (except leases whose revocation is already proposed).
     fn extend_leases_if_leader(&mut self) {
-        if self.role.role == Role::Leader {
+        if self.role.role == Role::Leader && self.lessor.is_primary() {
             self.lessor.promote(self.now, self.election_timeout_ms());
         }
     }
@@ -1145,10 +1133,9 @@ impl Member {
     fn on_role_change(&mut self, role: RoleState) {
         let was_leader = self.role.role == Role::Leader;
         self.role = role;
-        if role.role == Role::Leader && !was_leader {
-            // etcd: a new leader extends every lease rather than expiring them.
-            self.lessor.promote(self.now, self.election_timeout_ms());
-        } else if was_leader && role.role != Role::Leader {
+        // A new leader's lessor is promoted once it has applied an entry of
+        // its own term (`leases.rs`), not here.
+        if was_leader && role.role != Role::Leader {
             self.lessor.demote();
         }
         self.actions
@@ -1182,6 +1169,7 @@ impl Member {
     // ----- applying -----
 
     fn apply(&mut self, entry: &Entry) {
+        self.promote_lessor_if_caught_up(entry);
         match entry.kind {
             EntryKind::ConfChange => self.apply_conf_change(entry),
             EntryKind::Normal if entry.data.is_empty() => {}
@@ -1359,11 +1347,7 @@ impl Member {
         self.store = image.kv;
         self.watch.on_restored();
         self.size_bytes = self.store.size_bytes();
-        self.lessor = Lessor::restore(
-            self.lessor_config(),
-            &image.leases,
-            self.store.attached_leases(),
-        );
+        self.lessor = self.restore_lessor(&image.leases);
         self.members = members_of(&image.members);
         let mut auth = image.auth;
         auth.set_token_ttl_ms(self.config.auth_token_ttl_ms);
