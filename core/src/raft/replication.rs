@@ -216,10 +216,16 @@ impl RawNode {
 
     fn handle_append_response(&mut self, from: NodeId, index: u64, reject: Option<RejectHint>) {
         let last_index = self.log.last_index();
-        let Some(progress) = self.progress.get(&from) else {
+        if !self.progress.contains_key(&from) {
             return;
-        };
-        let _ = progress;
+        }
+        // An answer about entries this leader never had: not something a
+        // peer with a durable log sends in our term (only one that lost
+        // acknowledged writes, or a bug), but a peer's message must never
+        // push the progress past the log.
+        if index > last_index {
+            return;
+        }
         if let Some(hint) = reject {
             // Fast backtracking: skip every entry of a term the follower does not
             // have, instead of one index per round trip.
