@@ -3,6 +3,7 @@
 //! ```text
 //! cargo sim --seed 42 [--bug NAME] [--timeline run.html] [--verbose]
 //! cargo sim --seeds 1..200 [--bug NAME] [--expect-failure]
+//! cargo sim --seeds 1299,1351,2198
 //! cargo sim --seed 42 --check-determinism
 //! ```
 //!
@@ -45,7 +46,7 @@ mod cli {
         out: PathBuf,
     }
 
-    const USAGE: &str = "usage: cargo sim (--seed N | --seeds A..B) [--bug ack-before-fsync|local-reads|skip-vote-persistence] [--timeline FILE.html] [--check-determinism] [--expect-failure] [--out DIR] [--verbose]";
+    const USAGE: &str = "usage: cargo sim (--seed N | --seeds A..B | --seeds N,M,...) [--bug ack-before-fsync|local-reads|skip-vote-persistence|lease-no-extend] [--timeline FILE.html] [--check-determinism] [--expect-failure] [--out DIR] [--verbose]";
 
     fn parse(args: Vec<String>) -> Result<Options, String> {
         let mut options = Options {
@@ -61,13 +62,7 @@ mod cli {
                     options.seeds = vec![seed.parse().map_err(|_| format!("bad seed {seed}"))?];
                 }
                 "--seeds" => {
-                    let range = value("--seeds")?;
-                    let (a, b) = range
-                        .split_once("..")
-                        .ok_or(format!("--seeds takes A..B, not {range}"))?;
-                    let a: u64 = a.parse().map_err(|_| format!("bad seed {a}"))?;
-                    let b: u64 = b.parse().map_err(|_| format!("bad seed {b}"))?;
-                    options.seeds = (a..b).collect();
+                    options.seeds = parse_seeds(&value("--seeds")?)?;
                     options.sweep = true;
                 }
                 "--bug" => {
@@ -87,6 +82,15 @@ mod cli {
             return Err(USAGE.to_string());
         }
         Ok(options)
+    }
+
+    /// `A..B` (B excluded) or a comma-separated list of seeds.
+    fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
+        let seed = |s: &str| s.trim().parse::<u64>().map_err(|_| format!("bad seed {s}"));
+        match text.split_once("..") {
+            Some((a, b)) => Ok((seed(a)?..seed(b)?).collect()),
+            None => text.split(',').map(seed).collect(),
+        }
     }
 
     fn reproduce(seed: u64, bug: Option<Bug>) -> String {

@@ -14,13 +14,17 @@ pub enum Bug {
     LocalReads,
     /// The vote is not persisted before it is sent.
     SkipVotePersistence,
+    /// A new leader expires leases on its own clock, started when it applied
+    /// the grant, without giving them a full TTL on promotion.
+    LeaseNoExtend,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 3] = [
+    pub const ALL: [Bug; 4] = [
         Bug::AckBeforeFsync,
         Bug::LocalReads,
         Bug::SkipVotePersistence,
+        Bug::LeaseNoExtend,
     ];
 
     pub fn name(self) -> &'static str {
@@ -28,6 +32,7 @@ impl Bug {
             Bug::AckBeforeFsync => "ack-before-fsync",
             Bug::LocalReads => "local-reads",
             Bug::SkipVotePersistence => "skip-vote-persistence",
+            Bug::LeaseNoExtend => "lease-no-extend",
         }
     }
 

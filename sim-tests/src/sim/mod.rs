@@ -51,6 +51,11 @@ impl World {
         self.start.elapsed().as_millis() as u64
     }
 
+    /// Every member's restarts so far (index = id - 1).
+    pub fn incarnations(&self) -> Vec<u64> {
+        self.incarnations.clone()
+    }
+
     pub fn incarnation(&self, id: NodeId) -> u64 {
         self.incarnations
             .get((id as usize).wrapping_sub(1))
@@ -130,6 +135,7 @@ fn member_config(scenario: &Scenario, index: usize) -> MemberConfig {
     config.snapshot_catchup_entries = scenario.snapshot_catchup_entries;
     config.request_timeout_ms = 3_000;
     config.knobs.local_linearizable_reads = scenario.bug == Some(Bug::LocalReads);
+    config.knobs.lease_no_extend_on_promote = scenario.bug == Some(Bug::LeaseNoExtend);
     config
 }
 
@@ -139,8 +145,17 @@ pub fn run(scenario: &Scenario) -> RunOutcome {
     config.net.send_latency = Duration::from_millis(1)..Duration::from_millis(5);
     let runtime = Runtime::with_seed_and_config(scenario.seed, config);
     let owned = scenario.clone();
-    let (history, trace, local_reads, mut failures, end_ms) =
-        runtime.block_on(async move { harness(owned).await });
+    // The harness leaves its world here, so that a panic inside a simulated
+    // member (a broken invariant) still leaves the trace up to that point.
+    let world_slot: WorldSlot = Arc::new(Mutex::new(None));
+    let slot = world_slot.clone();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async move { harness(owned, slot).await })
+    }));
+    let (history, trace, local_reads, mut failures, end_ms) = match ran {
+        Ok(collected) => collected,
+        Err(payload) => return panicked(scenario, &world_slot, payload.as_ref()),
+    };
     let mut violation = None;
     if let Err(error) = trace.check_one_leader_per_term() {
         failures.push(format!("election safety: {error}"));
@@ -168,7 +183,41 @@ pub fn run(scenario: &Scenario) -> RunOutcome {
 
 type Collected = (History, Trace, Vec<LocalRead>, Vec<String>, u64);
 
-async fn harness(scenario: Scenario) -> Collected {
+type WorldSlot = Arc<Mutex<Option<Arc<Mutex<World>>>>>;
+
+/// The outcome of a run in which something panicked: that seed's failure,
+/// with the trace up to the panic (the history is lost with the clients).
+fn panicked(
+    scenario: &Scenario,
+    slot: &WorldSlot,
+    payload: &(dyn std::any::Any + Send),
+) -> RunOutcome {
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("(a panic without a message)");
+    let world = slot.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let trace = world
+        .map(|world| {
+            world
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .trace
+                .clone()
+        })
+        .unwrap_or_default();
+    RunOutcome {
+        history: History::default(),
+        trace,
+        local_reads: Vec::new(),
+        failures: vec![format!("panic inside the simulation: {message}")],
+        violation: None,
+        end_ms: scenario.safety_ms,
+    }
+}
+
+async fn harness(scenario: Scenario, slot: WorldSlot) -> Collected {
     let handle = Handle::current();
     let nodes = scenario.nodes;
     let world = Arc::new(Mutex::new(World {
@@ -179,6 +228,7 @@ async fn harness(scenario: Scenario) -> Collected {
         down: vec![false; nodes],
         exits: vec![None; nodes],
     }));
+    *slot.lock().expect("world slot") = Some(world.clone());
     let initial_cluster: Vec<(NodeId, MemberInfo)> = (0..nodes)
         .map(|i| {
             let ip = member_ip(i);
