@@ -1,8 +1,7 @@
-//! cairn-sim-tests: seeded whole-cluster simulations and the linearizability
-//! checker.
-//!
-//! Status: not built yet (issue 5). Until then, cairn-core's own deterministic
-//! multi-node test network (`core/tests/`) is where Raft is exercised under faults.
+//! cairn-sim-tests: seeded whole-cluster simulations (`sim`, built only under
+//! `--cfg madsim`: `cargo sim`) and the linearizability checker with its
+//! history format (`checker`, `history`), which the real-process tests use
+//! too.
 
 pub mod checker;
 pub mod history;
