@@ -60,12 +60,14 @@ impl Member {
     /// Rule 1: called before applying each committed entry.
     pub(super) fn promote_lessor_if_caught_up(&mut self, entry: &Entry) {
         if self.role.role == Role::Leader
-            && !self.lessor.is_primary()
+            && !self.state.lessor.is_primary()
             && entry.term == self.raft.term()
         {
             // etcd: a new leader extends every lease by an election timeout
             // rather than expiring leases whose keep-alives went elsewhere.
-            self.lessor.promote(self.now, self.election_timeout_ms());
+            self.state
+                .lessor
+                .promote(self.now, self.election_timeout_ms());
         }
     }
 
@@ -84,17 +86,17 @@ impl Member {
         };
         match self.judge_lease_query(&waiting) {
             Verdict::Answer(result) => self.respond(token, result),
-            Verdict::Wait => self.lease_queries_waiting.push(waiting),
+            Verdict::Wait => self.requests.lease_queries.push(waiting),
         }
     }
 
     /// Answers every waiting query that can be answered now (after each
     /// step: an entry applied, a revocation, a change of role).
     pub(super) fn serve_waiting_lease_queries(&mut self) {
-        if self.lease_queries_waiting.is_empty() {
+        if self.requests.lease_queries.is_empty() {
             return;
         }
-        let waiting = std::mem::take(&mut self.lease_queries_waiting);
+        let waiting = std::mem::take(&mut self.requests.lease_queries);
         for query in waiting {
             if query.deadline <= self.now {
                 self.respond(query.token, Err(ClientError::Timeout));
@@ -102,7 +104,7 @@ impl Member {
             }
             match self.judge_lease_query(&query) {
                 Verdict::Answer(result) => self.respond(query.token, result),
-                Verdict::Wait => self.lease_queries_waiting.push(query),
+                Verdict::Wait => self.requests.lease_queries.push(query),
             }
         }
     }
@@ -111,11 +113,11 @@ impl Member {
         if self.role.role != Role::Leader {
             return Verdict::Answer(Err(ClientError::NotLeader));
         }
-        if !self.lessor.is_primary() || self.raft.applied() < waiting.commit_index {
+        if !self.state.lessor.is_primary() || self.raft.applied() < waiting.commit_index {
             return Verdict::Wait;
         }
         match waiting.query {
-            LeaseQuery::KeepAlive { id } => match self.lessor.renew(id, self.now) {
+            LeaseQuery::KeepAlive { id } => match self.state.lessor.renew(id, self.now) {
                 Ok(ttl_secs) => {
                     Verdict::Answer(Ok(ClientResponse::LeaseKeepAlive { id, ttl_secs }))
                 }
@@ -125,7 +127,8 @@ impl Member {
                 Err(error) => Verdict::Answer(Err(ClientError::Lease(error))),
             },
             LeaseQuery::TimeToLive { id, keys } => Verdict::Answer(
-                self.lessor
+                self.state
+                    .lessor
                     .time_to_live(id, self.now)
                     .map(|mut ttl| {
                         if !keys {

@@ -14,7 +14,10 @@ mod client;
 mod config;
 mod leases;
 mod node;
+mod persistence;
 mod request;
+mod requests;
+mod state;
 mod wal_batch;
 
 pub use action::{Action, MemberEvent, WalOp};

@@ -1,67 +1,35 @@
 //! [`Member`]: Raft, the state machine and the WAL as one deterministic machine.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::action::{Action, MemberEvent, WalOp};
+use super::action::{Action, MemberEvent};
 use super::authz::{self, Authz};
 use super::client::{AlarmAction, AuthRequest};
 use super::client::{
     ClientError, ClientRequest, ClientResponse, ClientToken, Header, MemberStatus, StatusInfo,
 };
 use super::config::MemberConfig;
-use super::leases::{LeaseQuery, WaitingLeaseQuery};
+use super::leases::LeaseQuery;
+use super::persistence::{Persistence, SnapshotWrite};
 use super::request::{AlarmKind, MemberInfo, Op, Proposal};
-use super::wal_batch::WalBatch;
-use crate::auth::{AuthQuery, AuthStore, Caller, Identity};
+use super::requests::{ReadRequest, Requests, WaitingRead};
+use super::state::AppliedState;
+use crate::auth::{AuthStore, Caller, Identity};
 use crate::codec;
 use crate::lease::{
-    LeaseError, LeaseIdGenerator, Lessor, LessorConfig, LEASE_REVOKE_RATE_PER_SEC,
-    MAX_LEASE_TTL_SECS,
+    LeaseError, LeaseIdGenerator, LessorConfig, LEASE_REVOKE_RATE_PER_SEC, MAX_LEASE_TTL_SECS,
 };
-use crate::mvcc::{RangeRequest, Store, StoreConfig};
+use crate::mvcc::{Store, StoreConfig};
 use crate::raft::{
-    ConfChange, ConfChangeKind, Entry, EntryKind, Message, MessageBody, NodeId, RawNode, ReadId,
-    Ready, Role, RoleState, SnapshotMeta, WriteId, NO_NODE,
+    ConfChange, ConfChangeKind, Entry, EntryKind, Message, MessageBody, NodeId, RawNode, Ready,
+    Role, RoleState, SnapshotMeta, NO_NODE,
 };
-use crate::snapshot::{self, SnapshotView};
+use crate::snapshot::{self};
 use crate::time::Instant;
 use crate::wal::{SnapshotMarker, WalWriter};
 use crate::watch::{CreateRequest, WatchHub, WatchResponse};
-
-/// A proposal of this member waiting to be applied.
-#[derive(Clone, Copy, Debug)]
-struct Pending {
-    token: ClientToken,
-    deadline: Instant,
-}
-
-/// A linearizable read waiting for its read index, then for that index to be
-/// applied.
-#[derive(Clone, Debug)]
-struct WaitingRead {
-    token: ClientToken,
-    who: Identity,
-    request: ReadRequest,
-    deadline: Instant,
-}
-
-#[derive(Clone, Debug)]
-enum ReadRequest {
-    Range(RangeRequest),
-    Txn(crate::mvcc::TxnRequest),
-    Auth(AuthQuery),
-}
-
-/// Why a snapshot file is being written.
-#[derive(Clone, Debug)]
-enum SnapshotWrite {
-    /// This member's periodic snapshot of its own state.
-    Own(SnapshotMeta),
-    /// A snapshot received from the leader, already loaded.
-    Received,
-}
 
 /// One member of a cairn cluster.
 ///
@@ -78,50 +46,21 @@ enum SnapshotWrite {
 pub struct Member {
     config: MemberConfig,
     pub(super) raft: RawNode,
-    store: Store,
-    pub(super) lessor: Lessor,
-    members: BTreeMap<NodeId, MemberInfo>,
-    wal: WalWriter,
-    wal_segments: Vec<String>,
-    snapshot_files: Vec<String>,
-    batch: WalBatch,
-    /// The WAL write in flight: its token, the Raft write it completes, and
-    /// files to delete once it is durable.
-    wal_in_flight: Option<(u64, Option<WriteId>, Option<Action>)>,
-    /// When the WAL write in flight was handed to the runtime.
-    wal_in_flight_since: Instant,
-    /// The newest hard state handed to the WAL.
-    last_hard_state: Option<crate::raft::HardState>,
+    /// The replicated state: store, leases, auth, roster, alarms.
+    pub(super) state: AppliedState,
+    /// The WAL, messages held until durable, snapshot files.
+    disk: Persistence,
+    /// Requests taken and not answered yet.
+    pub(super) requests: Requests,
+    actions: VecDeque<Action>,
+    pub(super) now: Instant,
     /// The previous tick: a gap longer than an election timeout means this
     /// member was stalled (a paused process, a starved thread).
     last_tick: Instant,
-    next_wal_token: u64,
-    /// Messages waiting for a Raft write to become durable.
-    held: Vec<(WriteId, Message)>,
-    pending: BTreeMap<u64, Pending>,
-    next_seq: u64,
-    reads_waiting_index: BTreeMap<ReadId, WaitingRead>,
-    reads_waiting_apply: BTreeMap<u64, Vec<WaitingRead>>,
-    next_read: ReadId,
-    actions: VecDeque<Action>,
-    pub(super) now: Instant,
-    last_snapshot_index: u64,
-    snapshot_write: Option<SnapshotWrite>,
-    /// Snapshots that arrived with a leader's snapshot message, by index, with
-    /// their bytes and their decoded image.
-    received_snapshots: BTreeMap<u64, (Bytes, snapshot::SnapshotImage)>,
     /// Set once this member's attributes are applied (etcd's "published").
     published: bool,
     publish_retry_at: Instant,
     pub(super) role: RoleState,
-    /// Keep-alives and TTL queries the leader cannot answer yet (see
-    /// `leases.rs`).
-    pub(super) lease_queries_waiting: Vec<WaitingLeaseQuery>,
-    /// Active alarms (replicated through the log).
-    alarms: BTreeSet<(NodeId, AlarmKind)>,
-    /// Bytes of keys and values of every retained revision, kept up to date
-    /// from applied events (equal to `store.size_bytes()`).
-    size_bytes: u64,
     /// Not before this instant is the NOSPACE alarm proposed again.
     nospace_retry_at: Instant,
     /// Chooses ids for grants that leave it to the member.
@@ -130,8 +69,6 @@ pub struct Member {
     watch: WatchHub,
     /// When watchers with progress_notify next get a progress response.
     progress_notify_at: Instant,
-    /// Users, roles, permissions and simple tokens.
-    auth: AuthStore,
 }
 
 /// Why a member cannot start from what is on disk.
@@ -174,8 +111,7 @@ impl Member {
         let raft = RawNode::bootstrap(config.raft.clone(), &contexts, now)?;
         let mut member =
             Member::assemble(config, raft, Store::new(StoreConfig::default()), wal, now);
-        member.wal_segments.push(segment.name.clone());
-        member.batch.push_op(WalOp::Create(segment));
+        member.disk.create_segment(segment);
         member.drive();
         Ok(member)
     }
@@ -190,8 +126,7 @@ impl Member {
         let raft = RawNode::join(config.raft.clone(), now)?;
         let mut member =
             Member::assemble(config, raft, Store::new(StoreConfig::default()), wal, now);
-        member.wal_segments.push(segment.name.clone());
-        member.batch.push_op(WalOp::Create(segment));
+        member.disk.create_segment(segment);
         member.drive();
         Ok(member)
     }
@@ -246,18 +181,13 @@ impl Member {
             .map_or_else(|| Store::new(store_config), |i| i.kv.clone());
         let mut member = Member::assemble(config, raft, store, wal, now);
         if let Some(image) = image {
-            member.lessor = member.restore_lessor(&image.leases);
-            member.members = members_of(&image.members);
-            member.auth = image.auth;
-            member
-                .auth
-                .set_token_ttl_ms(member.config.auth_token_ttl_ms);
-            member.last_snapshot_index = image.meta.index;
+            member.disk.last_snapshot_index = image.meta.index;
+            member.state.restore(image, member.config.auth_token_ttl_ms);
             if let Some((name, _)) = &snapshot_file {
-                member.snapshot_files.push(name.clone());
+                member.disk.snapshot_files.push(name.clone());
             }
         }
-        member.wal_segments = wal_segments
+        member.disk.wal_segments = wal_segments
             .iter()
             .map(|(name, _)| (*name).to_string())
             .collect();
@@ -275,7 +205,7 @@ impl Member {
             // Everything committed is applied by now (drive ran every ready).
             member.raft.force_new_cluster();
             let id = member.id();
-            member.members.retain(|&m, _| m == id);
+            member.state.roster.retain(|&m, _| m == id);
             member.drive();
         }
         Ok(member)
@@ -288,43 +218,27 @@ impl Member {
         wal: WalWriter,
         now: Instant,
     ) -> Member {
-        let mut lessor = Lessor::new(LessorConfig::from_election_timeout_ms(
+        let lessor_config = LessorConfig::from_election_timeout_ms(
             config.raft.tick_interval_ms * config.raft.election_ticks as u64,
-        ));
-        lessor.set_bug_no_extend_on_promote(config.knobs.lease_no_extend_on_promote);
-        let role = raft.role_state();
-        let size_bytes = store.size_bytes();
-        Member {
-            next_seq: config.first_seq,
-            raft,
+        );
+        let state = AppliedState::new(
             store,
-            lessor,
-            members: BTreeMap::new(),
-            wal,
-            wal_segments: Vec::new(),
-            snapshot_files: Vec::new(),
-            batch: WalBatch::default(),
-            wal_in_flight: None,
-            wal_in_flight_since: now,
-            last_hard_state: None,
-            last_tick: now,
-            next_wal_token: 1,
-            held: Vec::new(),
-            pending: BTreeMap::new(),
-            reads_waiting_index: BTreeMap::new(),
-            reads_waiting_apply: BTreeMap::new(),
-            next_read: 1,
+            lessor_config,
+            config.auth_token_ttl_ms,
+            config.knobs.lease_no_extend_on_promote,
+        );
+        let role = raft.role_state();
+        Member {
+            raft,
+            state,
+            disk: Persistence::new(wal),
+            requests: Requests::new(config.first_seq),
             actions: VecDeque::new(),
             now,
-            last_snapshot_index: 0,
-            snapshot_write: None,
-            received_snapshots: BTreeMap::new(),
+            last_tick: now,
             published: false,
             publish_retry_at: now,
             role,
-            lease_queries_waiting: Vec::new(),
-            alarms: BTreeSet::new(),
-            size_bytes,
             nospace_retry_at: now,
             // Distinct per member and per incarnation (first_seq comes from
             // the runtime's clock): a reused id would let a revocation meant
@@ -334,17 +248,8 @@ impl Member {
             ),
             watch: WatchHub::new(),
             progress_notify_at: now + config.watch_progress_notify_interval_ms,
-            auth: AuthStore::new(config.auth_token_ttl_ms),
             config,
         }
-    }
-
-    /// The lessor of a snapshot image, with its keys from the store.
-    fn restore_lessor(&self, records: &[crate::lease::LeaseRecord]) -> Lessor {
-        let config = LessorConfig::from_election_timeout_ms(self.election_timeout_ms());
-        let mut lessor = Lessor::restore(config, records, self.store.attached_leases());
-        lessor.set_bug_no_extend_on_promote(self.config.knobs.lease_no_extend_on_promote);
-        lessor
     }
 
     // ----- getters -----
@@ -358,7 +263,7 @@ impl Member {
     }
 
     pub fn store(&self) -> &Store {
-        &self.store
+        &self.state.store
     }
 
     pub fn applied_index(&self) -> u64 {
@@ -378,7 +283,7 @@ impl Member {
         Header {
             cluster_id: self.config.cluster_id,
             member_id: self.id(),
-            revision: self.store.current_revision(),
+            revision: self.state.store.current_revision(),
             raft_term: self.raft.term(),
         }
     }
@@ -419,9 +324,12 @@ impl Member {
             match snapshot::decode(&bytes, store_config) {
                 Ok(image) if image.meta.index == meta.index && image.meta.term == meta.term => {
                     // Keep only the newest: an older one can never be installed.
-                    self.received_snapshots
+                    self.disk
+                        .received_snapshots
                         .retain(|&index, _| index > meta.index);
-                    self.received_snapshots.insert(meta.index, (bytes, image));
+                    self.disk
+                        .received_snapshots
+                        .insert(meta.index, (bytes, image));
                 }
                 Ok(_) => {
                     self.actions
@@ -457,7 +365,7 @@ impl Member {
         let checked = if authz::unchecked(&request) {
             Ok(Identity::Anonymous)
         } else {
-            self.auth.identify(caller, now).and_then(|who| {
+            self.state.auth.identify(caller, now).and_then(|who| {
                 self.authz(&who).request(&request)?;
                 Ok(who)
             })
@@ -470,16 +378,12 @@ impl Member {
     }
 
     fn authz<'a>(&'a self, who: &'a Identity) -> Authz<'a> {
-        Authz {
-            auth: &self.auth,
-            lessor: &self.lessor,
-            who,
-        }
+        self.state.authz(who)
     }
 
     /// The auth state (read-only).
     pub fn auth(&self) -> &AuthStore {
-        &self.auth
+        &self.state.auth
     }
 
     fn serve_client(&mut self, token: ClientToken, who: Identity, request: ClientRequest) {
@@ -490,6 +394,7 @@ impl Member {
                 if range.serializable || self.config.knobs.local_linearizable_reads =>
             {
                 let result = self
+                    .state
                     .store
                     .range(&range)
                     .map(ClientResponse::Range)
@@ -514,7 +419,7 @@ impl Member {
             }
             ClientRequest::LeaseGrant { id, ttl_secs } => {
                 let id = if id == 0 {
-                    self.lease_ids.next_id(&self.lessor)
+                    self.lease_ids.next_id(&self.state.lessor)
                 } else {
                     id
                 };
@@ -535,7 +440,7 @@ impl Member {
                 self.handle_lease_query(token, LeaseQuery::TimeToLive { id, keys }, deadline)
             }
             ClientRequest::LeaseLeases => {
-                let ids = self.lessor.leases().map(|lease| lease.id).collect();
+                let ids = self.state.lessor.leases().map(|lease| lease.id).collect();
                 self.respond(token, Ok(ClientResponse::Leases(ids)));
             }
             ClientRequest::DeleteRange(delete) => {
@@ -564,11 +469,12 @@ impl Member {
                 self.respond(token, Ok(ClientResponse::Status(status)));
             }
             ClientRequest::Hash => {
-                let hash = self.store.hash();
+                let hash = self.state.store.hash();
                 self.respond(token, Ok(ClientResponse::Hash { hash }));
             }
             ClientRequest::HashKv { revision } => {
                 let result = self
+                    .state
                     .store
                     .hash_kv(revision)
                     .map(ClientResponse::HashKv)
@@ -579,7 +485,7 @@ impl Member {
                 action: AlarmAction::Get,
                 ..
             } => {
-                let alarms = self.alarms.iter().copied().collect();
+                let alarms = self.state.alarms.iter().copied().collect();
                 self.respond(token, Ok(ClientResponse::Alarms(alarms)));
             }
             ClientRequest::Alarm {
@@ -607,24 +513,17 @@ impl Member {
     pub fn handle_wal_written(&mut self, now: Instant, token: u64) {
         self.now = now;
         let was_stuck = self.wal_stuck();
-        let Some((in_flight, write, after)) = self.wal_in_flight.take() else {
-            panic!("WAL write {token} reported durable but none is in flight");
-        };
+        let completed = self.disk.completed(token);
         if was_stuck {
             self.extend_leases_if_leader();
         }
-        assert_eq!(in_flight, token, "WAL writes complete in order");
-        if let Some(write) = write {
+        if let Some(write) = completed.write {
             self.raft.handle_persisted(write);
-            let (release, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
-                .into_iter()
-                .partition(|(w, _)| *w <= write);
-            self.held = keep;
-            for (_, message) in release {
-                self.send(message);
-            }
         }
-        if let Some(action) = after {
+        for message in completed.released {
+            self.send(message);
+        }
+        if let Some(action) = completed.after {
             self.actions.push_back(action);
         }
         self.drive();
@@ -633,8 +532,8 @@ impl Member {
     /// Snapshot file `name` is durable.
     pub fn handle_snapshot_saved(&mut self, now: Instant, name: String) {
         self.now = now;
-        self.snapshot_files.push(name);
-        match self.snapshot_write.take() {
+        self.disk.snapshot_files.push(name);
+        match self.disk.snapshot_write.take() {
             Some(SnapshotWrite::Own(meta)) => {
                 self.raft.handle_snapshot_saved(meta.clone());
                 let keep = self.config.snapshot_catchup_entries;
@@ -642,24 +541,7 @@ impl Member {
                 if compact_to >= self.raft.first_index() {
                     self.raft.compact_log(compact_to);
                 }
-                // The WAL records that recovery may start from this snapshot;
-                // only once that is durable may older files go.
-                self.batch
-                    .push_snapshot_marker(&mut self.wal, meta.index, meta.term);
-                let snapshots: Vec<&str> = self.snapshot_files.iter().map(String::as_str).collect();
-                let wal: Vec<&str> = self.wal_segments.iter().map(String::as_str).collect();
-                let doomed =
-                    snapshot::files_to_delete(&snapshots, &wal, meta.index, self.config.retention);
-                let (wal_doomed, snap_doomed): (Vec<String>, Vec<String>) =
-                    doomed.into_iter().partition(|name| name.ends_with(".wal"));
-                self.wal_segments.retain(|s| !wal_doomed.contains(s));
-                self.snapshot_files.retain(|s| !snap_doomed.contains(s));
-                if !wal_doomed.is_empty() || !snap_doomed.is_empty() {
-                    self.batch.delete_after(Action::DeleteFiles {
-                        wal: wal_doomed,
-                        snapshots: snap_doomed,
-                    });
-                }
+                self.disk.own_snapshot_saved(&meta, self.config.retention);
                 self.actions
                     .push_back(Action::Event(MemberEvent::SnapshotSaved {
                         index: meta.index,
@@ -707,8 +589,7 @@ impl Member {
 
     /// Numbers `op` as this member's next proposal and encodes it.
     fn encode_own(&mut self, identity: Identity, op: Op) -> (u64, Bytes) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        let seq = self.requests.next_seq();
         let data = codec::encode_proposal(&Proposal {
             origin: self.id(),
             seq,
@@ -721,9 +602,7 @@ impl Member {
     fn propose(&mut self, token: ClientToken, who: Identity, op: Op, deadline: Instant) {
         let (seq, data) = self.encode_own(who, op);
         match self.raft.propose(data) {
-            Ok(_) => {
-                self.pending.insert(seq, Pending { token, deadline });
-            }
+            Ok(_) => self.requests.wait_for_apply(seq, token, deadline),
             Err(crate::raft::ProposeError::NoLeader) => {
                 self.respond(token, Err(ClientError::NoLeader))
             }
@@ -740,13 +619,14 @@ impl Member {
             return false;
         };
         if self
+            .state
             .alarms
             .iter()
             .any(|(_, kind)| *kind == AlarmKind::NoSpace)
         {
             return true;
         }
-        if self.size_bytes.saturating_add(cost) <= quota {
+        if self.state.size_bytes.saturating_add(cost) <= quota {
             return false;
         }
         if self.now >= self.nospace_retry_at {
@@ -770,7 +650,7 @@ impl Member {
                 request,
                 caller,
             } => match self.watch_permitted(&caller, &request) {
-                Ok(()) => self.watch.create(stream, request, &self.store),
+                Ok(()) => self.watch.create(stream, request, &self.state.store),
                 // etcd's answer: created and canceled at once, with the reason.
                 Err(error) => vec![WatchResponse {
                     stream,
@@ -778,16 +658,16 @@ impl Member {
                     created: true,
                     canceled: true,
                     cancel_reason: error.to_string(),
-                    header_revision: self.store.current_revision(),
+                    header_revision: self.state.store.current_revision(),
                     ..WatchResponse::default()
                 }],
             },
             WatchInput::Cancel { stream, watch_id } => self
                 .watch
-                .cancel(stream, watch_id, &self.store)
+                .cancel(stream, watch_id, &self.state.store)
                 .into_iter()
                 .collect(),
-            WatchInput::Progress { stream } => self.watch.progress(stream, &self.store),
+            WatchInput::Progress { stream } => self.watch.progress(stream, &self.state.store),
             WatchInput::Close { stream } => {
                 self.watch.close_stream(stream);
                 Vec::new()
@@ -797,7 +677,8 @@ impl Member {
                 if blocked {
                     Vec::new()
                 } else {
-                    self.watch.catch_up(&self.store, WATCH_CATCH_UP_EVENTS)
+                    self.watch
+                        .catch_up(&self.state.store, WATCH_CATCH_UP_EVENTS)
                 }
             }
         };
@@ -812,22 +693,25 @@ impl Member {
         caller: &Caller,
         request: &CreateRequest,
     ) -> Result<(), crate::auth::AuthError> {
-        let who = self.auth.identify(caller, self.now)?;
+        let who = self.state.auth.identify(caller, self.now)?;
         let key: &[u8] = if request.key.is_empty() {
             b"\0"
         } else {
             &request.key
         };
-        self.auth
+        self.state
+            .auth
             .check(&who, crate::auth::Access::Read, key, &request.range_end)
     }
 
     /// Catch-up for watchers behind the store, and periodic progress.
     fn tick_watchers(&mut self) {
-        let mut responses = self.watch.catch_up(&self.store, WATCH_CATCH_UP_EVENTS);
+        let mut responses = self
+            .watch
+            .catch_up(&self.state.store, WATCH_CATCH_UP_EVENTS);
         if self.now >= self.progress_notify_at {
             self.progress_notify_at = self.now + self.config.watch_progress_notify_interval_ms;
-            responses.extend(self.watch.progress_notify_due(&self.store));
+            responses.extend(self.watch.progress_notify_due(&self.state.store));
         }
         self.emit_watch(responses);
     }
@@ -839,13 +723,15 @@ impl Member {
         }
     }
 
-    /// A write took a revision: account its bytes and tell the watchers.
+    /// A write took a revision (its bytes are accounted by the applied
+    /// state): tell the watchers.
     fn written(&mut self, events: &[crate::mvcc::Event]) {
         if events.is_empty() {
             return;
         }
-        self.size_bytes += events_bytes(events);
-        let responses = self.watch.on_applied(self.store.current_revision(), events);
+        let responses = self
+            .watch
+            .on_applied(self.state.store.current_revision(), events);
         self.emit_watch(responses);
     }
 
@@ -863,7 +749,7 @@ impl Member {
         }
         let per_tick =
             (LEASE_REVOKE_RATE_PER_SEC as u64 * self.config.raft.tick_interval_ms / 1000).max(1);
-        for id in self.lessor.expired(self.now, per_tick as usize) {
+        for id in self.state.lessor.expired(self.now, per_tick as usize) {
             // Retried by the lessor if this proposal is lost.
             self.propose_internal(Op::LeaseRevoke { id });
         }
@@ -883,20 +769,17 @@ impl Member {
         request: ReadRequest,
         deadline: Instant,
     ) {
-        let id = self.next_read;
-        self.next_read += 1;
+        let id = self.requests.next_read_id();
         match self.raft.read_index(id) {
-            Ok(()) => {
-                self.reads_waiting_index.insert(
-                    id,
-                    WaitingRead {
-                        token,
-                        who,
-                        request,
-                        deadline,
-                    },
-                );
-            }
+            Ok(()) => self.requests.wait_for_read_index(
+                id,
+                WaitingRead {
+                    token,
+                    who,
+                    request,
+                    deadline,
+                },
+            ),
             Err(_) => self.respond(token, Err(ClientError::NoLeader)),
         }
     }
@@ -908,18 +791,20 @@ impl Member {
                 .authz(&read.who)
                 .range(range)
                 .map_err(ClientError::from)
-                .and_then(|()| Ok(self.store.range(range).map(ClientResponse::Range)?)),
+                .and_then(|()| Ok(self.state.store.range(range).map(ClientResponse::Range)?)),
             ReadRequest::Txn(txn) => self
                 .authz(&read.who)
                 .txn(txn)
                 .map_err(ClientError::from)
                 .and_then(|()| {
                     Ok(self
+                        .state
                         .store
-                        .txn(&mut self.lessor, txn)
+                        .txn(&mut self.state.lessor, txn)
                         .map(|applied| ClientResponse::Txn(applied.response))?)
                 }),
             ReadRequest::Auth(query) => self
+                .state
                 .auth
                 .query(&read.who, query)
                 .map(ClientResponse::Auth)
@@ -930,26 +815,7 @@ impl Member {
 
     fn expire_requests(&mut self) {
         self.serve_waiting_lease_queries();
-        let now = self.now;
-        for pending in take_expired(&mut self.pending, now, |p| p.deadline) {
-            self.respond(pending.token, Err(ClientError::Timeout));
-        }
-        for read in take_expired(&mut self.reads_waiting_index, now, |r| r.deadline) {
-            self.respond(read.token, Err(ClientError::Timeout));
-        }
-        let mut timed_out = Vec::new();
-        for reads in self.reads_waiting_apply.values_mut() {
-            reads.retain(|read| {
-                let keep = read.deadline > now;
-                if !keep {
-                    timed_out.push(read.token);
-                }
-                keep
-            });
-        }
-        self.reads_waiting_apply
-            .retain(|_, reads| !reads.is_empty());
-        for token in timed_out {
+        for token in self.requests.expired(self.now) {
             self.respond(token, Err(ClientError::Timeout));
         }
     }
@@ -973,23 +839,11 @@ impl Member {
     }
 
     fn member_list(&self) -> Vec<MemberStatus> {
-        let conf = self.raft.conf_state();
-        conf.members()
-            .map(|id| {
-                let info = self.members.get(&id).cloned().unwrap_or_default();
-                MemberStatus {
-                    id,
-                    name: info.name,
-                    peer_urls: info.peer_urls,
-                    client_urls: info.client_urls,
-                    is_learner: conf.is_learner(id),
-                }
-            })
-            .collect()
+        self.state.member_list(self.raft.conf_state())
     }
 
     fn status(&self) -> StatusInfo {
-        let size = self.size_bytes as i64;
+        let size = self.state.size_bytes as i64;
         StatusInfo {
             leader: self.raft.leader(),
             raft_index: self.raft.last_index(),
@@ -998,7 +852,7 @@ impl Member {
             db_size: size,
             db_size_in_use: size,
             is_learner: self.raft.conf_state().is_learner(self.id()),
-            alarms: self.alarms.iter().copied().collect(),
+            alarms: self.state.alarms.iter().copied().collect(),
         }
     }
 
@@ -1019,6 +873,35 @@ impl Member {
         }
         self.maybe_snapshot();
         self.flush_wal();
+        if cfg!(debug_assertions) {
+            self.check_invariants();
+        }
+    }
+
+    /// What must hold after every input (checked in debug builds, so in
+    /// every simulated step and every test).
+    fn check_invariants(&self) {
+        let applied = self.raft.applied();
+        assert!(
+            applied <= self.raft.committed(),
+            "applied {applied} beyond committed {}",
+            self.raft.committed()
+        );
+        assert!(
+            self.disk.last_snapshot_index <= applied,
+            "a snapshot at {} beyond applied {applied}",
+            self.disk.last_snapshot_index
+        );
+        assert!(
+            !self.state.lessor.is_primary() || self.role.role == Role::Leader,
+            "a primary lessor on a {:?}",
+            self.role.role
+        );
+        assert!(
+            self.role.role == Role::Leader || self.requests.lease_queries.is_empty(),
+            "lease queries wait on a member that is not leader"
+        );
+        self.disk.check_invariants();
     }
 
     fn handle_ready(&mut self, ready: Ready) {
@@ -1029,70 +912,36 @@ impl Member {
             if let Some(meta) = &write.snapshot {
                 self.install_snapshot(meta);
             }
-            self.batch.push_entries(&mut self.wal, &write.entries);
-            // A write that only moves the commit index needs no fsync (etcd's
-            // MustSync): if nothing before it is still on its way to disk, it
-            // counts as durable now; its record is written without an
-            // fdatasync (or with the next write that has one). Losing it in a
-            // power loss only loses a commit index the leader tells again.
-            let commit_only = write.entries.is_empty()
-                && write.snapshot.is_none()
-                && write.hard_state.is_some_and(|h| {
-                    self.last_hard_state
-                        .is_some_and(|last| last.term == h.term && last.vote == h.vote)
-                });
-            let earlier_pending = self.batch.completes_write().is_some()
-                || self
-                    .wal_in_flight
-                    .as_ref()
-                    .is_some_and(|(_, w, _)| w.is_some());
-            if let Some(hard_state) = write.hard_state {
-                self.batch
-                    .push_hard_state(&mut self.wal, hard_state, !commit_only);
-                self.last_hard_state = Some(hard_state);
+            if let Some(durable) = self.disk.push_write(&write) {
+                self.raft.handle_persisted(durable);
             }
-            if commit_only && !earlier_pending {
-                self.raft.handle_persisted(write.id);
-            } else {
-                self.batch.completes(write.id);
-            }
-            self.cut_segment_if_full();
         }
         for outgoing in ready.messages {
-            match outgoing.after {
-                Some(write) if !self.is_durable(write) => self.held.push((write, outgoing.message)),
-                _ => self.send(outgoing.message),
+            if let Some(message) = self.disk.route(outgoing.after, outgoing.message) {
+                self.send(message);
             }
         }
         for entry in &ready.committed_entries {
             self.apply(entry);
         }
         for read in ready.read_states {
-            if let Some(waiting) = self.reads_waiting_index.remove(&read.id) {
+            if let Some(waiting) = self.requests.read_index_known(read.id) {
                 if read.index <= self.raft.applied() {
                     self.serve_read(waiting);
                 } else {
-                    self.reads_waiting_apply
-                        .entry(read.index)
-                        .or_default()
-                        .push(waiting);
+                    self.requests.wait_for_index(read.index, waiting);
                 }
             }
         }
         for id in ready.failed_reads {
-            if let Some(waiting) = self.reads_waiting_index.remove(&id) {
+            if let Some(waiting) = self.requests.read_index_known(id) {
                 self.respond(waiting.token, Err(ClientError::LeaderChanged));
             }
         }
-        self.serve_reads_up_to(self.raft.applied());
+        for read in self.requests.reads_ready(self.raft.applied()) {
+            self.serve_read(read);
+        }
         self.serve_waiting_lease_queries();
-    }
-
-    fn is_durable(&self, write: WriteId) -> bool {
-        // Durable unless it is in the batch being collected or in flight.
-        let in_flight = self.wal_in_flight.as_ref().and_then(|(_, w, _)| *w);
-        let pending = [self.batch.completes_write(), in_flight];
-        !pending.iter().flatten().any(|&w| w >= write)
     }
 
     fn send(&mut self, message: Message) {
@@ -1114,19 +963,16 @@ impl Member {
     /// Whether the WAL write in flight has taken longer than an election
     /// timeout.
     fn wal_stuck(&self) -> bool {
-        self.wal_in_flight.is_some()
-            && self
-                .now
-                .as_millis()
-                .saturating_sub(self.wal_in_flight_since.as_millis())
-                > self.election_timeout_ms()
+        self.disk.stuck(self.now, self.election_timeout_ms())
     }
 
     /// As a new leader does: every lease's TTL starts over, plus an election
     /// timeout (except leases whose revocation is already proposed).
     fn extend_leases_if_leader(&mut self) {
-        if self.role.role == Role::Leader && self.lessor.is_primary() {
-            self.lessor.promote(self.now, self.election_timeout_ms());
+        if self.role.role == Role::Leader && self.state.lessor.is_primary() {
+            self.state
+                .lessor
+                .promote(self.now, self.election_timeout_ms());
         }
     }
 
@@ -1136,34 +982,18 @@ impl Member {
         // A new leader's lessor is promoted once it has applied an entry of
         // its own term (`leases.rs`), not here.
         if was_leader && role.role != Role::Leader {
-            self.lessor.demote();
+            self.state.lessor.demote();
         }
         self.actions
             .push_back(Action::Event(MemberEvent::RoleChanged(role)));
     }
 
-    fn cut_segment_if_full(&mut self) {
-        if self.wal.should_cut() {
-            let segment = self.wal.cut();
-            self.wal_segments.push(segment.name.clone());
-            self.batch.push_op(WalOp::Create(segment));
-        }
-    }
-
     /// Hands the collected batch to the runtime if no write is in flight
     /// (group commit: whatever arrives meanwhile shares the next write).
     fn flush_wal(&mut self) {
-        if self.wal_in_flight.is_some() || self.batch.is_empty() {
-            return;
+        if let Some(action) = self.disk.flush(self.now) {
+            self.actions.push_back(action);
         }
-        let token = self.next_wal_token;
-        self.next_wal_token += 1;
-        let sync = self.batch.must_sync();
-        let (ops, write, after) = self.batch.take();
-        self.wal_in_flight = Some((token, write, after));
-        self.wal_in_flight_since = self.now;
-        self.actions
-            .push_back(Action::WriteWal { token, ops, sync });
     }
 
     // ----- applying -----
@@ -1187,107 +1017,36 @@ impl Member {
     }
 
     fn apply_proposal(&mut self, proposal: Proposal) {
-        let Proposal {
-            origin,
-            seq,
-            identity,
-            op,
-        } = proposal;
-        // Checked against the applied auth state: every member decides alike.
-        if let Err(error) = self.authz(&identity).op(&op) {
-            self.answer(origin, seq, Err(error.into()));
-            return;
+        let (origin, seq) = (proposal.origin, proposal.seq);
+        let applied = self.state.apply(proposal, self.now);
+        self.written(&applied.events);
+        if let Some((member, name, client_urls)) = applied.published {
+            // Only this incarnation's announcement counts: a restarted
+            // member replays its earlier ones from the log.
+            if member == self.id()
+                && origin == self.id()
+                && seq >= self.config.first_seq
+                && !self.published
+            {
+                self.published = true;
+                self.actions
+                    .push_back(Action::Event(MemberEvent::Published {
+                        name,
+                        client_urls,
+                        cluster_id: self.config.cluster_id,
+                    }));
+            }
         }
-        let result = match op {
-            Op::Put(put) => self.store.put(&mut self.lessor, &put).map(|a| {
-                self.written(&a.events);
-                ClientResponse::Put(a.response)
-            }),
-            Op::DeleteRange(delete) => {
-                self.store.delete_range(&mut self.lessor, &delete).map(|a| {
-                    self.written(&a.events);
-                    ClientResponse::DeleteRange(a.response)
-                })
-            }
-            Op::Txn(txn) => self.store.txn(&mut self.lessor, &txn).map(|a| {
-                self.written(&a.events);
-                ClientResponse::Txn(a.response)
-            }),
-            Op::Compact { revision, .. } => self.store.compact(revision).map(|_| {
-                self.size_bytes = self.store.size_bytes();
-                ClientResponse::Compact
-            }),
-            Op::Alarm {
-                activate,
-                member,
-                alarm,
-            } => {
-                if activate {
-                    self.alarms.insert((member, alarm));
-                } else {
-                    self.alarms.remove(&(member, alarm));
-                }
-                Ok(ClientResponse::Alarms(
-                    self.alarms.iter().copied().collect(),
-                ))
-            }
-            Op::LeaseGrant { id, ttl_secs } => match self.lessor.grant(id, ttl_secs, self.now) {
-                Ok(lease) => Ok(ClientResponse::LeaseGrant {
-                    id,
-                    ttl_secs: lease.ttl_secs,
-                }),
-                Err(error) => {
-                    self.answer(origin, seq, Err(ClientError::Lease(error)));
-                    return;
-                }
-            },
-            Op::LeaseRevoke { id } => self.store.revoke_lease(&mut self.lessor, id).map(|a| {
-                self.written(&a.events);
-                ClientResponse::LeaseRevoke
-            }),
-            Op::Auth(op) => {
-                let result = self.auth.apply(&identity, &op, self.now);
-                self.answer(
-                    origin,
-                    seq,
-                    result.map(ClientResponse::Auth).map_err(Into::into),
-                );
-                return;
-            }
-            Op::PublishAttributes {
-                member,
-                name,
-                client_urls,
-            } => {
-                let info = self.members.entry(member).or_default();
-                info.name = name.clone();
-                info.client_urls = client_urls.clone();
-                // Only this incarnation's announcement counts: a restarted
-                // member replays its earlier ones from the log.
-                if member == self.id()
-                    && origin == self.id()
-                    && seq >= self.config.first_seq
-                    && !self.published
-                {
-                    self.published = true;
-                    self.actions
-                        .push_back(Action::Event(MemberEvent::Published {
-                            name,
-                            client_urls,
-                            cluster_id: self.config.cluster_id,
-                        }));
-                }
-                return;
-            }
-        };
-        self.answer(origin, seq, result.map_err(ClientError::from));
+        if let Some(result) = applied.result {
+            self.answer(origin, seq, result);
+        }
     }
 
     /// Answers the client of this member's proposal `seq`, if it waits.
     fn answer(&mut self, origin: NodeId, seq: u64, result: Result<ClientResponse, ClientError>) {
         if origin == self.id() {
-            if let Some(pending) = self.pending.remove(&seq) {
-                self.respond(pending.token, result);
+            if let Some(token) = self.requests.applied(seq) {
+                self.respond(token, result);
             }
         }
     }
@@ -1303,37 +1062,16 @@ impl Member {
         };
         let info = codec::decode_member_info(&change.context).unwrap_or_default();
         let event = match change.kind {
-            ConfChangeKind::AddVoter | ConfChangeKind::AddLearner => {
-                let peer_urls = info.peer_urls.clone();
-                let existing = self.members.entry(change.node).or_default();
-                existing.peer_urls = info.peer_urls;
-                if existing.name.is_empty() {
-                    existing.name = info.name;
-                }
-                MemberEvent::MemberAdded {
-                    id: change.node,
-                    peer_urls,
-                    learner: change.kind == ConfChangeKind::AddLearner,
-                }
-            }
-            ConfChangeKind::Remove => {
-                self.members.remove(&change.node);
-                MemberEvent::MemberRemoved { id: change.node }
-            }
+            ConfChangeKind::AddVoter | ConfChangeKind::AddLearner => MemberEvent::MemberAdded {
+                id: change.node,
+                peer_urls: info.peer_urls.clone(),
+                learner: change.kind == ConfChangeKind::AddLearner,
+            },
+            ConfChangeKind::Remove => MemberEvent::MemberRemoved { id: change.node },
             ConfChangeKind::PromoteLearner => MemberEvent::MemberPromoted { id: change.node },
         };
+        self.state.apply_conf_change(&change, info);
         self.actions.push_back(Action::Event(event));
-    }
-
-    fn serve_reads_up_to(&mut self, applied: u64) {
-        while let Some(entry) = self.reads_waiting_apply.first_entry() {
-            if *entry.key() > applied {
-                break;
-            }
-            for read in entry.remove() {
-                self.serve_read(read);
-            }
-        }
     }
 
     // ----- snapshots -----
@@ -1341,31 +1079,23 @@ impl Member {
     fn install_snapshot(&mut self, meta: &SnapshotMeta) {
         // handle_message only lets Raft see snapshots whose bytes decoded.
         let (bytes, image) = self
+            .disk
             .received_snapshots
             .remove(&meta.index)
             .expect("a snapshot Raft installs arrived with its bytes");
-        self.store = image.kv;
+        self.state.restore(image, self.config.auth_token_ttl_ms);
         self.watch.on_restored();
-        self.size_bytes = self.store.size_bytes();
-        self.lessor = self.restore_lessor(&image.leases);
-        self.members = members_of(&image.members);
-        let mut auth = image.auth;
-        auth.set_token_ttl_ms(self.config.auth_token_ttl_ms);
-        auth.adopt_tokens(std::mem::replace(&mut self.auth, AuthStore::new(0)));
-        self.auth = auth;
-        self.last_snapshot_index = meta.index;
-        // Reads waiting for an index the snapshot covers can be served now.
+        self.disk.last_snapshot_index = meta.index;
         let name = snapshot::snapshot_name(meta.term, meta.index);
         // The file must be durable before the WAL record naming it: disk
         // actions run in order.
-        self.snapshot_write = Some(SnapshotWrite::Received);
+        self.disk.snapshot_write = Some(SnapshotWrite::Received);
         self.actions.push_back(Action::SaveSnapshot {
             name,
             bytes,
             background: false,
         });
-        self.batch
-            .push_snapshot_marker(&mut self.wal, meta.index, meta.term);
+        self.disk.push_snapshot_marker(meta.index, meta.term);
         self.actions
             .push_back(Action::Event(MemberEvent::SnapshotInstalled {
                 index: meta.index,
@@ -1375,35 +1105,16 @@ impl Member {
 
     fn maybe_snapshot(&mut self) {
         let applied = self.raft.applied();
-        if self.snapshot_write.is_some()
-            || applied < self.last_snapshot_index + self.config.snapshot_count
+        if self.disk.snapshot_write.is_some()
+            || applied < self.disk.last_snapshot_index + self.config.snapshot_count
         {
             return;
         }
         let meta = self.raft.snapshot_meta();
-        let members: Vec<snapshot::Member> = self
-            .member_list()
-            .into_iter()
-            .map(|m| snapshot::Member {
-                id: m.id,
-                name: m.name,
-                peer_urls: m.peer_urls,
-                client_urls: m.client_urls,
-                is_learner: m.is_learner,
-            })
-            .collect();
-        let leases = self.lessor.records();
-        let bytes = snapshot::encode(&SnapshotView {
-            meta: &meta,
-            members: &members,
-            kv: &self.store,
-            leases: &leases,
-            v2: &[],
-            auth: &self.auth,
-        });
-        self.last_snapshot_index = meta.index;
+        let bytes = self.state.image(&meta, self.raft.conf_state());
+        self.disk.last_snapshot_index = meta.index;
         let name = snapshot::snapshot_name(meta.term, meta.index);
-        self.snapshot_write = Some(SnapshotWrite::Own(meta));
+        self.disk.snapshot_write = Some(SnapshotWrite::Own(meta));
         self.actions.push_back(Action::SaveSnapshot {
             name,
             bytes: Bytes::from(bytes),
@@ -1424,29 +1135,6 @@ fn txn_depth(txn: &crate::mvcc::TxnRequest) -> usize {
         })
         .max()
         .unwrap_or(0)
-}
-
-/// The membership a snapshot records, as the member keeps it.
-fn members_of(members: &[snapshot::Member]) -> BTreeMap<NodeId, MemberInfo> {
-    members
-        .iter()
-        .map(|m| {
-            let info = MemberInfo {
-                name: m.name.clone(),
-                peer_urls: m.peer_urls.clone(),
-                client_urls: m.client_urls.clone(),
-            };
-            (m.id, info)
-        })
-        .collect()
-}
-
-/// Bytes a write's events add to the store (a tombstone adds its key).
-fn events_bytes(events: &[crate::mvcc::Event]) -> u64 {
-    events
-        .iter()
-        .map(|e| (e.kv.key.len() + e.kv.value.len()) as u64)
-        .sum()
 }
 
 /// What a put may add, for the quota check (etcd adds a fixed overhead too).
@@ -1500,18 +1188,4 @@ pub enum WatchInput {
         stream: u64,
         blocked: bool,
     },
-}
-
-/// Removes and returns, in key order, the entries whose deadline has passed.
-fn take_expired<K: Ord + Copy, V>(
-    map: &mut BTreeMap<K, V>,
-    now: Instant,
-    deadline: impl Fn(&V) -> Instant,
-) -> Vec<V> {
-    let keys: Vec<K> = map
-        .iter()
-        .filter(|(_, v)| deadline(v) <= now)
-        .map(|(k, _)| *k)
-        .collect();
-    keys.into_iter().filter_map(|k| map.remove(&k)).collect()
 }
