@@ -17,8 +17,11 @@ mod node;
 mod persistence;
 mod request;
 mod requests;
+mod serve;
+mod startup;
 mod state;
 mod wal_batch;
+mod watching;
 
 pub use action::{Action, MemberEvent, WalOp};
 pub use client::{
@@ -26,5 +29,7 @@ pub use client::{
     ClientToken, Header, MemberStatus, StatusInfo,
 };
 pub use config::{Knobs, MemberConfig};
-pub use node::{Member, StartError, WatchInput};
+pub use node::Member;
 pub use request::{AlarmKind, MemberInfo, Op, Proposal};
+pub use startup::StartError;
+pub use watching::WatchInput;

@@ -6,21 +6,17 @@ use bytes::Bytes;
 
 use super::action::{Action, MemberEvent};
 use super::authz::{self, Authz};
-use super::client::{AlarmAction, AuthRequest};
 use super::client::{
     ClientError, ClientRequest, ClientResponse, ClientToken, Header, MemberStatus, StatusInfo,
 };
 use super::config::MemberConfig;
-use super::leases::LeaseQuery;
 use super::persistence::{Persistence, SnapshotWrite};
-use super::request::{AlarmKind, MemberInfo, Op, Proposal};
-use super::requests::{ReadRequest, Requests, WaitingRead};
+use super::request::{Op, Proposal};
+use super::requests::Requests;
 use super::state::AppliedState;
 use crate::auth::{AuthStore, Caller, Identity};
 use crate::codec;
-use crate::lease::{
-    LeaseError, LeaseIdGenerator, LessorConfig, LEASE_REVOKE_RATE_PER_SEC, MAX_LEASE_TTL_SECS,
-};
+use crate::lease::{LeaseIdGenerator, LEASE_REVOKE_RATE_PER_SEC};
 use crate::mvcc::{Store, StoreConfig};
 use crate::raft::{
     ConfChange, ConfChangeKind, Entry, EntryKind, Message, MessageBody, NodeId, RawNode, Ready,
@@ -28,8 +24,7 @@ use crate::raft::{
 };
 use crate::snapshot::{self};
 use crate::time::Instant;
-use crate::wal::{SnapshotMarker, WalWriter};
-use crate::watch::{CreateRequest, WatchHub, WatchResponse};
+use crate::watch::WatchHub;
 
 /// One member of a cairn cluster.
 ///
@@ -44,214 +39,34 @@ use crate::watch::{CreateRequest, WatchHub, WatchResponse};
 /// everything that arrives joins the next one.
 #[derive(Debug)]
 pub struct Member {
-    config: MemberConfig,
+    pub(super) config: MemberConfig,
     pub(super) raft: RawNode,
     /// The replicated state: store, leases, auth, roster, alarms.
     pub(super) state: AppliedState,
     /// The WAL, messages held until durable, snapshot files.
-    disk: Persistence,
+    pub(super) disk: Persistence,
     /// Requests taken and not answered yet.
     pub(super) requests: Requests,
-    actions: VecDeque<Action>,
+    pub(super) actions: VecDeque<Action>,
     pub(super) now: Instant,
     /// The previous tick: a gap longer than an election timeout means this
     /// member was stalled (a paused process, a starved thread).
-    last_tick: Instant,
+    pub(super) last_tick: Instant,
     /// Set once this member's attributes are applied (etcd's "published").
-    published: bool,
-    publish_retry_at: Instant,
+    pub(super) published: bool,
+    pub(super) publish_retry_at: Instant,
     pub(super) role: RoleState,
     /// Not before this instant is the NOSPACE alarm proposed again.
-    nospace_retry_at: Instant,
+    pub(super) nospace_retry_at: Instant,
     /// Chooses ids for grants that leave it to the member.
-    lease_ids: LeaseIdGenerator,
+    pub(super) lease_ids: LeaseIdGenerator,
     /// Every watcher of every client stream.
-    watch: WatchHub,
+    pub(super) watch: WatchHub,
     /// When watchers with progress_notify next get a progress response.
-    progress_notify_at: Instant,
-}
-
-/// Why a member cannot start from what is on disk.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum StartError {
-    #[error("raft: {0}")]
-    Raft(#[from] crate::raft::RestoreError),
-    #[error("{0}")]
-    Wal(#[from] crate::wal::WalError),
-    #[error("snapshot: {0}")]
-    Snapshot(#[from] crate::snapshot::SnapshotError),
-    #[error("the data directory belongs to member {found_member:x} of cluster {found_cluster:x}, not to member {member:x} of cluster {cluster:x}")]
-    WrongCluster {
-        found_cluster: u64,
-        found_member: NodeId,
-        cluster: u64,
-        member: NodeId,
-    },
-    #[error("the WAL starts after snapshot {wal_index} but the newest usable snapshot is at {snapshot_index}")]
-    SnapshotMissing { wal_index: u64, snapshot_index: u64 },
+    pub(super) progress_notify_at: Instant,
 }
 
 impl Member {
-    /// A member of a brand-new cluster: `initial` lists every initial member
-    /// (id and who it is). Emits the actions that create the WAL.
-    pub fn bootstrap(
-        config: MemberConfig,
-        initial: &[(NodeId, MemberInfo)],
-        now: Instant,
-    ) -> Result<Member, StartError> {
-        let metadata = crate::wal::Metadata {
-            cluster_id: config.cluster_id,
-            member_id: config.id(),
-        };
-        let (wal, segment) = WalWriter::create(metadata, SnapshotMarker::default());
-        let contexts: Vec<(NodeId, Bytes)> = initial
-            .iter()
-            .map(|(id, info)| (*id, codec::encode_member_info(info)))
-            .collect();
-        let raft = RawNode::bootstrap(config.raft.clone(), &contexts, now)?;
-        let mut member =
-            Member::assemble(config, raft, Store::new(StoreConfig::default()), wal, now);
-        member.disk.create_segment(segment);
-        member.drive();
-        Ok(member)
-    }
-
-    /// A member that joins an existing cluster with an empty data directory.
-    pub fn join(config: MemberConfig, now: Instant) -> Result<Member, StartError> {
-        let metadata = crate::wal::Metadata {
-            cluster_id: config.cluster_id,
-            member_id: config.id(),
-        };
-        let (wal, segment) = WalWriter::create(metadata, SnapshotMarker::default());
-        let raft = RawNode::join(config.raft.clone(), now)?;
-        let mut member =
-            Member::assemble(config, raft, Store::new(StoreConfig::default()), wal, now);
-        member.disk.create_segment(segment);
-        member.drive();
-        Ok(member)
-    }
-
-    /// Restarts from disk: the newest snapshot that decodes (if any, with its
-    /// file name) and every WAL segment in name order. A torn WAL tail is
-    /// truncated (it was never acknowledged); corruption anywhere else, or a data
-    /// directory of another member or cluster, refuses to start.
-    pub fn recover(
-        config: MemberConfig,
-        snapshot_file: Option<(String, Bytes)>,
-        wal_segments: &[(&str, &[u8])],
-        now: Instant,
-    ) -> Result<Member, StartError> {
-        let store_config = StoreConfig {
-            max_txn_ops: config.max_txn_ops,
-        };
-        let image = match &snapshot_file {
-            Some((_, bytes)) => Some(snapshot::decode(bytes, store_config)?),
-            None => None,
-        };
-        let marker = image
-            .as_ref()
-            .map_or(SnapshotMarker::default(), |image| SnapshotMarker {
-                index: image.meta.index,
-                term: image.meta.term,
-            });
-        let recovered = crate::wal::recover(wal_segments, marker)?;
-        if recovered.metadata.cluster_id != config.cluster_id
-            || recovered.metadata.member_id != config.id()
-        {
-            return Err(StartError::WrongCluster {
-                found_cluster: recovered.metadata.cluster_id,
-                found_member: recovered.metadata.member_id,
-                cluster: config.cluster_id,
-                member: config.id(),
-            });
-        }
-        let meta = image.as_ref().map(|i| i.meta.clone()).unwrap_or_default();
-        let raft = RawNode::restart(
-            config.raft.clone(),
-            crate::raft::Restored {
-                hard_state: recovered.hard_state,
-                snapshot: meta.clone(),
-                entries: recovered.entries.clone(),
-            },
-            now,
-        )?;
-        let wal = WalWriter::resume(&recovered);
-        let store = image
-            .as_ref()
-            .map_or_else(|| Store::new(store_config), |i| i.kv.clone());
-        let mut member = Member::assemble(config, raft, store, wal, now);
-        if let Some(image) = image {
-            member.disk.last_snapshot_index = image.meta.index;
-            member.state.restore(image, member.config.auth_token_ttl_ms);
-            if let Some((name, _)) = &snapshot_file {
-                member.disk.snapshot_files.push(name.clone());
-            }
-        }
-        member.disk.wal_segments = wal_segments
-            .iter()
-            .map(|(name, _)| (*name).to_string())
-            .collect();
-        if let crate::wal::TailVerdict::Torn {
-            segment, offset, ..
-        } = &recovered.verdict
-        {
-            member.actions.push_back(Action::TruncateWal {
-                segment: segment.clone(),
-                offset: *offset,
-            });
-        }
-        member.drive();
-        if member.config.force_new_cluster {
-            // Everything committed is applied by now (drive ran every ready).
-            member.raft.force_new_cluster();
-            let id = member.id();
-            member.state.roster.retain(|&m, _| m == id);
-            member.drive();
-        }
-        Ok(member)
-    }
-
-    fn assemble(
-        config: MemberConfig,
-        raft: RawNode,
-        store: Store,
-        wal: WalWriter,
-        now: Instant,
-    ) -> Member {
-        let lessor_config = LessorConfig::from_election_timeout_ms(
-            config.raft.tick_interval_ms * config.raft.election_ticks as u64,
-        );
-        let state = AppliedState::new(
-            store,
-            lessor_config,
-            config.auth_token_ttl_ms,
-            config.knobs.lease_no_extend_on_promote,
-        );
-        let role = raft.role_state();
-        Member {
-            raft,
-            state,
-            disk: Persistence::new(wal),
-            requests: Requests::new(config.first_seq),
-            actions: VecDeque::new(),
-            now,
-            last_tick: now,
-            published: false,
-            publish_retry_at: now,
-            role,
-            nospace_retry_at: now,
-            // Distinct per member and per incarnation (first_seq comes from
-            // the runtime's clock): a reused id would let a revocation meant
-            // for an expired lease hit a new one granted under the same id.
-            lease_ids: LeaseIdGenerator::new(
-                config.seed ^ config.raft.id.rotate_left(32) ^ config.first_seq.rotate_left(17),
-            ),
-            watch: WatchHub::new(),
-            progress_notify_at: now + config.watch_progress_notify_interval_ms,
-            config,
-        }
-    }
-
     // ----- getters -----
 
     pub fn id(&self) -> NodeId {
@@ -279,7 +94,7 @@ impl Member {
         self.raft.next_deadline()
     }
 
-    fn header(&self) -> Header {
+    pub(super) fn header(&self) -> Header {
         Header {
             cluster_id: self.config.cluster_id,
             member_id: self.id(),
@@ -377,136 +192,13 @@ impl Member {
         self.drive();
     }
 
-    fn authz<'a>(&'a self, who: &'a Identity) -> Authz<'a> {
+    pub(super) fn authz<'a>(&'a self, who: &'a Identity) -> Authz<'a> {
         self.state.authz(who)
     }
 
     /// The auth state (read-only).
     pub fn auth(&self) -> &AuthStore {
         &self.state.auth
-    }
-
-    fn serve_client(&mut self, token: ClientToken, who: Identity, request: ClientRequest) {
-        let now = self.now;
-        let deadline = now + self.config.request_timeout_ms;
-        match request {
-            ClientRequest::Range(range)
-                if range.serializable || self.config.knobs.local_linearizable_reads =>
-            {
-                let result = self
-                    .state
-                    .store
-                    .range(&range)
-                    .map(ClientResponse::Range)
-                    .map_err(ClientError::from);
-                self.respond(token, result);
-            }
-            ClientRequest::Range(range) => {
-                self.start_read(token, who, ReadRequest::Range(range), deadline)
-            }
-            ClientRequest::Txn(txn) if !super::client::txn_is_write(&txn) => {
-                self.start_read(token, who, ReadRequest::Txn(txn), deadline)
-            }
-            ClientRequest::Put(put) if self.space_refused(put_cost(&put)) => {
-                self.respond(token, Err(ClientError::NoSpace))
-            }
-            ClientRequest::Txn(txn) if self.space_refused(txn_cost(&txn)) => {
-                self.respond(token, Err(ClientError::NoSpace))
-            }
-            ClientRequest::Put(put) => self.propose(token, who.clone(), Op::Put(put), deadline),
-            ClientRequest::LeaseGrant { ttl_secs, .. } if ttl_secs > MAX_LEASE_TTL_SECS => {
-                self.respond(token, Err(ClientError::Lease(LeaseError::TtlTooLarge)))
-            }
-            ClientRequest::LeaseGrant { id, ttl_secs } => {
-                let id = if id == 0 {
-                    self.lease_ids.next_id(&self.state.lessor)
-                } else {
-                    id
-                };
-                self.propose(
-                    token,
-                    who.clone(),
-                    Op::LeaseGrant { id, ttl_secs },
-                    deadline,
-                );
-            }
-            ClientRequest::LeaseRevoke { id } => {
-                self.propose(token, who.clone(), Op::LeaseRevoke { id }, deadline)
-            }
-            ClientRequest::LeaseKeepAlive { id } => {
-                self.handle_lease_query(token, LeaseQuery::KeepAlive { id }, deadline)
-            }
-            ClientRequest::LeaseTimeToLive { id, keys } => {
-                self.handle_lease_query(token, LeaseQuery::TimeToLive { id, keys }, deadline)
-            }
-            ClientRequest::LeaseLeases => {
-                let ids = self.state.lessor.leases().map(|lease| lease.id).collect();
-                self.respond(token, Ok(ClientResponse::Leases(ids)));
-            }
-            ClientRequest::DeleteRange(delete) => {
-                self.propose(token, who.clone(), Op::DeleteRange(delete), deadline)
-            }
-            ClientRequest::Txn(txn) if txn_depth(&txn) > codec::MAX_TXN_DEPTH => {
-                // Deeper than the log's codec carries: refuse before proposing.
-                self.respond(
-                    token,
-                    Err(ClientError::Mvcc(crate::mvcc::MvccError::TooManyOps)),
-                );
-            }
-            ClientRequest::Txn(txn) => self.propose(token, who.clone(), Op::Txn(txn), deadline),
-            ClientRequest::Compact { revision, physical } => self.propose(
-                token,
-                who.clone(),
-                Op::Compact { revision, physical },
-                deadline,
-            ),
-            ClientRequest::MemberList => {
-                let list = self.member_list();
-                self.respond(token, Ok(ClientResponse::MemberList(list)));
-            }
-            ClientRequest::Status => {
-                let status = self.status();
-                self.respond(token, Ok(ClientResponse::Status(status)));
-            }
-            ClientRequest::Hash => {
-                let hash = self.state.store.hash();
-                self.respond(token, Ok(ClientResponse::Hash { hash }));
-            }
-            ClientRequest::HashKv { revision } => {
-                let result = self
-                    .state
-                    .store
-                    .hash_kv(revision)
-                    .map(ClientResponse::HashKv)
-                    .map_err(ClientError::from);
-                self.respond(token, result);
-            }
-            ClientRequest::Alarm {
-                action: AlarmAction::Get,
-                ..
-            } => {
-                let alarms = self.state.alarms.iter().copied().collect();
-                self.respond(token, Ok(ClientResponse::Alarms(alarms)));
-            }
-            ClientRequest::Alarm {
-                action,
-                member,
-                alarm,
-            } => {
-                let op = Op::Alarm {
-                    activate: action == AlarmAction::Activate,
-                    member,
-                    alarm: alarm.unwrap_or(AlarmKind::NoSpace),
-                };
-                self.propose(token, who.clone(), op, deadline);
-            }
-            ClientRequest::Auth(AuthRequest::Change(op)) => {
-                self.propose(token, who, Op::Auth(op), deadline)
-            }
-            ClientRequest::Auth(AuthRequest::Query(query)) => {
-                self.start_read(token, who, ReadRequest::Auth(query), deadline)
-            }
-        }
     }
 
     /// WAL write `token` is durable.
@@ -587,154 +279,6 @@ impl Member {
         });
     }
 
-    /// Numbers `op` as this member's next proposal and encodes it.
-    fn encode_own(&mut self, identity: Identity, op: Op) -> (u64, Bytes) {
-        let seq = self.requests.next_seq();
-        let data = codec::encode_proposal(&Proposal {
-            origin: self.id(),
-            seq,
-            identity,
-            op,
-        });
-        (seq, data)
-    }
-
-    fn propose(&mut self, token: ClientToken, who: Identity, op: Op, deadline: Instant) {
-        let (seq, data) = self.encode_own(who, op);
-        match self.raft.propose(data) {
-            Ok(_) => self.requests.wait_for_apply(seq, token, deadline),
-            Err(crate::raft::ProposeError::NoLeader) => {
-                self.respond(token, Err(ClientError::NoLeader))
-            }
-            Err(_) => self.respond(token, Err(ClientError::LeaderChanged)),
-        }
-    }
-
-    /// etcd's quota check, before a write that adds data is proposed: refused
-    /// while the NOSPACE alarm is active, or if it would take the store past
-    /// the quota, in which case the alarm is raised through the log. Deletes
-    /// and compactions are never refused, so space can be reclaimed.
-    fn space_refused(&mut self, cost: u64) -> bool {
-        let Some(quota) = self.config.quota_bytes else {
-            return false;
-        };
-        if self
-            .state
-            .alarms
-            .iter()
-            .any(|(_, kind)| *kind == AlarmKind::NoSpace)
-        {
-            return true;
-        }
-        if self.state.size_bytes.saturating_add(cost) <= quota {
-            return false;
-        }
-        if self.now >= self.nospace_retry_at {
-            self.nospace_retry_at = self.now + self.config.request_timeout_ms;
-            // Without a leader the alarm is raised on a later attempt.
-            self.propose_internal(Op::Alarm {
-                activate: true,
-                member: self.id(),
-                alarm: AlarmKind::NoSpace,
-            });
-        }
-        true
-    }
-
-    /// A watch stream's request.
-    pub fn handle_watch(&mut self, now: Instant, input: WatchInput) {
-        self.now = now;
-        let responses = match input {
-            WatchInput::Create {
-                stream,
-                request,
-                caller,
-            } => match self.watch_permitted(&caller, &request) {
-                Ok(()) => self.watch.create(stream, request, &self.state.store),
-                // etcd's answer: created and canceled at once, with the reason.
-                Err(error) => vec![WatchResponse {
-                    stream,
-                    watch_id: crate::watch::PROGRESS_WATCH_ID,
-                    created: true,
-                    canceled: true,
-                    cancel_reason: error.to_string(),
-                    header_revision: self.state.store.current_revision(),
-                    ..WatchResponse::default()
-                }],
-            },
-            WatchInput::Cancel { stream, watch_id } => self
-                .watch
-                .cancel(stream, watch_id, &self.state.store)
-                .into_iter()
-                .collect(),
-            WatchInput::Progress { stream } => self.watch.progress(stream, &self.state.store),
-            WatchInput::Close { stream } => {
-                self.watch.close_stream(stream);
-                Vec::new()
-            }
-            WatchInput::Blocked { stream, blocked } => {
-                self.watch.set_stream_blocked(stream, blocked);
-                if blocked {
-                    Vec::new()
-                } else {
-                    self.watch
-                        .catch_up(&self.state.store, WATCH_CATCH_UP_EVENTS)
-                }
-            }
-        };
-        self.emit_watch(responses);
-        self.drive();
-    }
-
-    /// A watcher needs read access to all it covers (the whole key space
-    /// from its key for a `"\0"` range end; etcd checks only the key then).
-    fn watch_permitted(
-        &mut self,
-        caller: &Caller,
-        request: &CreateRequest,
-    ) -> Result<(), crate::auth::AuthError> {
-        let who = self.state.auth.identify(caller, self.now)?;
-        let key: &[u8] = if request.key.is_empty() {
-            b"\0"
-        } else {
-            &request.key
-        };
-        self.state
-            .auth
-            .check(&who, crate::auth::Access::Read, key, &request.range_end)
-    }
-
-    /// Catch-up for watchers behind the store, and periodic progress.
-    fn tick_watchers(&mut self) {
-        let mut responses = self
-            .watch
-            .catch_up(&self.state.store, WATCH_CATCH_UP_EVENTS);
-        if self.now >= self.progress_notify_at {
-            self.progress_notify_at = self.now + self.config.watch_progress_notify_interval_ms;
-            responses.extend(self.watch.progress_notify_due(&self.state.store));
-        }
-        self.emit_watch(responses);
-    }
-
-    fn emit_watch(&mut self, responses: Vec<WatchResponse>) {
-        if !responses.is_empty() {
-            let header = self.header();
-            self.actions.push_back(Action::Watch { header, responses });
-        }
-    }
-
-    /// A write took a revision (its bytes are accounted by the applied
-    /// state): tell the watchers.
-    fn written(&mut self, events: &[crate::mvcc::Event]) {
-        if events.is_empty() {
-            return;
-        }
-        let responses = self
-            .watch
-            .on_applied(self.state.store.current_revision(), events);
-        self.emit_watch(responses);
-    }
-
     /// The leader proposes revoking leases whose TTL ran out, at etcd's rate
     /// limit. A revocation takes effect only once a quorum commits it, so a
     /// leader cut off from its quorum revokes nothing.
@@ -743,7 +287,7 @@ impl Member {
     /// timeout revokes nothing (etcd once revoked every lease when its leader
     /// was stuck in fsync); once the write completes, leases get a new
     /// leader's grace.
-    fn revoke_expired_leases(&mut self) {
+    pub(super) fn revoke_expired_leases(&mut self) {
         if self.role.role != Role::Leader || self.wal_stuck() {
             return;
         }
@@ -755,65 +299,7 @@ impl Member {
         }
     }
 
-    /// Proposes an operation of the member's own (no client waits for it); a
-    /// refusal (no leader) is fine: its caller retries later.
-    fn propose_internal(&mut self, op: Op) {
-        let (_, data) = self.encode_own(Identity::System, op);
-        let _ = self.raft.propose(data);
-    }
-
-    fn start_read(
-        &mut self,
-        token: ClientToken,
-        who: Identity,
-        request: ReadRequest,
-        deadline: Instant,
-    ) {
-        let id = self.requests.next_read_id();
-        match self.raft.read_index(id) {
-            Ok(()) => self.requests.wait_for_read_index(
-                id,
-                WaitingRead {
-                    token,
-                    who,
-                    request,
-                    deadline,
-                },
-            ),
-            Err(_) => self.respond(token, Err(ClientError::NoLeader)),
-        }
-    }
-
-    fn serve_read(&mut self, read: WaitingRead) {
-        // Checked again: permissions may have changed while the read waited.
-        let result = match &read.request {
-            ReadRequest::Range(range) => self
-                .authz(&read.who)
-                .range(range)
-                .map_err(ClientError::from)
-                .and_then(|()| Ok(self.state.store.range(range).map(ClientResponse::Range)?)),
-            ReadRequest::Txn(txn) => self
-                .authz(&read.who)
-                .txn(txn)
-                .map_err(ClientError::from)
-                .and_then(|()| {
-                    Ok(self
-                        .state
-                        .store
-                        .txn(&mut self.state.lessor, txn)
-                        .map(|applied| ClientResponse::Txn(applied.response))?)
-                }),
-            ReadRequest::Auth(query) => self
-                .state
-                .auth
-                .query(&read.who, query)
-                .map(ClientResponse::Auth)
-                .map_err(ClientError::from),
-        };
-        self.respond(read.token, result);
-    }
-
-    fn expire_requests(&mut self) {
+    pub(super) fn expire_requests(&mut self) {
         self.serve_waiting_lease_queries();
         for token in self.requests.expired(self.now) {
             self.respond(token, Err(ClientError::Timeout));
@@ -822,7 +308,7 @@ impl Member {
 
     /// Once a leader exists, announce this member's name and client URLs
     /// through the log (retrying until applied), as etcd does at start.
-    fn maybe_publish(&mut self) {
+    pub(super) fn maybe_publish(&mut self) {
         if self.published || self.raft.leader() == NO_NODE || self.now < self.publish_retry_at {
             return;
         }
@@ -838,11 +324,11 @@ impl Member {
         self.propose_internal(op);
     }
 
-    fn member_list(&self) -> Vec<MemberStatus> {
+    pub(super) fn member_list(&self) -> Vec<MemberStatus> {
         self.state.member_list(self.raft.conf_state())
     }
 
-    fn status(&self) -> StatusInfo {
+    pub(super) fn status(&self) -> StatusInfo {
         let size = self.state.size_bytes as i64;
         StatusInfo {
             leader: self.raft.leader(),
@@ -860,7 +346,7 @@ impl Member {
 
     /// Steps Raft's readies until it has nothing more to say, then starts the
     /// next WAL write if none is in flight.
-    fn drive(&mut self) {
+    pub(super) fn drive(&mut self) {
         while let Some(ready) = self.raft.poll_ready() {
             self.handle_ready(ready);
         }
@@ -880,7 +366,7 @@ impl Member {
 
     /// What must hold after every input (checked in debug builds, so in
     /// every simulated step and every test).
-    fn check_invariants(&self) {
+    pub(super) fn check_invariants(&self) {
         let applied = self.raft.applied();
         assert!(
             applied <= self.raft.committed(),
@@ -904,7 +390,7 @@ impl Member {
         self.disk.check_invariants();
     }
 
-    fn handle_ready(&mut self, ready: Ready) {
+    pub(super) fn handle_ready(&mut self, ready: Ready) {
         if let Some(role) = ready.role {
             self.on_role_change(role);
         }
@@ -944,7 +430,7 @@ impl Member {
         self.serve_waiting_lease_queries();
     }
 
-    fn send(&mut self, message: Message) {
+    pub(super) fn send(&mut self, message: Message) {
         if let MessageBody::Snapshot { meta } = &message.body {
             let name = snapshot::snapshot_name(meta.term, meta.index);
             self.actions.push_back(Action::SendSnapshot {
@@ -962,13 +448,13 @@ impl Member {
 
     /// Whether the WAL write in flight has taken longer than an election
     /// timeout.
-    fn wal_stuck(&self) -> bool {
+    pub(super) fn wal_stuck(&self) -> bool {
         self.disk.stuck(self.now, self.election_timeout_ms())
     }
 
     /// As a new leader does: every lease's TTL starts over, plus an election
     /// timeout (except leases whose revocation is already proposed).
-    fn extend_leases_if_leader(&mut self) {
+    pub(super) fn extend_leases_if_leader(&mut self) {
         if self.role.role == Role::Leader && self.state.lessor.is_primary() {
             self.state
                 .lessor
@@ -976,7 +462,7 @@ impl Member {
         }
     }
 
-    fn on_role_change(&mut self, role: RoleState) {
+    pub(super) fn on_role_change(&mut self, role: RoleState) {
         let was_leader = self.role.role == Role::Leader;
         self.role = role;
         // A new leader's lessor is promoted once it has applied an entry of
@@ -990,7 +476,7 @@ impl Member {
 
     /// Hands the collected batch to the runtime if no write is in flight
     /// (group commit: whatever arrives meanwhile shares the next write).
-    fn flush_wal(&mut self) {
+    pub(super) fn flush_wal(&mut self) {
         if let Some(action) = self.disk.flush(self.now) {
             self.actions.push_back(action);
         }
@@ -998,7 +484,7 @@ impl Member {
 
     // ----- applying -----
 
-    fn apply(&mut self, entry: &Entry) {
+    pub(super) fn apply(&mut self, entry: &Entry) {
         self.promote_lessor_if_caught_up(entry);
         match entry.kind {
             EntryKind::ConfChange => self.apply_conf_change(entry),
@@ -1016,7 +502,7 @@ impl Member {
         }
     }
 
-    fn apply_proposal(&mut self, proposal: Proposal) {
+    pub(super) fn apply_proposal(&mut self, proposal: Proposal) {
         let (origin, seq) = (proposal.origin, proposal.seq);
         let applied = self.state.apply(proposal, self.now);
         self.written(&applied.events);
@@ -1043,7 +529,12 @@ impl Member {
     }
 
     /// Answers the client of this member's proposal `seq`, if it waits.
-    fn answer(&mut self, origin: NodeId, seq: u64, result: Result<ClientResponse, ClientError>) {
+    pub(super) fn answer(
+        &mut self,
+        origin: NodeId,
+        seq: u64,
+        result: Result<ClientResponse, ClientError>,
+    ) {
         if origin == self.id() {
             if let Some(token) = self.requests.applied(seq) {
                 self.respond(token, result);
@@ -1051,7 +542,7 @@ impl Member {
         }
     }
 
-    fn apply_conf_change(&mut self, entry: &Entry) {
+    pub(super) fn apply_conf_change(&mut self, entry: &Entry) {
         let Ok(change) = ConfChange::decode(&entry.data) else {
             self.actions
                 .push_back(Action::Event(MemberEvent::UndecodableEntry {
@@ -1076,7 +567,7 @@ impl Member {
 
     // ----- snapshots -----
 
-    fn install_snapshot(&mut self, meta: &SnapshotMeta) {
+    pub(super) fn install_snapshot(&mut self, meta: &SnapshotMeta) {
         // handle_message only lets Raft see snapshots whose bytes decoded.
         let (bytes, image) = self
             .disk
@@ -1103,7 +594,7 @@ impl Member {
             }));
     }
 
-    fn maybe_snapshot(&mut self) {
+    pub(super) fn maybe_snapshot(&mut self) {
         let applied = self.raft.applied();
         if self.disk.snapshot_write.is_some()
             || applied < self.disk.last_snapshot_index + self.config.snapshot_count
@@ -1121,71 +612,4 @@ impl Member {
             background: true,
         });
     }
-}
-
-/// How deeply txns nest inside `txn` (1 for a flat txn).
-fn txn_depth(txn: &crate::mvcc::TxnRequest) -> usize {
-    1 + txn
-        .success
-        .iter()
-        .chain(txn.failure.iter())
-        .map(|op| match op {
-            crate::mvcc::RequestOp::Txn(inner) => txn_depth(inner),
-            _ => 0,
-        })
-        .max()
-        .unwrap_or(0)
-}
-
-/// What a put may add, for the quota check (etcd adds a fixed overhead too).
-fn put_cost(put: &crate::mvcc::PutRequest) -> u64 {
-    (put.key.len() + put.value.len()) as u64 + QUOTA_OVERHEAD_BYTES
-}
-
-/// What a txn may add: the larger of its branches' puts.
-fn txn_cost(txn: &crate::mvcc::TxnRequest) -> u64 {
-    use crate::mvcc::RequestOp;
-    let branch = |ops: &[RequestOp]| -> u64 {
-        ops.iter()
-            .map(|op| match op {
-                RequestOp::Put(put) => put_cost(put),
-                RequestOp::Txn(inner) => txn_cost(inner),
-                _ => 0,
-            })
-            .sum()
-    };
-    branch(&txn.success).max(branch(&txn.failure))
-}
-
-/// Bookkeeping bytes counted per write by the quota check.
-const QUOTA_OVERHEAD_BYTES: u64 = 64;
-
-/// Events one tick's catch-up may send (bounded work per tick).
-const WATCH_CATCH_UP_EVENTS: usize = 10_000;
-
-/// What a watch stream asks of the member.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WatchInput {
-    Create {
-        stream: u64,
-        request: CreateRequest,
-        /// Who opened the stream (its credentials are checked at each create).
-        caller: Caller,
-    },
-    Cancel {
-        stream: u64,
-        watch_id: i64,
-    },
-    Progress {
-        stream: u64,
-    },
-    Close {
-        stream: u64,
-    },
-    /// The stream's outbound queue is full (`true`) or drained (`false`): a
-    /// blocked stream gets no live events and catches up from history later.
-    Blocked {
-        stream: u64,
-        blocked: bool,
-    },
 }
