@@ -8,11 +8,11 @@
 
 use bytes::Bytes;
 use cairn_core::auth::{AuthOp, Identity, PermType, Permission};
-use cairn_core::codec::{
+use cairn_core::codec::CodecError;
+use cairn_core::member::{
     decode_member_info, decode_proposal, encode_member_info, encode_proposal, encode_proposal_into,
-    CodecError, PAYLOAD_FORMAT_VERSION,
+    AlarmKind, MemberInfo, Op, Proposal, PAYLOAD_FORMAT_VERSION,
 };
-use cairn_core::member::{AlarmKind, MemberInfo, Op, Proposal};
 use cairn_core::mvcc::{
     Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
     SortOrder, SortTarget, TxnRequest,

@@ -1,8 +1,7 @@
-//! Binary codecs for the replicated log's payloads and the peer protocol.
+//! Binary codecs: the wire primitives every codec of cairn's own uses
+//! (`wire`), and the peer protocol. The log payloads a member proposes are
+//! encoded next to what they encode, in `crate::member::payload`.
 //!
-//! * Log payloads ([`encode_proposal`], [`decode_proposal`], [`encode_member_info`],
-//!   [`decode_member_info`]): what Raft entries carry, starting with
-//!   [`PAYLOAD_FORMAT_VERSION`].
 //! * The peer protocol ([`encode_hello`], [`decode_hello`], [`encode_message`],
 //!   [`decode_frame`]): a handshake, then checksummed, self-delimiting frames of
 //!   Raft messages.
@@ -15,15 +14,10 @@
 //! same bytes.
 
 mod error;
-mod payload;
 mod peer;
 pub(crate) mod wire;
 
 pub use error::{CodecError, HelloRefusal};
-pub use payload::{
-    decode_member_info, decode_proposal, encode_member_info, encode_proposal, encode_proposal_into,
-    MAX_TXN_DEPTH, PAYLOAD_FORMAT_VERSION,
-};
 pub use peer::{
     decode_frame, decode_hello, decode_message_body, encode_hello, encode_message,
     encode_message_body, Hello, FRAME_HEADER_BYTES, FRAME_MAGIC, HELLO_BYTES, HELLO_MAGIC,

@@ -4,7 +4,10 @@
 use bytes::Bytes;
 
 use super::*;
-use crate::member::{MemberInfo, Op, Proposal};
+use crate::member::{
+    decode_member_info, decode_proposal, encode_member_info, encode_proposal, MemberInfo, Op,
+    Proposal, MAX_TXN_DEPTH, PAYLOAD_FORMAT_VERSION,
+};
 use crate::mvcc::{PutRequest, RequestOp, TxnRequest};
 use crate::raft::{Entry, EntryKind, Message, MessageBody};
 

@@ -14,6 +14,7 @@ mod client;
 mod config;
 mod leases;
 mod node;
+pub mod payload;
 mod persistence;
 mod request;
 mod requests;
@@ -30,6 +31,10 @@ pub use client::{
 };
 pub use config::{Knobs, MemberConfig};
 pub use node::Member;
+pub use payload::{
+    decode_member_info, decode_proposal, encode_member_info, encode_proposal, encode_proposal_into,
+    MAX_TXN_DEPTH, PAYLOAD_FORMAT_VERSION,
+};
 pub use request::{AlarmKind, MemberInfo, Op, Proposal};
 pub use startup::StartError;
 pub use watching::WatchInput;

@@ -15,7 +15,6 @@ use super::request::{Op, Proposal};
 use super::requests::Requests;
 use super::state::AppliedState;
 use crate::auth::{AuthStore, Caller, Identity};
-use crate::codec;
 use crate::lease::{LeaseIdGenerator, LEASE_REVOKE_RATE_PER_SEC};
 use crate::mvcc::{Store, StoreConfig};
 use crate::raft::{
@@ -489,7 +488,7 @@ impl Member {
         match entry.kind {
             EntryKind::ConfChange => self.apply_conf_change(entry),
             EntryKind::Normal if entry.data.is_empty() => {}
-            EntryKind::Normal => match codec::decode_proposal(&entry.data) {
+            EntryKind::Normal => match super::payload::decode_proposal(&entry.data) {
                 Ok(proposal) => self.apply_proposal(proposal),
                 Err(error) => {
                     self.actions
@@ -551,7 +550,7 @@ impl Member {
                 }));
             return;
         };
-        let info = codec::decode_member_info(&change.context).unwrap_or_default();
+        let info = super::payload::decode_member_info(&change.context).unwrap_or_default();
         let event = match change.kind {
             ConfChangeKind::AddVoter | ConfChangeKind::AddLearner => MemberEvent::MemberAdded {
                 id: change.node,

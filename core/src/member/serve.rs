@@ -12,7 +12,6 @@ use super::node::Member;
 use super::request::{AlarmKind, Op, Proposal};
 use super::requests::{ReadRequest, WaitingRead};
 use crate::auth::Identity;
-use crate::codec;
 use crate::lease::{LeaseError, MAX_LEASE_TTL_SECS};
 use crate::time::Instant;
 
@@ -82,7 +81,7 @@ impl Member {
             ClientRequest::DeleteRange(delete) => {
                 self.propose(token, who.clone(), Op::DeleteRange(delete), deadline)
             }
-            ClientRequest::Txn(txn) if txn_depth(&txn) > codec::MAX_TXN_DEPTH => {
+            ClientRequest::Txn(txn) if txn_depth(&txn) > super::payload::MAX_TXN_DEPTH => {
                 // Deeper than the log's codec carries: refuse before proposing.
                 self.respond(
                     token,
@@ -148,7 +147,7 @@ impl Member {
     /// Numbers `op` as this member's next proposal and encodes it.
     pub(super) fn encode_own(&mut self, identity: Identity, op: Op) -> (u64, Bytes) {
         let seq = self.requests.next_seq();
-        let data = codec::encode_proposal(&Proposal {
+        let data = super::payload::encode_proposal(&Proposal {
             origin: self.id(),
             seq,
             identity,

@@ -13,7 +13,6 @@ use super::persistence::Persistence;
 use super::request::MemberInfo;
 use super::requests::Requests;
 use super::state::AppliedState;
-use crate::codec;
 use crate::lease::{LeaseIdGenerator, LessorConfig};
 use crate::mvcc::{Store, StoreConfig};
 use crate::raft::{NodeId, RawNode};
@@ -57,7 +56,7 @@ impl Member {
         let (wal, segment) = WalWriter::create(metadata, SnapshotMarker::default());
         let contexts: Vec<(NodeId, Bytes)> = initial
             .iter()
-            .map(|(id, info)| (*id, codec::encode_member_info(info)))
+            .map(|(id, info)| (*id, super::payload::encode_member_info(info)))
             .collect();
         let raft = RawNode::bootstrap(config.raft.clone(), &contexts, now)?;
         let mut member =

@@ -12,11 +12,11 @@
 
 use bytes::Bytes;
 
-use super::wire::{put_bool, put_bytes, put_i64, put_strings, put_varint, Reader};
-use super::CodecError;
+use super::request::{AlarmKind, MemberInfo, Op, Proposal};
 use crate::auth::codec::{put_auth_op, read_auth_op};
 use crate::auth::Identity;
-use crate::member::{AlarmKind, MemberInfo, Op, Proposal};
+use crate::codec::wire::{put_bool, put_bytes, put_i64, put_strings, put_varint, Reader};
+use crate::codec::CodecError;
 use crate::mvcc::{
     Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
     SortOrder, SortTarget, TxnRequest,
