@@ -945,3 +945,88 @@ fn a_lease_whose_revocation_is_proposed_is_never_renewed() {
         cluster.response(leader, token)
     );
 }
+
+/// The one start-up both runtimes use falls back to an older snapshot when
+/// the newest is damaged on disk, and still has every acknowledged write.
+#[test]
+fn a_damaged_newest_snapshot_falls_back_to_an_older_one() {
+    let mut cluster = Cluster::new(3, 10);
+    cluster.run(3_000);
+    let leader = cluster.leader().expect("a leader");
+    let follower = *cluster
+        .ids
+        .iter()
+        .find(|&&id| id != leader)
+        .expect("a follower");
+    let mut acknowledged = Vec::new();
+    for i in 0..60 {
+        let key = format!("key{i}");
+        let token = cluster.request(leader, put(&key, &key));
+        cluster.run(50);
+        if let Some(Ok(ClientResponse::Put(_))) = cluster.response(leader, token) {
+            acknowledged.push(key);
+        }
+    }
+    cluster.crash(follower);
+    let node = cluster.nodes.get_mut(&follower).expect("node");
+    assert!(
+        node.disk.snapshots.len() >= 2,
+        "snapshots kept: {:?}",
+        node.disk.snapshots.keys().collect::<Vec<_>>()
+    );
+    // Flip a byte in the middle of the newest snapshot file.
+    let (newest, bytes) = node.disk.snapshots.iter().next_back().expect("a snapshot");
+    let mut damaged = bytes.to_vec();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x40;
+    let newest = newest.clone();
+    node.disk.snapshots.insert(newest, Bytes::from(damaged));
+    let snapshots: Vec<(String, Bytes)> = node
+        .disk
+        .snapshots
+        .iter()
+        .rev()
+        .map(|(name, bytes)| (name.clone(), bytes.clone()))
+        .collect();
+    let segments: Vec<(&str, &[u8])> = node
+        .disk
+        .wal
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let mut restarted = config(follower, 10);
+    restarted.first_seq = 1_000_000 * (cluster.now + 1);
+    assert!(
+        matches!(
+            Member::recover(
+                restarted.clone(),
+                Some(snapshots[0].clone()),
+                &segments,
+                Instant::from_millis(cluster.now),
+            ),
+            Err(StartError::Snapshot(_))
+        ),
+        "the damaged snapshot alone does not do"
+    );
+    let (member, kind) = Member::start(
+        restarted,
+        &[],
+        false,
+        &segments,
+        snapshots,
+        Instant::from_millis(cluster.now),
+    )
+    .expect("recovers from the older snapshot");
+    assert_eq!(kind, StartKind::Restarted);
+    node.member = Some(member);
+    cluster.drain(follower);
+    cluster.run(1_000);
+    for key in &acknowledged {
+        let token = cluster.request(follower, get(key, true));
+        assert_eq!(
+            value_of(cluster.response(follower, token)),
+            Some(Bytes::copy_from_slice(key.as_bytes())),
+            "lost acknowledged write {key}"
+        );
+    }
+}

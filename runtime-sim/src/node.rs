@@ -96,11 +96,8 @@ fn open_member(spec: &MemberSpec) -> Result<Member, String> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_micros() as u64);
     let fs = spec.storage.fs.lock().expect("fs lock").clone();
-    let segment_names = fs.list("wal");
-    if segment_names.is_empty() {
-        return Member::bootstrap(config, &spec.initial_cluster, now).map_err(|e| e.to_string());
-    }
-    let segments: Vec<(String, Bytes)> = segment_names
+    let segments: Vec<(String, Bytes)> = fs
+        .list("wal")
         .into_iter()
         .filter_map(|name| fs.read(&format!("wal/{name}")).map(|bytes| (name, bytes)))
         .collect();
@@ -110,7 +107,8 @@ fn open_member(spec: &MemberSpec) -> Result<Member, String> {
         .filter_map(|name| parse_snapshot_name(&name).map(|(_, index)| (index, name)))
         .collect();
     snapshots.sort();
-    let snapshot = snapshots.last().and_then(|(_, name)| {
+    // Newest first, read only when tried: the same start-up as production.
+    let snapshots = snapshots.into_iter().rev().filter_map(|(_, name)| {
         fs.read(&format!("snap/{name}"))
             .map(|bytes| (name.clone(), bytes))
     });
@@ -118,7 +116,9 @@ fn open_member(spec: &MemberSpec) -> Result<Member, String> {
         .iter()
         .map(|(name, bytes)| (name.as_str(), &bytes[..]))
         .collect();
-    Member::recover(config, snapshot, &views, now).map_err(|e| e.to_string())
+    Member::start(config, &spec.initial_cluster, false, &views, snapshots, now)
+        .map(|(member, _)| member)
+        .map_err(|e| e.to_string())
 }
 
 /// Runs the member until it stops; call from a madsim node's init.

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use cairn_core::member::{Member, MemberConfig, MemberInfo, StartError};
 use cairn_core::raft::NodeId;
 use cairn_core::time::Instant;
@@ -44,13 +43,7 @@ pub enum StartFailure {
     Recover(#[from] StartError),
 }
 
-/// How the member came up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StartKind {
-    Bootstrapped,
-    Joined,
-    Restarted,
-}
+pub use cairn_core::member::StartKind;
 
 /// Opens (or creates) the data directory, brings the member up from it, and
 /// starts the disk worker and the peer transport. Run the returned driver to
@@ -62,29 +55,31 @@ pub fn start(
     let dir = DataDir::new(&options.data_dir, options.wal_dir.as_deref());
     let origin = tokio::time::Instant::now();
     let now = Instant::ZERO;
-    let (member, kind) = if dir.has_wal() {
-        let on_disk = dir.load()?;
-        let snapshot = newest_snapshot(&dir, &on_disk.snapshots);
-        let segments: Vec<(&str, &[u8])> = on_disk
-            .segments
-            .iter()
-            .map(|(name, map)| (name.as_str(), &map[..]))
-            .collect();
-        let member = Member::recover(options.member.clone(), snapshot, &segments, now)?;
-        (member, StartKind::Restarted)
-    } else {
-        dir.load()?;
+    let has_wal = dir.has_wal();
+    let on_disk = dir.load()?;
+    if !has_wal {
         dir.create()?;
-        if options.join_existing {
-            (
-                Member::join(options.member.clone(), now)?,
-                StartKind::Joined,
-            )
-        } else {
-            let member = Member::bootstrap(options.member.clone(), &options.initial_cluster, now)?;
-            (member, StartKind::Bootstrapped)
-        }
-    };
+    }
+    let segments: Vec<(&str, &[u8])> = on_disk
+        .segments
+        .iter()
+        .map(|(name, map)| (name.as_str(), &map[..]))
+        .collect();
+    // Newest first; a file that cannot be read is skipped like one that
+    // does not decode.
+    let snapshots = on_disk.snapshots.iter().rev().filter_map(|name| {
+        dir.read_snapshot(name)
+            .ok()
+            .map(|bytes| (name.clone(), bytes))
+    });
+    let (member, kind) = Member::start(
+        options.member.clone(),
+        &options.initial_cluster,
+        options.join_existing,
+        &segments,
+        snapshots,
+        now,
+    )?;
     let (disk_tx, disk_done) = mpsc::unbounded_channel();
     let disk = disk::DiskWorker::start(dir.clone(), disk_tx);
     let (report_tx, reports) = mpsc::unbounded_channel();
@@ -111,13 +106,4 @@ pub fn start(
     let clock = Clock::new(origin);
     let (driver, handle) = Driver::new(member, disk, transport, parts, clock, on_event);
     Ok((driver, handle, kind))
-}
-
-/// The newest snapshot file that reads back; older ones are the fallback.
-fn newest_snapshot(dir: &DataDir, names: &[String]) -> Option<(String, Bytes)> {
-    names.iter().rev().find_map(|name| {
-        dir.read_snapshot(name)
-            .ok()
-            .map(|bytes| (name.clone(), bytes))
-    })
 }

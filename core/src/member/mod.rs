@@ -36,5 +36,5 @@ pub use payload::{
     MAX_TXN_DEPTH, PAYLOAD_FORMAT_VERSION,
 };
 pub use request::{AlarmKind, MemberInfo, Op, Proposal};
-pub use startup::StartError;
+pub use startup::{StartError, StartKind};
 pub use watching::WatchInput;

@@ -41,7 +41,61 @@ pub enum StartError {
     SnapshotMissing { wal_index: u64, snapshot_index: u64 },
 }
 
+/// How a member came up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartKind {
+    /// A member of a brand-new cluster, on an empty data directory.
+    Bootstrapped,
+    /// A new member of a running cluster, on an empty data directory.
+    Joined,
+    /// From the WAL (and a snapshot) of an earlier run.
+    Restarted,
+}
+
 impl Member {
+    /// The one start-up every runtime uses. On an empty data directory
+    /// (`wal_segments` empty) the member bootstraps a new cluster from
+    /// `initial`, or joins a running one (`join_existing`). Otherwise it
+    /// recovers: from the newest snapshot that decodes, falling back to older
+    /// ones (a snapshot file damaged on disk is not fatal while an older one
+    /// and the WAL after it remain), then from the WAL alone.
+    ///
+    /// `snapshots_newest_first` yields each snapshot file's name and bytes;
+    /// the runtime reads them lazily, so only those tried are read.
+    pub fn start(
+        config: MemberConfig,
+        initial: &[(NodeId, MemberInfo)],
+        join_existing: bool,
+        wal_segments: &[(&str, &[u8])],
+        snapshots_newest_first: impl IntoIterator<Item = (String, Bytes)>,
+        now: Instant,
+    ) -> Result<(Member, StartKind), StartError> {
+        if wal_segments.is_empty() {
+            return if join_existing {
+                Ok((Member::join(config, now)?, StartKind::Joined))
+            } else {
+                let member = Member::bootstrap(config, initial, now)?;
+                Ok((member, StartKind::Bootstrapped))
+            };
+        }
+        let mut unusable = None;
+        for snapshot in snapshots_newest_first {
+            match Member::recover(config.clone(), Some(snapshot), wal_segments, now) {
+                Ok(member) => return Ok((member, StartKind::Restarted)),
+                // This file is damaged: an older one may still do.
+                Err(error @ StartError::Snapshot(_)) => {
+                    unusable.get_or_insert(error);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        match Member::recover(config, None, wal_segments, now) {
+            Ok(member) => Ok((member, StartKind::Restarted)),
+            // The WAL needs a snapshot: say why the snapshots would not do.
+            Err(error) => Err(unusable.unwrap_or(error)),
+        }
+    }
+
     /// A member of a brand-new cluster: `initial` lists every initial member
     /// (id and who it is). Emits the actions that create the WAL.
     pub fn bootstrap(
