@@ -102,19 +102,12 @@ async fn under_partitions_kills_and_pauses_kv_stays_linearizable_leases_and_watc
     if let Err(why) = watchers::check_watchers(&records.watches, &reference) {
         panic!("watch check failed (seed {seed}): {why}");
     }
+    let elapsed = started.elapsed();
     eprintln!(
-        "robustness: {}, {} keep-alives and {} TimeToLive queries ({} leases granted, {} found gone, {} of {} abandoned ones), {} watch events (reference {}); faults: {}; seed={seed}, {:.1}s",
-        op_counts(&records.history),
-        records.leases.iter().map(|log| log.keepalives).sum::<u32>(),
-        records.leases.iter().map(|log| log.time_to_live_queries).sum::<u32>(),
-        records.leases.iter().map(|log| log.grants).sum::<u32>(),
-        records.leases.iter().map(|log| log.expiries).sum::<u32>(),
-        records.leases.iter().map(|log| log.abandoned_gone).sum::<u32>(),
-        records.leases.iter().map(|log| log.abandoned).sum::<u32>(),
-        records.watches.iter().map(|log| log.events.len()).sum::<usize>(),
-        reference.len(),
+        "robustness: {}; faults: {}; seed={seed}, {:.1}s",
+        summary(&records, reference.len()),
         fault_log.summary(),
-        started.elapsed().as_secs_f64()
+        elapsed.as_secs_f64()
     );
     assert_made_progress(&records);
 }
@@ -336,6 +329,23 @@ fn check_leases(logs: &[LeaseLog]) {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// What the checks covered.
+fn summary(records: &Records, reference_events: usize) -> String {
+    let leases = |count: fn(&LeaseLog) -> u32| records.leases.iter().map(count).sum::<u32>();
+    format!(
+        "{}, {} keep-alives and {} TimeToLive queries ({} leases granted, {} found gone, {} of {} abandoned ones), {} watch events (of {} in the cluster's history)",
+        op_counts(&records.history),
+        leases(|log| log.keepalives),
+        leases(|log| log.time_to_live_queries),
+        leases(|log| log.grants),
+        leases(|log| log.expiries),
+        leases(|log| log.abandoned_gone),
+        leases(|log| log.abandoned),
+        records.watches.iter().map(|log| log.events.len()).sum::<usize>(),
+        reference_events
+    )
 }
 
 /// `checked N ops (P puts, G gets, T txns; I indeterminate)`.
