@@ -159,12 +159,6 @@ impl NetFault {
     pub fn heal(&self) {
         self.shared.update(|links| links.cut.clear());
     }
-
-    /// The links cut now, as `from->to` pairs of member indexes.
-    pub fn cut_links(&self) -> Vec<(usize, usize)> {
-        let links = self.shared.links.lock().expect("links");
-        links.cut.keys().copied().collect()
-    }
 }
 
 impl Drop for NetFault {
@@ -176,6 +170,8 @@ impl Drop for NetFault {
     }
 }
 
+/// Accepts connections for member `to` until the [`NetFault`] is dropped
+/// (which aborts it).
 async fn accept_loop(listener: TcpListener, to: usize, target: u16, shared: Arc<Shared>) {
     loop {
         let Ok((inbound, _)) = listener.accept().await else {
@@ -188,7 +184,7 @@ async fn accept_loop(listener: TcpListener, to: usize, target: u16, shared: Arc<
 }
 
 /// Carries one dialed connection to member `to`, obeying the faults of its
-/// link until either side closes it.
+/// link until either side closes it or the [`NetFault`] is dropped.
 async fn serve_connection(mut inbound: TcpStream, to: usize, target: u16, shared: Arc<Shared>) {
     let _ = inbound.set_nodelay(true);
     let mut changes = shared.changed.subscribe();
