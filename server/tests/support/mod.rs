@@ -1,11 +1,13 @@
 //! Real `cairn` processes on loopback for tests: start, wait until serving,
-//! kill -9, restart on the same data directory; members may talk to each
-//! other over TLS (`https://` peer URLs) with flags of their own.
+//! kill -9, pause with SIGSTOP, restart on the same data directory; members
+//! may talk to each other over TLS (`https://` peer URLs) with flags of their
+//! own, or through fault-injecting proxies ([`netfault`]).
 
 #![allow(dead_code)]
 
 pub mod auth;
 pub mod certs;
+pub mod netfault;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -38,7 +40,11 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 pub struct Member {
     pub name: String,
     pub client_port: u16,
+    /// The port the member listens on for peers.
     pub peer_port: u16,
+    /// The port other members dial: `peer_port`, or the member's proxy's
+    /// ([`Options::peer_proxy`]).
+    pub advertised_peer_port: u16,
     pub data_dir: PathBuf,
     pub log: PathBuf,
     /// `http` or `https` (peer TLS).
@@ -59,8 +65,20 @@ impl Member {
         format!("{}://127.0.0.1:{}", self.peer_scheme, self.peer_port)
     }
 
+    pub fn advertised_peer_url(&self) -> String {
+        format!(
+            "{}://127.0.0.1:{}",
+            self.peer_scheme, self.advertised_peer_port
+        )
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
+    }
+
+    /// The process ID, while the member runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn log_text(&self) -> String {
@@ -84,6 +102,8 @@ pub struct Cluster {
     pub dir: PathBuf,
     extra: Vec<String>,
     client_tls: Option<ClientTls>,
+    /// The peer proxies, with [`Options::peer_proxy`].
+    pub netfault: Option<netfault::NetFault>,
 }
 
 /// What the test's own gRPC clients present to `https://` client URLs.
@@ -115,6 +135,9 @@ pub struct Options {
     /// `https://` client URLs (give the client TLS flags in `extra`); the
     /// test's clients connect with this.
     pub client_tls: Option<ClientTls>,
+    /// Members reach each other through proxies that can cut links
+    /// ([`Cluster::netfault`]); needs a tokio runtime.
+    pub peer_proxy: bool,
 }
 
 impl Options {
@@ -151,6 +174,9 @@ impl Cluster {
         for i in 0..size {
             cluster.wait_serving(i).await;
         }
+        if let Some(netfault) = &cluster.netfault {
+            netfault.set_member_ids(cluster.member_ids().await);
+        }
         cluster
     }
 
@@ -163,11 +189,18 @@ impl Cluster {
         } else {
             "http"
         };
+        let peer_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        let netfault = options
+            .peer_proxy
+            .then(|| netfault::NetFault::start(&peer_ports));
         let members: Vec<Member> = (1..=size)
             .map(|i| Member {
                 name: format!("m{i}"),
                 client_port: free_port(),
-                peer_port: free_port(),
+                peer_port: peer_ports[i - 1],
+                advertised_peer_port: netfault
+                    .as_ref()
+                    .map_or(peer_ports[i - 1], |netfault| netfault.port(i - 1)),
                 data_dir: dir.join(format!("m{i}.etcd")),
                 log: dir.join(format!("m{i}.log")),
                 peer_scheme,
@@ -178,7 +211,7 @@ impl Cluster {
             .collect();
         let initial_cluster = members
             .iter()
-            .map(|m| format!("{}={}", m.name, m.peer_url()))
+            .map(|m| format!("{}={}", m.name, m.advertised_peer_url()))
             .collect::<Vec<_>>()
             .join(",");
         let mut cluster = Cluster {
@@ -188,6 +221,7 @@ impl Cluster {
             dir,
             extra: options.extra,
             client_tls: options.client_tls,
+            netfault,
         };
         for i in 0..size {
             cluster.spawn(i);
@@ -216,7 +250,7 @@ impl Cluster {
                 "--listen-peer-urls",
                 &member.peer_url(),
                 "--initial-advertise-peer-urls",
-                &member.peer_url(),
+                &member.advertised_peer_url(),
                 "--initial-cluster",
                 &self.initial_cluster,
                 "--initial-cluster-token",
@@ -237,6 +271,37 @@ impl Cluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// SIGSTOP: the member stops running until [`Cluster::resume`].
+    pub fn pause(&self, i: usize) {
+        self.signal(i, libc::SIGSTOP);
+    }
+
+    /// SIGCONT.
+    pub fn resume(&self, i: usize) {
+        self.signal(i, libc::SIGCONT);
+    }
+
+    fn signal(&self, i: usize, signal: libc::c_int) {
+        let pid = self.members[i].pid().expect("a running member");
+        let pid = libc::pid_t::try_from(pid).expect("a pid fits pid_t");
+        // SAFETY: kill(2) takes plain integers and touches no memory of ours;
+        // the pid is our own child's, not yet reaped (`kill` reaps it).
+        let result = unsafe { libc::kill(pid, signal) };
+        assert_eq!(result, 0, "kill({pid}, {signal}) failed");
+    }
+
+    /// Each member's Raft member ID, as it reports it (all must serve).
+    pub async fn member_ids(&self) -> Vec<u64> {
+        let mut ids = Vec::new();
+        for i in 0..self.members.len() {
+            let mut client = self.maintenance(i).await.expect("connect");
+            let status = client.status(pb::StatusRequest {}).await.expect("status");
+            let header = status.into_inner().header.expect("a header");
+            ids.push(header.member_id);
+        }
+        ids
     }
 
     pub async fn wait_serving(&self, i: usize) {
