@@ -1,9 +1,10 @@
 //! Leader election (Raft §5.2, §5.4.1) with pre-vote (dissertation §9.6) and the
 //! leader lease that check-quorum gives followers (dissertation §4.2.3).
 
-use super::node::{RawNode, Role};
+use super::node::RawNode;
 use super::progress::Progress;
 use super::quorum::{self, VoteResult};
+use super::ready::Role;
 use super::types::{EntryKind, MessageBody, NodeId, NO_NODE};
 use bytes::Bytes;
 

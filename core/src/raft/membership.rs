@@ -7,8 +7,9 @@
 //! overlap and two leaders cannot be elected in one term.
 
 use super::errors::ProposeError;
-use super::node::{RawNode, Role};
+use super::node::RawNode;
 use super::progress::Progress;
+use super::ready::Role;
 use super::types::{ConfChange, ConfChangeKind, EntryKind, NodeId, NO_NODE};
 
 /// A learner may be promoted once its log holds at least this share of the

@@ -1,7 +1,7 @@
 //! Raft consensus as a pure, deterministic state machine. See [`RawNode`] for
 //! the contract between the node and the runtime that drives it.
 //!
-//! Files: `node.rs` (state, inputs, the `Ready` output), `election.rs`,
+//! Files: `node.rs` (state, inputs, outputs), `ready.rs` (the output types), `election.rs`,
 //! `replication.rs`, `reads.rs` (ReadIndex), `membership.rs`, and the pure
 //! pieces `log.rs`, `progress.rs`, `quorum.rs`, `rng.rs`.
 
@@ -14,6 +14,7 @@ mod node;
 mod progress;
 pub mod quorum;
 mod reads;
+mod ready;
 mod replication;
 mod rng;
 mod types;
@@ -23,6 +24,7 @@ mod tests;
 
 pub use config::{Config, ConfigError, Knobs};
 pub use errors::{ProposeError, ReadError, RestoreError, TransferError};
-pub use node::{Outgoing, Proposed, RawNode, Ready, Restored, Role, RoleState, Write, WriteId};
+pub use node::RawNode;
 pub use progress::{Progress, ProgressState};
+pub use ready::{Outgoing, Proposed, Ready, Restored, Role, RoleState, Write, WriteId};
 pub use types::*;

@@ -14,8 +14,9 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::errors::ReadError;
-use super::node::{RawNode, Role};
+use super::node::RawNode;
 use super::quorum;
+use super::ready::Role;
 use super::types::{MessageBody, NodeId, ReadId, ReadState, NO_NODE};
 
 /// One heartbeat round confirming leadership for a batch of reads.

@@ -2,9 +2,10 @@
 //! (§7), check-quorum and leader transfer (dissertation §3.10, §6.2).
 
 use super::errors::TransferError;
-use super::node::{RawNode, Role};
+use super::node::RawNode;
 use super::progress::ProgressState;
 use super::quorum;
+use super::ready::Role;
 use super::types::{Entry, EntryKind, MessageBody, NodeId, RejectHint, SnapshotMeta, NO_NODE};
 
 impl RawNode {
