@@ -188,4 +188,33 @@ mod regressions {
         );
         fuzzing::wal_recovery(&input);
     }
+
+    /// A WAL after a snapshot at index u64::MAX - 1 whose entry at u64::MAX
+    /// is written twice (a Raft rewrite). Recovery's gap check computed
+    /// `last index + 1` and overflowed. Fixed in `wal::recovery`: the check
+    /// is `index - 1 > last index` (index is above the snapshot's, so >= 1).
+    #[test]
+    fn wal_rewrite_of_the_last_possible_index() {
+        use bytes::Bytes;
+        use cairn_core::raft::{Entry, EntryKind};
+        use cairn_core::wal::{Metadata, SnapshotMarker, WalWriter};
+        let start = SnapshotMarker {
+            index: u64::MAX - 1,
+            term: 1,
+        };
+        let (mut writer, segment) = WalWriter::create(Metadata::default(), start);
+        let mut bytes = segment.bytes;
+        let entry = |data: &'static [u8]| Entry {
+            term: 1,
+            index: u64::MAX,
+            kind: EntryKind::Normal,
+            data: Bytes::from_static(data),
+        };
+        writer.append_entries(&mut bytes, &[entry(b"first"), entry(b"second")]);
+        let mut input = vec![0x04]; // WAL_START
+        input.extend_from_slice(&start.index.to_le_bytes());
+        input.extend_from_slice(&start.term.to_le_bytes());
+        input.extend_from_slice(&bytes);
+        fuzzing::wal_recovery(&input);
+    }
 }
