@@ -108,7 +108,7 @@ pub fn peer_frame(data: &[u8]) {
     if let Ok(message) = &direct {
         let mut again = Vec::new();
         encode_message_body(message, &mut again);
-        assert_eq!(&again[..], &data[..], "message body is not canonical");
+        assert_eq!(&again[..], data, "message body is not canonical");
     }
     let framed = Bytes::from(seal_frame(data));
     match (decode_frame(&framed), direct) {
