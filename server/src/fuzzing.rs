@@ -374,15 +374,12 @@ fn request_seeds() -> Vec<Vec<u8>> {
 }
 
 fn token_seeds() -> Vec<Vec<u8>> {
-    let jwt = TokenProvider::jwt_hs256(JWT_SECRET);
-    let token = jwt
-        .sign_jwt("alice", 3)
-        .expect("a JWT provider")
-        .expect("HMAC signing cannot fail");
+    // A fixed expiry (year 5138), so the seed is the same on every run.
+    let claims = br#"{"username":"alice","revision":3,"exp":99999999999}"#;
     vec![
         SIMPLE_TOKEN.as_bytes().to_vec(),
-        token.into_bytes(),
-        br#"{"username":"alice","revision":3,"exp":99999999999}"#.to_vec(),
+        signed_token(claims).into_bytes(),
+        claims.to_vec(),
         [
             &br#"{"alg":"HS256"}"#[..],
             &[0],
