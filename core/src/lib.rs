@@ -18,10 +18,15 @@
 //! * [`member`]: one member as a state machine: Raft + MVCC + leases + WAL group commit.
 //! * [`codec`]: binary codecs of log payloads and of the peer protocol.
 //! * [`time`]: the instant type every time-dependent input carries.
+//!
+//! `fuzzing` (hidden) holds the fuzz bodies of the decoders above, shared by
+//! `fuzz/` (cargo-fuzz) and `tests/fuzz_decoders.rs`; see docs/fuzzing.md.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod codec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod lease;
 pub mod member;
 pub mod mvcc;

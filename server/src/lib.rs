@@ -1,4 +1,6 @@
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod http;
 pub mod ids;

@@ -302,7 +302,9 @@ impl ReplayState {
             self.entries.push(entry);
             return Ok(());
         };
-        if entry.index > last.index + 1 {
+        // `index - 1`, not `last.index + 1`: the entry is above the start
+        // snapshot, so index >= 1, while the last index may be u64::MAX.
+        if entry.index - 1 > last.index {
             return Err(Refusal::Reason(format!(
                 "entry index {} leaves a gap after index {}",
                 entry.index, last.index

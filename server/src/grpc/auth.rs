@@ -88,6 +88,29 @@ impl TokenProvider {
         })
     }
 
+    /// A JWT provider that signs and verifies HS256 tokens with `secret`, read
+    /// from no file: for the fuzz bodies ([`crate::fuzzing`]).
+    pub(crate) fn jwt_hs256(secret: &[u8]) -> TokenProvider {
+        TokenProvider {
+            kind: TokenKind::Jwt(Jwt {
+                signing: Some(EncodingKey::from_secret(secret)),
+                verifying: DecodingKey::from_secret(secret),
+                algorithm: Algorithm::HS256,
+                ttl: Duration::from_secs(300),
+            }),
+            bcrypt_cost: bcrypt::DEFAULT_COST,
+            next_simple: AtomicU64::new(1),
+        }
+    }
+
+    /// A JWT for `username` at auth revision `revision`; `None` for simple tokens.
+    pub(crate) fn sign_jwt(&self, username: &str, revision: u64) -> Option<Result<String, Status>> {
+        match &self.kind {
+            TokenKind::Simple => None,
+            TokenKind::Jwt(jwt) => Some(jwt.sign(username, revision)),
+        }
+    }
+
     /// Who a request comes from: its token, else the verified client
     /// certificate's common name, else nobody.
     pub fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {

@@ -1,0 +1,163 @@
+//! The fuzz bodies of `cairn_server::fuzzing` under stable `cargo test`:
+//! random bytes, and mutations (cairn-core's) of requests and tokens as
+//! clients send them: gRPC requests through protobuf decoding and conversion,
+//! simple tokens and JWTs. cargo-fuzz runs the same bodies for longer
+//! (docs/fuzzing.md).
+//!
+//! Cases per test: `CAIRN_FUZZ_CASES` (default 5,000: about a second per test).
+//! Seeds default to a fixed value; every failure prints `REPRODUCE WITH: ...`.
+//! `CAIRN_FUZZ_WRITE_CORPUS=1` rewrites the seed corpus in `fuzz/corpus/`.
+
+use std::path::PathBuf;
+
+use cairn_core::fuzzing::mutate;
+use cairn_server::fuzzing::{self, seeds, TARGETS};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed, TestRunner};
+
+const DEFAULT_SEED: u64 = 0x5eed_f023;
+const DEFAULT_CASES: u32 = 5_000;
+
+fn cases() -> u32 {
+    match std::env::var("CAIRN_FUZZ_CASES") {
+        Ok(text) => text
+            .parse()
+            .unwrap_or_else(|_| panic!("CAIRN_FUZZ_CASES={text:?} is not a number")),
+        Err(_) => DEFAULT_CASES,
+    }
+}
+
+fn config() -> Config {
+    let mut config = Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    // Config::default() already read PROPTEST_RNG_SEED if it is set.
+    if config.rng_seed == RngSeed::Random {
+        config.rng_seed = RngSeed::Fixed(DEFAULT_SEED);
+    }
+    config
+}
+
+/// Prints the replay command if the test panics.
+struct ReplayHint {
+    seed: RngSeed,
+    test: &'static str,
+}
+
+impl Drop for ReplayHint {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "REPRODUCE WITH: PROPTEST_RNG_SEED={} cargo test -p cairn-server --test fuzz_requests -- {} --exact",
+                self.seed, self.test
+            );
+        }
+    }
+}
+
+fn run<S: Strategy>(test: &'static str, strategy: S, body: impl Fn(S::Value)) {
+    let config = config();
+    let _hint = ReplayHint {
+        seed: config.rng_seed,
+        test,
+    };
+    let mut runner = TestRunner::new(config);
+    let outcome = runner.run(&strategy, |value| {
+        body(value);
+        Ok(())
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+}
+
+/// Up to `max_bytes` random bytes, small values favoured (tags, lengths).
+fn random_bytes(max_bytes: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(prop_oneof![0u8..16, any::<u8>()], 0..max_bytes)
+}
+
+/// A seed of `target` with one to four mutations.
+fn mutated(target: &str) -> impl Strategy<Value = Vec<u8>> {
+    let seeds: Vec<Vec<u8>> = seeds(target).into_iter().map(|(_, bytes)| bytes).collect();
+    let count = seeds.len();
+    (0..count, prop::collection::vec(any::<u64>(), 1..5))
+        .prop_map(move |(seed, choices)| mutate(&seeds[seed], &choices))
+}
+
+#[test]
+fn grpc_requests_random_bytes_never_panic() {
+    run(
+        "grpc_requests_random_bytes_never_panic",
+        random_bytes(128),
+        |bytes| fuzzing::grpc_request(&bytes),
+    );
+}
+
+#[test]
+fn grpc_requests_mutated_never_panic() {
+    run(
+        "grpc_requests_mutated_never_panic",
+        mutated("grpc_request"),
+        |bytes| fuzzing::grpc_request(&bytes),
+    );
+}
+
+#[test]
+fn auth_tokens_random_bytes_never_panic() {
+    run(
+        "auth_tokens_random_bytes_never_panic",
+        random_bytes(128),
+        |bytes| fuzzing::auth_token(&bytes),
+    );
+}
+
+#[test]
+fn auth_tokens_mutated_never_panic() {
+    run(
+        "auth_tokens_mutated_never_panic",
+        mutated("auth_token"),
+        |bytes| fuzzing::auth_token(&bytes),
+    );
+}
+
+/// Random JSON-ish claims, signed: past the signature to the claims parser.
+#[test]
+fn jwt_claims_never_panic() {
+    let claims = r#"\{("(username|revision|exp|nbf|iat|aud|sub)":(-?[0-9]{1,22}(\.[0-9]+)?(e[0-9]{1,3})?|"\PC{0,8}"|null|true|\[\]|\{\}),?){0,5}\}"#;
+    run("jwt_claims_never_panic", claims, |claims: String| {
+        fuzzing::auth_token(claims.as_bytes())
+    });
+}
+
+fn corpus_dir(target: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target)
+}
+
+/// Every seed passes its own body, and `fuzz/corpus/<target>/` holds the
+/// seeds as they are encoded today (`CAIRN_FUZZ_WRITE_CORPUS=1` rewrites them).
+#[test]
+fn seed_corpus_is_current() {
+    let write = std::env::var_os("CAIRN_FUZZ_WRITE_CORPUS").is_some();
+    let mut stale = Vec::new();
+    for target in TARGETS {
+        let dir = corpus_dir(target);
+        for (name, bytes) in seeds(target) {
+            fuzzing::run(target, &bytes);
+            let path = dir.join(&name);
+            if write {
+                std::fs::create_dir_all(&dir).expect("create the corpus directory");
+                std::fs::write(&path, &bytes).expect("write a seed");
+            } else if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+                stale.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "seed corpus out of date: {stale:?}\nrewrite it with: CAIRN_FUZZ_WRITE_CORPUS=1 cargo test -p cairn-server --test fuzz_requests -- seed_corpus_is_current"
+    );
+}
