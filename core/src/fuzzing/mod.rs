@@ -26,10 +26,10 @@ mod seeds;
 use bytes::Bytes;
 
 use crate::codec::{
-    decode_frame, decode_hello, decode_member_info, decode_message_body, decode_proposal,
-    encode_hello, encode_member_info, encode_message, encode_message_body, encode_proposal,
-    FRAME_HEADER_BYTES, HELLO_BYTES, MAX_FRAME_BYTES,
+    decode_frame, decode_hello, decode_message_body, encode_hello, encode_message,
+    encode_message_body, FRAME_HEADER_BYTES, HELLO_BYTES, MAX_FRAME_BYTES,
 };
+use crate::member::{decode_member_info, decode_proposal, encode_member_info, encode_proposal};
 use crate::mvcc::StoreConfig;
 use crate::raft::ConfChange;
 use crate::snapshot::{self, SnapshotView};

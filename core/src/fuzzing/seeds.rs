@@ -8,8 +8,8 @@ use bytes::Bytes;
 
 use super::{WAL_SEAL, WAL_SPLIT, WAL_START};
 use crate::auth::{AuthOp, AuthStore, Identity, PermType, Permission};
-use crate::codec::encode_proposal;
-use crate::codec::{encode_hello, encode_member_info, encode_message, encode_message_body};
+use crate::codec::{encode_hello, encode_message, encode_message_body};
+use crate::member::{encode_member_info, encode_proposal};
 use crate::lease::{Lessor, LessorConfig};
 use crate::member::{AlarmKind, MemberInfo, Op, Proposal};
 use crate::mvcc::{
