@@ -12,79 +12,15 @@
 
 use std::path::PathBuf;
 
-use cairn_core::fuzzing::{self, mutate, seeds, TARGETS};
+use cairn_core::fuzzing::{self, seeds, TARGETS};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed, TestRunner};
 
-const DEFAULT_SEED: u64 = 0x5eed_f022;
-const DEFAULT_CASES: u32 = 5_000;
-
-fn cases() -> u32 {
-    match std::env::var("CAIRN_FUZZ_CASES") {
-        Ok(text) => text
-            .parse()
-            .unwrap_or_else(|_| panic!("CAIRN_FUZZ_CASES={text:?} is not a number")),
-        Err(_) => DEFAULT_CASES,
-    }
-}
-
-fn config() -> Config {
-    let mut config = Config {
-        cases: cases(),
-        failure_persistence: None,
-        ..Config::default()
-    };
-    // Config::default() already read PROPTEST_RNG_SEED if it is set.
-    if config.rng_seed == RngSeed::Random {
-        config.rng_seed = RngSeed::Fixed(DEFAULT_SEED);
-    }
-    config
-}
-
-/// Prints the replay command if the test panics.
-struct ReplayHint {
-    seed: RngSeed,
-    test: &'static str,
-}
-
-impl Drop for ReplayHint {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "REPRODUCE WITH: PROPTEST_RNG_SEED={} cargo test -p cairn-core --test fuzz_decoders -- {} --exact",
-                self.seed, self.test
-            );
-        }
-    }
-}
-
-fn run<S: Strategy>(test: &'static str, strategy: S, body: impl Fn(S::Value)) {
-    let config = config();
-    let _hint = ReplayHint {
-        seed: config.rng_seed,
-        test,
-    };
-    let mut runner = TestRunner::new(config);
-    let outcome = runner.run(&strategy, |value| {
-        body(value);
-        Ok(())
-    });
-    if let Err(failure) = outcome {
-        panic!("{failure}");
-    }
-}
-
-/// Up to `max_bytes` random bytes, small values favoured (tags, lengths).
-fn random_bytes(max_bytes: usize) -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(prop_oneof![0u8..16, any::<u8>()], 0..max_bytes)
-}
+mod fuzz_support;
+use fuzz_support::{mutated_from, random_bytes, run};
 
 /// A seed of `target` with one to four mutations.
 fn mutated(target: &str) -> impl Strategy<Value = Vec<u8>> {
-    let seeds: Vec<Vec<u8>> = seeds(target).into_iter().map(|(_, bytes)| bytes).collect();
-    let count = seeds.len();
-    (0..count, prop::collection::vec(any::<u64>(), 1..5))
-        .prop_map(move |(seed, choices)| mutate(&seeds[seed], &choices))
+    mutated_from(seeds(target).into_iter().map(|(_, bytes)| bytes).collect())
 }
 
 macro_rules! fuzz_tests {
