@@ -10,8 +10,8 @@
 
 use bytes::Bytes;
 use cairn_core::auth::{AuthError, AuthOp, AuthStore, Caller, Identity};
-use cairn_core::member::{decode_proposal, encode_proposal};
 use cairn_core::lease::{Lessor, LessorConfig};
+use cairn_core::member::{decode_proposal, encode_proposal};
 use cairn_core::member::{Op, Proposal};
 use cairn_core::mvcc::{self, Store, DEFAULT_MAX_TXN_OPS};
 use cairn_core::time::Instant;

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use super::{WAL_SEAL, WAL_SPLIT, WAL_START};
 use crate::auth::{AuthOp, AuthStore, Identity, PermType, Permission};
 use crate::codec::{encode_hello, encode_message, encode_message_body};
-use crate::member::{encode_member_info, encode_proposal};
 use crate::lease::{Lessor, LessorConfig};
+use crate::member::{encode_member_info, encode_proposal};
 use crate::member::{AlarmKind, MemberInfo, Op, Proposal};
 use crate::mvcc::{
     Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
