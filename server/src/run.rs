@@ -7,21 +7,12 @@ use std::sync::Arc;
 use cairn_core::member::{MemberConfig, MemberEvent, MemberInfo};
 use cairn_core::raft::{self, NodeId, Role};
 use cairn_core::snapshot::RetentionPolicy;
-use cairn_proto::etcdserverpb::{
-    auth_server::AuthServer, cluster_server::ClusterServer, kv_server::KvServer,
-    lease_server::LeaseServer, maintenance_server::MaintenanceServer, watch_server::WatchServer,
-};
 use cairn_runtime_tokio::{RuntimeEvent, StartKind, StartOptions};
 use tokio::net::TcpListener;
 
 use crate::config::{ClusterState, Config, InitialCluster, Url};
-use crate::grpc::services::Services;
 use crate::logging::Logger;
-use crate::{http, ids, serve, tls};
-
-/// gRPC's own framing on top of `--max-request-bytes` (etcd's
-/// `grpcOverheadBytes`).
-const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+use crate::{grpc, http, ids, serve, tls};
 
 /// Runs a member until it fails; returns the reason.
 pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
@@ -125,7 +116,7 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         .max(1);
     member.first_seq = wall_clock_micros();
     member.auth_token_ttl_ms = config.auth_token_ttl_s.saturating_mul(1000).max(1);
-    let tokens = std::sync::Arc::new(crate::grpc::auth::TokenProvider::from_flags(
+    let tokens = std::sync::Arc::new(crate::grpc::tokens::TokenProvider::from_flags(
         &config.auth_token,
         config.bcrypt_cost,
     )?);
@@ -196,25 +187,12 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     }
 
     let dialer = tls::Dialer::new(client_tls.as_ref().map(|tls| tls.client.clone()));
-    let services = Services {
-        handle: handle.clone(),
+    let limits = grpc::Limits {
         max_request_bytes: config.max_request_bytes as usize,
         max_txn_ops: config.max_txn_ops as usize,
-        leader_channel: Default::default(),
-        tokens,
-        dialer: dialer.clone(),
     };
-    let max_message = config.max_request_bytes as usize + GRPC_OVERHEAD_BYTES;
-    let grpc = tonic::service::Routes::new(
-        KvServer::new(services.clone()).max_decoding_message_size(max_message),
-    )
-    .add_service(ClusterServer::new(services.clone()).max_decoding_message_size(max_message))
-    .add_service(MaintenanceServer::new(services.clone()).max_decoding_message_size(max_message))
-    .add_service(LeaseServer::new(services.clone()).max_decoding_message_size(max_message))
-    .add_service(AuthServer::new(services.clone()).max_decoding_message_size(max_message))
-    .add_service(WatchServer::new(services).max_decoding_message_size(max_message))
-    .into_axum_router();
-    let router = grpc.merge(http::routes(handle.clone()));
+    let backend = grpc::Backend::new(handle.clone(), tokens);
+    let router = grpc::router(backend, dialer.clone(), limits).merge(http::routes(handle.clone()));
     let driver = tokio::spawn(driver.run());
     if config.experimental_initial_corrupt_check {
         initial_corrupt_check(&handle, local_id, &dialer, &log).await?;
@@ -428,7 +406,7 @@ async fn initial_corrupt_check(
     log: &Logger,
 ) -> Result<(), String> {
     use cairn_core::auth::Caller;
-    use cairn_core::member::{ClientRequest, ClientResponse};
+    use cairn_core::member::calls;
     use cairn_proto::etcdserverpb::{maintenance_client::MaintenanceClient, HashKvRequest};
     log.info(
         "etcdserver",
@@ -437,10 +415,7 @@ async fn initial_corrupt_check(
     // Wait until the member is part of a cluster with a leader (bounded).
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(7);
     let members = loop {
-        if let (_, Ok(ClientResponse::MemberList(members))) = handle
-            .request(Caller::System, ClientRequest::MemberList)
-            .await
-        {
+        if let Ok((_, members)) = handle.call(Caller::System, calls::MemberList).await {
             let published = members
                 .iter()
                 .filter(|m| m.id != local)
@@ -451,10 +426,10 @@ async fn initial_corrupt_check(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    let (_, local_hash) = handle
-        .request(Caller::System, ClientRequest::HashKv { revision: 0 })
+    let local_hash = handle
+        .call(Caller::System, calls::HashKv { revision: 0 })
         .await;
-    let Ok(ClientResponse::HashKv(local_hash)) = local_hash else {
+    let Ok((_, local_hash)) = local_hash else {
         return Err("initial corruption check: cannot hash the local store".to_string());
     };
     let mut compared = 0;

@@ -163,6 +163,11 @@ pub fn unknown(message: impl Into<String>) -> Status {
     Status::new(Code::Unknown, message)
 }
 
+/// What cairn sends for an RPC of etcd's API it does not implement.
+pub fn not_supported(what: &str) -> Status {
+    Status::unimplemented(format!("{what} is not supported by cairn yet"))
+}
+
 /// The row for an error of the key-value store.
 pub fn mvcc_entry(error: &MvccError) -> EtcdError {
     match error {
@@ -645,6 +650,13 @@ mod tests {
             );
             assert_eq!(error.to_string(), message);
         }
+    }
+
+    #[test]
+    fn auth_errors_inside_client_errors_keep_their_row() {
+        let status = client_error(&ClientError::Auth(AuthError::PermissionDenied));
+        assert_eq!(status.code(), Code::PermissionDenied);
+        assert_eq!(status.message(), "etcdserver: permission denied");
     }
 
     #[test]
