@@ -1,4 +1,6 @@
 pub mod config;
+pub mod corrupt_check;
+pub mod events;
 pub mod grpc;
 pub mod http;
 pub mod ids;
