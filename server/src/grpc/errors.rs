@@ -1,5 +1,6 @@
 //! Every error the v3 gRPC API sends, with etcd 3.4's gRPC code and exact
-//! message text, in one table (`etcdserver/api/v3rpc/rpctypes/error.go`).
+//! message text, in one table (`etcdserver/api/v3rpc/rpctypes/error.go`), and
+//! the row each of core's errors is sent as ([`client_error`] and friends).
 //!
 //! Go clients turn a status back into a typed error by looking its *message*
 //! up in a map (`rpctypes.Error`), and programs compare against those typed
