@@ -35,18 +35,14 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     let data_dir = config.data_dir_path();
     let (peer_tls, client_tls) = configure_tls(&config, &data_dir, &log)?;
     let listeners = bind_listeners(&config, peer_tls.is_some()).await?;
-    let member = member_config(&config, &identity, listeners.client_urls.clone());
+    let member = member_config(&config, &identity, listeners.client_urls);
     let tokens = Arc::new(TokenProvider::from_flags(
         &config.auth_token,
         config.bcrypt_cost,
     )?);
     log_settings(&config, &data_dir, member.snapshot_count, &log);
-    let peer = PeerSide {
-        listener: listeners.peer,
-        listener_tls: listeners.peer_tls,
-        tls: peer_tls,
-    };
-    let (driver, handle) = start_member(&config, &identity, member, peer, &log)?;
+    let (driver, handle) =
+        start_member(&config, &identity, member, listeners.peer, peer_tls, &log)?;
     let dialer = tls::Dialer::new(client_tls.as_ref().map(|tls| tls.client.clone()));
     let limits = grpc::Limits {
         max_request_bytes: config.max_request_bytes as usize,
@@ -122,9 +118,7 @@ fn has_wal(config: &Config) -> bool {
 /// The ports this member listens on, bound before anything starts.
 #[derive(Debug)]
 struct Listeners {
-    peer: TcpListener,
-    /// The peer URL is `https://`.
-    peer_tls: bool,
+    peer: PeerListener,
     clients: Vec<ClientListener>,
     /// `--advertise-client-urls`, with port 0 replaced by the bound port.
     client_urls: Vec<String>,
@@ -168,8 +162,10 @@ async fn bind_listeners(config: &Config, has_peer_tls: bool) -> Result<Listeners
         })
         .collect();
     Ok(Listeners {
-        peer,
-        peer_tls,
+        peer: PeerListener {
+            listener: peer,
+            tls: peer_tls,
+        },
         clients,
         client_urls,
     })
@@ -231,11 +227,11 @@ fn log_settings(config: &Config, data_dir: &Path, snapshot_count: u64, log: &Log
 }
 
 /// Where peers reach this member.
-struct PeerSide {
+#[derive(Debug)]
+struct PeerListener {
     listener: TcpListener,
-    /// The listener serves TLS (an `https://` listen URL).
-    listener_tls: bool,
-    tls: Option<tls::SideTls>,
+    /// The listen URL is `https://`.
+    tls: bool,
 }
 
 /// Opens the data directory and starts the member: recovered from its WAL
@@ -245,7 +241,8 @@ fn start_member(
     config: &Config,
     identity: &Identity,
     member: MemberConfig,
-    peer: PeerSide,
+    peer: PeerListener,
+    peer_tls: Option<tls::SideTls>,
     log: &Arc<Logger>,
 ) -> Result<(TokioDriver, MemberHandle), String> {
     let options = StartOptions {
@@ -255,8 +252,8 @@ fn start_member(
         initial_cluster: identity.initial.clone(),
         join_existing: config.initial_cluster_state == ClusterState::Existing,
         peer_listener: peer.listener,
-        peer_listener_tls: peer.listener_tls,
-        peer_security: peer.tls.map(|tls| {
+        peer_listener_tls: peer.tls,
+        peer_security: peer_tls.map(|tls| {
             Arc::new(tls::PeerTls {
                 server: tls.server,
                 client: tls.client,
