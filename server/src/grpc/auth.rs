@@ -5,7 +5,7 @@
 //! that the caller may make them.
 
 use cairn_core::auth::{AuthError, AuthOp, Caller, PermType, Permission};
-use cairn_core::member::{calls, Call, Header};
+use cairn_core::member::{calls, Call, ClientError, Header};
 use cairn_proto::{authpb, etcdserverpb as pb};
 use tonic::{Request, Response, Status};
 
@@ -66,12 +66,12 @@ impl AuthService {
                 token: token.clone(),
                 checked_revision: stored.revision,
             };
-            match self.backend.call(Caller::System, op).await {
+            match self.backend.try_call(Caller::System, op).await {
                 Ok((header, ())) => return Ok((header, token)),
                 // The auth state changed between the check and the log:
                 // check the password again against the new state.
-                Err(error) if error.message() == errors::AUTH_OLD_REVISION.message => continue,
-                Err(error) => return Err(error),
+                Err((_, ClientError::Auth(AuthError::AuthOldRevision))) => continue,
+                Err((_, error)) => return Err(errors::client_error(&error)),
             }
         }
         Err(errors::auth_error(AuthError::AuthOldRevision))
