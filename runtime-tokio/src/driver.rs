@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use cairn_core::auth::Caller;
 use cairn_core::member::{
-    Action, ClientError, ClientRequest, ClientResponse, ClientToken, Header, Member, MemberEvent,
-    WatchInput,
+    answer, Action, Call, CallResult, ClientError, ClientRequest, ClientResponse, ClientToken,
+    Header, Member, MemberEvent, WatchInput,
 };
 use cairn_core::time::Instant;
 use cairn_core::watch::WatchResponse;
@@ -179,7 +179,16 @@ impl MemberHandle {
         let _ = self.watch_tx.send(WatchCommand::Input(input));
     }
 
-    /// Submits a request from `caller` and waits for its answer.
+    /// Makes a typed call from `caller` and waits for its answer: the
+    /// response its type names, or the error, each with the member's header
+    /// (a default header if the member has stopped).
+    pub async fn call<C: Call>(&self, caller: Caller, call: C) -> CallResult<C::Response> {
+        let (header, result) = self.request(caller, call.into_request()).await;
+        answer::<C>(header, result)
+    }
+
+    /// Submits an untyped request from `caller` and waits for its answer (the
+    /// simulator's clients, which pick requests at random, speak this).
     pub async fn request(&self, caller: Caller, request: ClientRequest) -> Reply {
         let (reply, answer) = oneshot::channel();
         let input = ClientInput {

@@ -19,8 +19,8 @@ use cairn_proto::etcdserverpb as pb;
 use prost::Message;
 use tonic::metadata::AsciiMetadataValue;
 
-use crate::grpc::auth::{TokenProvider, TOKEN_METADATA};
 use crate::grpc::convert;
+use crate::grpc::tokens::{TokenProvider, TOKEN_METADATA};
 
 /// The largest input a body reads; the rest is ignored.
 pub const MAX_INPUT_BYTES: usize = 64 * 1024;

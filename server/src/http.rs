@@ -9,7 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use cairn_core::auth::Caller;
-use cairn_core::member::{ClientRequest, ClientResponse};
+use cairn_core::member::calls;
 use cairn_core::mvcc::RangeRequest;
 use cairn_runtime_tokio::MemberHandle;
 
@@ -40,18 +40,17 @@ async fn version() -> impl IntoResponse {
 /// (etcd 3.4 checks alarms, the leader, and a quorum read).
 async fn health_check(handle: MemberHandle) -> impl IntoResponse {
     let healthy = async {
-        match handle.request(Caller::System, ClientRequest::Status).await {
-            (_, Ok(ClientResponse::Status(status))) if status.leader != 0 => {}
+        match handle.call(Caller::System, calls::Status).await {
+            Ok((_, status)) if status.leader != 0 => {}
             _ => return false,
         }
-        let read = ClientRequest::Range(RangeRequest {
+        let read = RangeRequest {
             key: Bytes::from_static(b"health"),
             ..RangeRequest::default()
-        });
+        };
         matches!(
-            tokio::time::timeout(Duration::from_secs(1), handle.request(Caller::System, read))
-                .await,
-            Ok((_, Ok(_)))
+            tokio::time::timeout(Duration::from_secs(1), handle.call(Caller::System, read)).await,
+            Ok(Ok(_))
         )
     }
     .await;
@@ -65,9 +64,8 @@ async fn health_check(handle: MemberHandle) -> impl IntoResponse {
 
 /// A few of etcd's metrics, in Prometheus's text format.
 async fn metrics_text(handle: MemberHandle) -> impl IntoResponse {
-    let (header, result) = handle.request(Caller::System, ClientRequest::Status).await;
     let mut out = String::new();
-    if let Ok(ClientResponse::Status(status)) = result {
+    if let Ok((header, status)) = handle.call(Caller::System, calls::Status).await {
         let mut gauge = |name: &str, help: &str, value: String| {
             out.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"

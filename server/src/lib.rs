@@ -1,4 +1,6 @@
 pub mod config;
+pub mod corrupt_check;
+pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod grpc;

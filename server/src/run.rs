@@ -1,43 +1,88 @@
-//! Starting a member from a validated configuration: IDs, listeners, the
-//! runtime, the gRPC and HTTP services, and etcd's well-known log lines.
+//! Starting a member from a validated configuration, as a sequence of steps:
+//!
+//! ```text
+//!   identify        the initial cluster: this member's id, the cluster's id
+//!   configure_tls   peer and client TLS (bad files stop the start here)
+//!   bind_listeners  peer and client ports (port 0 resolved, to advertise)
+//!   member_config   raft timing, quotas, retention (+ --auth-token parsed)
+//!   log_settings    etcd's start-up lines
+//!   start_member    open the data dir: recover, bootstrap or join
+//!   corrupt_check   optionally, compare hashes with the other members
+//!   serve_clients   gRPC and HTTP on every client listener
+//!   wait            until the member stops; its reason is the exit's
+//! ```
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
-use cairn_core::member::{MemberConfig, MemberEvent, MemberInfo};
-use cairn_core::raft::{self, NodeId, Role};
+use cairn_core::member::{MemberConfig, MemberInfo};
+use cairn_core::raft::{self, NodeId};
 use cairn_core::snapshot::RetentionPolicy;
-use cairn_proto::etcdserverpb::{
-    auth_server::AuthServer, cluster_server::ClusterServer, kv_server::KvServer,
-    lease_server::LeaseServer, maintenance_server::MaintenanceServer, watch_server::WatchServer,
-};
-use cairn_runtime_tokio::{RuntimeEvent, StartKind, StartOptions};
+use cairn_runtime_tokio::{MemberHandle, RuntimeEvent, StartKind, StartOptions, TokioDriver};
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 use crate::config::{ClusterState, Config, InitialCluster, Url};
-use crate::grpc::services::Services;
+use crate::grpc::tokens::TokenProvider;
 use crate::logging::Logger;
-use crate::{http, ids, serve, tls};
-
-/// gRPC's own framing on top of `--max-request-bytes` (etcd's
-/// `grpcOverheadBytes`).
-const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+use crate::serve::ClientListener;
+use crate::{corrupt_check, events, grpc, http, ids, serve, tls};
 
 /// Runs a member until it fails; returns the reason.
 pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
+    let identity = identify(&config)?;
+    let data_dir = config.data_dir_path();
+    let (peer_tls, client_tls) = configure_tls(&config, &data_dir, &log)?;
+    let listeners = bind_listeners(&config, peer_tls.is_some()).await?;
+    let member = member_config(&config, &identity, listeners.client_urls);
+    let tokens = Arc::new(TokenProvider::from_flags(
+        &config.auth_token,
+        config.bcrypt_cost,
+    )?);
+    log_settings(&config, &data_dir, member.snapshot_count, &log);
+    let (driver, handle) =
+        start_member(&config, &identity, member, listeners.peer, peer_tls, &log)?;
+    let dialer = tls::Dialer::new(client_tls.as_ref().map(|tls| tls.client.clone()));
+    let limits = grpc::Limits {
+        max_request_bytes: config.max_request_bytes as usize,
+        max_txn_ops: config.max_txn_ops as usize,
+    };
+    let backend = grpc::Backend::new(handle.clone(), tokens);
+    let router = grpc::router(backend, dialer.clone(), limits).merge(http::routes(handle.clone()));
+    let driver = tokio::spawn(driver.run());
+    if config.experimental_initial_corrupt_check {
+        corrupt_check::initial_corrupt_check(&handle, identity.local_id, &dialer, &log).await?;
+    }
+    let client_server_tls = client_tls.map(|tls| tls.server);
+    serve_clients(listeners.clients, router, client_server_tls, &config, &log);
+    Err(wait(driver).await)
+}
+
+/// Who this member is: its id and its cluster's, from the initial cluster.
+#[derive(Debug)]
+struct Identity {
+    local_id: NodeId,
+    cluster_id: u64,
+    /// Every initial member, this one included.
+    initial: Vec<(NodeId, MemberInfo)>,
+}
+
+/// Reads `--initial-cluster` and finds this member (`--name`) in it.
+fn identify(config: &Config) -> Result<Identity, String> {
     // etcd checks --initial-cluster against the advertised URLs only when the
     // member is new; a restarted member keeps the identity its WAL records.
-    let cluster = if has_wal(&config) {
+    let cluster = if has_wal(config) {
         InitialCluster::parse(&config.initial_cluster).map_err(|e| e.to_string())?
     } else {
         config.verify_initial_cluster().map_err(|e| e.to_string())?
     };
-    let token = config.initial_cluster_token.clone();
+    let token = &config.initial_cluster_token;
     let mut initial: Vec<(NodeId, MemberInfo)> = Vec::new();
     let mut local_id = None;
     for (name, urls) in cluster.members() {
         let peer_urls: Vec<String> = urls.iter().map(Url::to_string).collect();
-        let id = ids::member_id(&peer_urls, &token);
+        let id = ids::member_id(&peer_urls, token);
         if *name == config.name {
             local_id = Some(id);
         }
@@ -57,35 +102,53 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         )
     })?;
     let member_ids: Vec<NodeId> = initial.iter().map(|(id, _)| *id).collect();
-    let cluster_id = ids::cluster_id(&member_ids, &token);
+    let cluster_id = ids::cluster_id(&member_ids, token);
+    Ok(Identity {
+        local_id,
+        cluster_id,
+        initial,
+    })
+}
 
-    // TLS first (etcd configures peer listeners, then client ones): bad
-    // flags or certificate files stop the start before anything listens.
-    let data_dir = config.data_dir_path();
-    let (peer_tls, client_tls) = configure_tls(&config, &data_dir, &log)?;
+fn has_wal(config: &Config) -> bool {
+    let dir = cairn_runtime_tokio::DataDir::new(&config.data_dir_path(), config.wal_dir.as_deref());
+    dir.has_wal()
+}
 
-    // Listeners next, so port 0 resolves to real ports we can advertise.
+/// The ports this member listens on, bound before anything starts.
+#[derive(Debug)]
+struct Listeners {
+    peer: PeerListener,
+    clients: Vec<ClientListener>,
+    /// `--advertise-client-urls`, with port 0 replaced by the bound port.
+    client_urls: Vec<String>,
+}
+
+/// Binds the peer and client ports (after TLS, as etcd configures peer
+/// listeners, then client ones), so that port 0 resolves to real ports that
+/// can be advertised.
+async fn bind_listeners(config: &Config, has_peer_tls: bool) -> Result<Listeners, String> {
     let peer_url = config
         .listen_peer_urls
         .first()
         .ok_or("--listen-peer-urls is empty")?;
     let peer_address = peer_url.host_port();
-    let peer_listener = TcpListener::bind(&peer_address)
+    let peer = TcpListener::bind(&peer_address)
         .await
         .map_err(|e| format!("listen tcp {peer_address}: bind: {e}"))?;
-    let peer_listener_tls = peer_url.scheme.is_tls();
-    if peer_listener_tls && peer_tls.is_none() {
+    let peer_tls = peer_url.scheme.is_tls();
+    if peer_tls && !has_peer_tls {
         return Err(format!(
             "cannot listen on TLS for {}: KeyFile and CertFile are not presented",
-            peer_listener.local_addr().map_err(|e| e.to_string())?
+            peer.local_addr().map_err(|e| e.to_string())?
         ));
     }
-    let client_listeners = serve::bind(&config.listen_client_urls).await?;
-    let bound: Vec<SocketAddr> = client_listeners
+    let clients = serve::bind(&config.listen_client_urls).await?;
+    let bound: Vec<SocketAddr> = clients
         .iter()
         .filter_map(|l| l.listener.local_addr().ok())
         .collect();
-    let client_urls: Vec<String> = config
+    let client_urls = config
         .advertise_client_urls
         .iter()
         .enumerate()
@@ -98,18 +161,29 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
             }
         })
         .collect();
+    Ok(Listeners {
+        peer: PeerListener {
+            listener: peer,
+            tls: peer_tls,
+        },
+        clients,
+        client_urls,
+    })
+}
 
+/// The member's settings from the flags.
+fn member_config(config: &Config, identity: &Identity, client_urls: Vec<String>) -> MemberConfig {
     let heartbeat_ms = config.heartbeat_interval_ms.max(1);
-    let mut raft_config = raft::Config::new(local_id, seed());
+    let mut raft_config = raft::Config::new(identity.local_id, seed());
     raft_config.tick_interval_ms = heartbeat_ms;
     raft_config.heartbeat_ticks = 1;
     raft_config.election_ticks = (config.election_timeout_ms / heartbeat_ms).max(2) as u32;
     raft_config.pre_vote = config.pre_vote;
     let mut member = MemberConfig::new(
         raft_config,
-        cluster_id,
+        identity.cluster_id,
         config.name.clone(),
-        client_urls.clone(),
+        client_urls,
     );
     member.snapshot_count = config.snapshot_count_effective();
     member.max_txn_ops = config.max_txn_ops as usize;
@@ -125,11 +199,11 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         .max(1);
     member.first_seq = wall_clock_micros();
     member.auth_token_ttl_ms = config.auth_token_ttl_s.saturating_mul(1000).max(1);
-    let tokens = std::sync::Arc::new(crate::grpc::auth::TokenProvider::from_flags(
-        &config.auth_token,
-        config.bcrypt_cost,
-    )?);
+    member
+}
 
+/// etcd's lines about the settings a member starts with.
+fn log_settings(config: &Config, data_dir: &Path, snapshot_count: u64, log: &Logger) {
     log.info("etcdserver", &format!("name = {}", config.name));
     log.info("etcdserver", &format!("data dir = {}", data_dir.display()));
     log.info(
@@ -144,31 +218,41 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         "etcdserver",
         &format!("election = {}ms", config.election_timeout_ms),
     );
-    log.info(
-        "etcdserver",
-        &format!("snapshot count = {}", member.snapshot_count),
-    );
+    log.info("etcdserver", &format!("snapshot count = {snapshot_count}"));
+    let peer_urls: Vec<String> = config.listen_peer_urls.iter().map(Url::to_string).collect();
     log.info(
         "embed",
-        &format!(
-            "listening for peers on {}",
-            config
-                .listen_peer_urls
-                .iter()
-                .map(Url::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
+        &format!("listening for peers on {}", peer_urls.join(",")),
     );
+}
 
+/// Where peers reach this member.
+#[derive(Debug)]
+struct PeerListener {
+    listener: TcpListener,
+    /// The listen URL is `https://`.
+    tls: bool,
+}
+
+/// Opens the data directory and starts the member: recovered from its WAL
+/// and snapshots, bootstrapped with a new cluster, or joining one. The
+/// driver is returned unstarted.
+fn start_member(
+    config: &Config,
+    identity: &Identity,
+    member: MemberConfig,
+    peer: PeerListener,
+    peer_tls: Option<tls::SideTls>,
+    log: &Arc<Logger>,
+) -> Result<(TokioDriver, MemberHandle), String> {
     let options = StartOptions {
         member,
-        data_dir: data_dir.clone(),
+        data_dir: config.data_dir_path(),
         wal_dir: config.wal_dir.clone(),
-        initial_cluster: initial,
+        initial_cluster: identity.initial.clone(),
         join_existing: config.initial_cluster_state == ClusterState::Existing,
-        peer_listener,
-        peer_listener_tls,
+        peer_listener: peer.listener,
+        peer_listener_tls: peer.tls,
         peer_security: peer_tls.map(|tls| {
             Arc::new(tls::PeerTls {
                 server: tls.server,
@@ -176,51 +260,34 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
             }) as Arc<dyn cairn_runtime_tokio::transport::PeerSecurity>
         }),
     };
+    let (local_id, cluster_id) = (identity.local_id, identity.cluster_id);
     let events_log = log.clone();
-    let on_event = Box::new(move |event: RuntimeEvent| log_event(&events_log, local_id, &event));
+    let on_event =
+        Box::new(move |event: RuntimeEvent| events::log_event(&events_log, local_id, &event));
     let (driver, handle, kind) =
         cairn_runtime_tokio::start(options, on_event).map_err(|e| e.to_string())?;
-    match kind {
-        StartKind::Bootstrapped => log.info(
-            "etcdserver",
-            &format!("starting member {local_id:x} in cluster {cluster_id:x}"),
-        ),
-        StartKind::Joined => log.info(
-            "etcdserver",
-            &format!("joining cluster {cluster_id:x} as member {local_id:x}"),
-        ),
-        StartKind::Restarted => log.info(
-            "etcdserver",
-            &format!("restarting member {local_id:x} in cluster {cluster_id:x}"),
-        ),
-    }
-
-    let dialer = tls::Dialer::new(client_tls.as_ref().map(|tls| tls.client.clone()));
-    let services = Services {
-        handle: handle.clone(),
-        max_request_bytes: config.max_request_bytes as usize,
-        max_txn_ops: config.max_txn_ops as usize,
-        leader_channel: Default::default(),
-        tokens,
-        dialer: dialer.clone(),
+    let started = match kind {
+        StartKind::Bootstrapped => {
+            format!("starting member {local_id:x} in cluster {cluster_id:x}")
+        }
+        StartKind::Joined => format!("joining cluster {cluster_id:x} as member {local_id:x}"),
+        StartKind::Restarted => {
+            format!("restarting member {local_id:x} in cluster {cluster_id:x}")
+        }
     };
-    let max_message = config.max_request_bytes as usize + GRPC_OVERHEAD_BYTES;
-    let grpc = tonic::service::Routes::new(
-        KvServer::new(services.clone()).max_decoding_message_size(max_message),
-    )
-    .add_service(ClusterServer::new(services.clone()).max_decoding_message_size(max_message))
-    .add_service(MaintenanceServer::new(services.clone()).max_decoding_message_size(max_message))
-    .add_service(LeaseServer::new(services.clone()).max_decoding_message_size(max_message))
-    .add_service(AuthServer::new(services.clone()).max_decoding_message_size(max_message))
-    .add_service(WatchServer::new(services).max_decoding_message_size(max_message))
-    .into_axum_router();
-    let router = grpc.merge(http::routes(handle.clone()));
-    let driver = tokio::spawn(driver.run());
-    if config.experimental_initial_corrupt_check {
-        initial_corrupt_check(&handle, local_id, &dialer, &log).await?;
-    }
-    let client_server_tls = client_tls.map(|tls| tls.server);
-    for listener in client_listeners {
+    log.info("etcdserver", &started);
+    Ok((driver, handle))
+}
+
+/// Serves `router` on every client listener, each in its own task.
+fn serve_clients(
+    listeners: Vec<ClientListener>,
+    router: axum::Router,
+    tls: Option<Arc<tls::ServerTls>>,
+    config: &Config,
+    log: &Arc<Logger>,
+) {
+    for listener in listeners {
         let address = listener.local_address();
         if listener.plain {
             log.notice(
@@ -233,7 +300,7 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         if listener.tls {
             log.info("embed", &format!("serving client requests on {address}"));
         }
-        let tls = client_server_tls.clone().filter(|_| listener.tls);
+        let tls = tls.clone().filter(|_| listener.tls);
         tokio::spawn(serve::serve(
             listener,
             router.clone(),
@@ -242,101 +309,13 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
             log.clone(),
         ));
     }
-    Err(driver
+}
+
+/// Waits for the member's driver to stop; answers why it did.
+async fn wait(driver: JoinHandle<String>) -> String {
+    driver
         .await
-        .unwrap_or_else(|e| format!("the member stopped: {e}")))
-}
-
-fn has_wal(config: &Config) -> bool {
-    let dir = cairn_runtime_tokio::DataDir::new(&config.data_dir_path(), config.wal_dir.as_deref());
-    dir.has_wal()
-}
-
-fn log_event(log: &Logger, local: NodeId, event: &RuntimeEvent) {
-    match event {
-        RuntimeEvent::Member(MemberEvent::RoleChanged(role)) => {
-            let what = match role.role {
-                Role::Leader => "leader",
-                Role::Candidate => "candidate",
-                Role::PreCandidate => "pre-candidate",
-                Role::Follower => "follower",
-            };
-            log.info(
-                "raft",
-                &format!("{local:x} became {what} at term {}", role.term),
-            );
-            if role.leader != 0 {
-                log.info(
-                    "raft",
-                    &format!(
-                        "raft.node: {local:x} elected leader {:x} at term {}",
-                        role.leader, role.term
-                    ),
-                );
-            }
-        }
-        RuntimeEvent::Member(MemberEvent::Published {
-            name,
-            client_urls,
-            cluster_id,
-        }) => {
-            log.info(
-                "etcdserver",
-                &format!(
-                    "published {{Name:{name} ClientURLs:[{}]}} to cluster {cluster_id:x}",
-                    client_urls.join(" ")
-                ),
-            );
-            log.info("etcdserver/api", "enabled capabilities for version 3.4");
-            log.info("embed", "ready to serve client requests");
-        }
-        RuntimeEvent::Member(MemberEvent::MemberAdded {
-            id,
-            peer_urls,
-            learner,
-        }) => {
-            let kind = if *learner { "learner member" } else { "member" };
-            log.info(
-                "etcdserver/membership",
-                &format!("added {kind} {id:x} [{}]", peer_urls.join(" ")),
-            );
-        }
-        RuntimeEvent::Member(MemberEvent::MemberRemoved { id }) => {
-            log.info("etcdserver/membership", &format!("removed member {id:x}"));
-        }
-        RuntimeEvent::Member(MemberEvent::MemberPromoted { id }) => {
-            log.info("etcdserver/membership", &format!("promote member {id:x}"));
-        }
-        RuntimeEvent::Member(MemberEvent::SnapshotSaved { index, .. }) => {
-            log.info("etcdserver", &format!("saved snapshot at index {index}"));
-        }
-        RuntimeEvent::Member(MemberEvent::SnapshotInstalled { index, .. }) => {
-            log.info(
-                "etcdserver",
-                &format!("applied incoming snapshot at index {index}"),
-            );
-        }
-        RuntimeEvent::Member(MemberEvent::SnapshotRefused { index, reason }) => {
-            log.warn(
-                "etcdserver",
-                &format!("refused incoming snapshot at index {index}: {reason}"),
-            );
-        }
-        RuntimeEvent::Member(MemberEvent::UndecodableEntry { index, reason }) => {
-            log.error(
-                "etcdserver",
-                &format!("skipped undecodable entry at index {index}: {reason}"),
-            );
-        }
-        RuntimeEvent::SlowFsync { took } => {
-            log.warn(
-                "wal",
-                &format!("sync duration of {took:?}, expected less than 1s"),
-            );
-        }
-        RuntimeEvent::PeerRefused(reason) => log.warn("rafthttp", reason),
-        RuntimeEvent::Fatal(reason) => log.error("etcdserver", reason),
-    }
+        .unwrap_or_else(|e| format!("the member stopped: {e}"))
 }
 
 /// Seeds election timeouts; the runtime logs nothing secret, and a restart
@@ -357,7 +336,7 @@ fn wall_clock_micros() -> u64 {
 /// them; refuses `https://` client URLs without a certificate.
 fn configure_tls(
     config: &Config,
-    data_dir: &std::path::Path,
+    data_dir: &Path,
     log: &Logger,
 ) -> Result<(Option<tls::SideTls>, Option<tls::SideTls>), String> {
     let hosts = |urls: &[Url]| -> Vec<String> { urls.iter().map(|u| u.host.clone()).collect() };
@@ -414,103 +393,4 @@ fn configure_tls(
         log.info("embed", &format!("ClientTLS: {}", client.info));
     }
     Ok((peer, client))
-}
-
-/// etcd's `--experimental-initial-corrupt-check`: before serving clients,
-/// compare this member's KV hash with every reachable peer's at the same
-/// revision; a difference means the data diverged, and the member refuses to
-/// serve. Peers that are unreachable, behind, or compacted differently are
-/// skipped with a warning, as etcd does.
-async fn initial_corrupt_check(
-    handle: &cairn_runtime_tokio::MemberHandle,
-    local: NodeId,
-    dialer: &tls::Dialer,
-    log: &Logger,
-) -> Result<(), String> {
-    use cairn_core::auth::Caller;
-    use cairn_core::member::{ClientRequest, ClientResponse};
-    use cairn_proto::etcdserverpb::{maintenance_client::MaintenanceClient, HashKvRequest};
-    log.info(
-        "etcdserver",
-        &format!("{local:x} starting initial corruption check with timeout 7s..."),
-    );
-    // Wait until the member is part of a cluster with a leader (bounded).
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(7);
-    let members = loop {
-        if let (_, Ok(ClientResponse::MemberList(members))) = handle
-            .request(Caller::System, ClientRequest::MemberList)
-            .await
-        {
-            let published = members
-                .iter()
-                .filter(|m| m.id != local)
-                .all(|m| !m.client_urls.is_empty());
-            if published || tokio::time::Instant::now() >= deadline {
-                break members;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    let (_, local_hash) = handle
-        .request(Caller::System, ClientRequest::HashKv { revision: 0 })
-        .await;
-    let Ok(ClientResponse::HashKv(local_hash)) = local_hash else {
-        return Err("initial corruption check: cannot hash the local store".to_string());
-    };
-    let mut compared = 0;
-    for peer in members.iter().filter(|m| m.id != local) {
-        let Some(url) = peer.client_urls.first() else {
-            log.warn(
-                "etcdserver",
-                &format!("cannot check hash of peer {:x}: no client URL", peer.id),
-            );
-            continue;
-        };
-        let answer = async {
-            let channel = dialer
-                .channel(url, std::time::Duration::from_secs(5))
-                .await?;
-            let mut client = MaintenanceClient::new(channel);
-            let request = HashKvRequest {
-                revision: local_hash.hash_revision,
-            };
-            client
-                .hash_kv(request)
-                .await
-                .map(|r| r.into_inner())
-                .map_err(|e| e.message().to_string())
-        };
-        match tokio::time::timeout(std::time::Duration::from_secs(5), answer).await {
-            Ok(Ok(remote)) if remote.compact_revision == local_hash.compact_revision => {
-                compared += 1;
-                if remote.hash != local_hash.hash {
-                    log.error(
-                        "etcdserver",
-                        &format!(
-                            "{local:x}'s hash {} != {:x}'s hash {} (revision {}, compact revision {})",
-                            local_hash.hash, peer.id, remote.hash, local_hash.hash_revision, local_hash.compact_revision
-                        ),
-                    );
-                    return Err(format!("{local:x} found data inconsistency with peers"));
-                }
-            }
-            Ok(Ok(remote)) => log.warn(
-                "etcdserver",
-                &format!(
-                    "{local:x} cannot check hash of peer {:x}: peer has a different compact revision {} (local {})",
-                    peer.id, remote.compact_revision, local_hash.compact_revision
-                ),
-            ),
-            Ok(Err(error)) => log.warn(
-                "etcdserver",
-                &format!("{local:x} cannot check the hash of peer {:x}: {error}", peer.id),
-            ),
-            Err(_) => log.warn("etcdserver", &format!("{local:x} cannot check the hash of peer {:x}: timed out", peer.id)),
-        }
-    }
-    log.info(
-        "etcdserver",
-        &format!("{local:x} initial corruption checking passed; no corruption ({compared} peers compared)"),
-    );
-    Ok(())
 }

@@ -10,6 +10,7 @@
 
 mod action;
 mod authz;
+pub mod calls;
 mod client;
 mod config;
 mod leases;
@@ -25,6 +26,7 @@ mod wal_batch;
 mod watching;
 
 pub use action::{Action, MemberEvent, WalOp};
+pub use calls::{answer, Call, CallResult};
 pub use client::{
     txn_is_write, AlarmAction, AuthRequest, ClientError, ClientRequest, ClientResponse,
     ClientToken, Header, MemberStatus, StatusInfo,

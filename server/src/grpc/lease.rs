@@ -4,11 +4,12 @@
 //! leader's client URL, as etcd forwards them over its peer API.
 
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_core::auth::Caller;
 use cairn_core::lease::LeaseError;
-use cairn_core::member::{ClientError, ClientRequest, ClientResponse, Header};
+use cairn_core::member::{calls, ClientError};
 use cairn_proto::etcdserverpb as pb;
 use futures_core::Stream;
 use pb::lease_client::LeaseClient;
@@ -16,47 +17,59 @@ use tokio::sync::mpsc;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::services::Services;
-use super::{convert, status};
+use super::backend::Backend;
+use super::{convert, errors};
+use crate::tls::Dialer;
 
 /// How long a forwarded keep-alive or TTL query may take.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Keep-alive responses buffered per stream before the client must read.
 const KEEPALIVE_QUEUE: usize = 64;
 
-impl Services {
-    async fn lease_call(
-        &self,
-        caller: Caller,
-        request: ClientRequest,
-    ) -> Result<(Header, ClientResponse), ClientError> {
-        let (header, result) = self.handle.request(caller, request).await;
-        result.map(|response| (header, response))
+/// The `Lease` service.
+#[derive(Clone, Debug)]
+pub struct LeaseService {
+    backend: Backend,
+    /// Opens the connection to the leader (TLS for `https://` client URLs).
+    dialer: Dialer,
+    /// The connection to the leader's client URL that keep-alives and TTL
+    /// queries are forwarded over, kept while the leader stays the same.
+    leader_channel: Arc<Mutex<Option<(String, Channel)>>>,
+}
+
+impl LeaseService {
+    pub fn new(backend: Backend, dialer: Dialer) -> LeaseService {
+        LeaseService {
+            backend,
+            dialer,
+            leader_channel: Arc::default(),
+        }
     }
 
     /// A client connected to the current leader's client URL (one channel,
     /// reused while the leader's URL stays the same).
     async fn leader_client(&self) -> Result<LeaseClient<Channel>, Status> {
-        let (_, status) = self
-            .handle
-            .request(Caller::Anonymous, ClientRequest::Status)
-            .await;
-        let leader = match status {
-            Ok(ClientResponse::Status(status)) if status.leader != 0 => status.leader,
-            _ => return Err(status::client_error(&ClientError::NoLeader)),
+        let no_leader = || errors::client_error(&ClientError::NoLeader);
+        let leader = match self
+            .backend
+            .try_call(Caller::Anonymous, calls::Status)
+            .await
+        {
+            Ok((_, status)) if status.leader != 0 => status.leader,
+            _ => return Err(no_leader()),
         };
-        let (_, members) = self
-            .handle
-            .request(Caller::Anonymous, ClientRequest::MemberList)
-            .await;
-        let url = match members {
-            Ok(ClientResponse::MemberList(members)) => members
+        let url = match self
+            .backend
+            .try_call(Caller::Anonymous, calls::MemberList)
+            .await
+        {
+            Ok((_, members)) => members
                 .into_iter()
                 .find(|m| m.id == leader)
                 .and_then(|m| m.client_urls.into_iter().next()),
-            _ => None,
+            Err(_) => None,
         }
-        .ok_or_else(|| status::client_error(&ClientError::NoLeader))?;
+        .ok_or_else(no_leader)?;
         let cached = self
             .leader_channel
             .lock()
@@ -71,7 +84,7 @@ impl Services {
             .dialer
             .channel(&url, FORWARD_TIMEOUT)
             .await
-            .map_err(|_| status::client_error(&ClientError::NoLeader))?;
+            .map_err(|_| no_leader())?;
         *self.leader_channel.lock().expect("leader channel lock") = Some((url, channel.clone()));
         Ok(LeaseClient::new(channel))
     }
@@ -79,32 +92,24 @@ impl Services {
     /// One keep-alive, here or at the leader. An unknown or expired lease is
     /// answered with TTL 0, as etcd does (not an error).
     async fn keep_alive_once(&self, id: i64) -> Result<pb::LeaseKeepAliveResponse, Status> {
-        match self
-            .lease_call(Caller::Anonymous, ClientRequest::LeaseKeepAlive { id })
-            .await
-        {
-            Ok((header, ClientResponse::LeaseKeepAlive { id, ttl_secs })) => {
-                Ok(pb::LeaseKeepAliveResponse {
-                    header: Some(convert::header(&header)),
-                    id,
-                    ttl: ttl_secs,
-                })
-            }
-            Ok((_, other)) => Err(Status::internal(format!(
-                "etcdserver: unexpected response {other:?}"
-            ))),
-            Err(ClientError::Lease(LeaseError::NotFound | LeaseError::Expired)) => {
-                let (header, _) = self
-                    .handle
-                    .request(Caller::Anonymous, ClientRequest::Status)
-                    .await;
+        let renewal = self
+            .backend
+            .try_call(Caller::Anonymous, calls::LeaseKeepAlive { id })
+            .await;
+        match renewal {
+            Ok((header, renewed)) => Ok(pb::LeaseKeepAliveResponse {
+                header: Some(convert::header(&header)),
+                id: renewed.id,
+                ttl: renewed.ttl_secs,
+            }),
+            Err((header, ClientError::Lease(LeaseError::NotFound | LeaseError::Expired))) => {
                 Ok(pb::LeaseKeepAliveResponse {
                     header: Some(convert::header(&header)),
                     id,
                     ttl: 0,
                 })
             }
-            Err(ClientError::NotLeader) => {
+            Err((_, ClientError::NotLeader)) => {
                 let mut leader = self.leader_client().await?;
                 let request = pb::LeaseKeepAliveRequest { id };
                 let once = tokio_stream::once(request);
@@ -112,9 +117,9 @@ impl Services {
                 responses
                     .message()
                     .await?
-                    .ok_or_else(|| status::client_error(&ClientError::LeaderChanged))
+                    .ok_or_else(|| errors::client_error(&ClientError::LeaderChanged))
             }
-            Err(error) => Err(status::client_error(&error)),
+            Err((_, error)) => Err(errors::client_error(&error)),
         }
     }
 }
@@ -123,53 +128,36 @@ type KeepAliveStream =
     Pin<Box<dyn Stream<Item = Result<pb::LeaseKeepAliveResponse, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
-impl pb::lease_server::Lease for Services {
+impl pb::lease_server::Lease for LeaseService {
     async fn lease_grant(
         &self,
         request: Request<pb::LeaseGrantRequest>,
     ) -> Result<Response<pb::LeaseGrantResponse>, Status> {
-        let caller = self.tokens.caller(&request)?;
+        let caller = self.backend.caller(&request)?;
         let request = request.into_inner();
-        let grant = ClientRequest::LeaseGrant {
+        let grant = calls::LeaseGrant {
             id: request.id,
             ttl_secs: request.ttl,
         };
-        match self.lease_call(caller, grant).await {
-            Ok((header, ClientResponse::LeaseGrant { id, ttl_secs })) => {
-                Ok(Response::new(pb::LeaseGrantResponse {
-                    header: Some(convert::header(&header)),
-                    id,
-                    ttl: ttl_secs,
-                    error: String::new(),
-                }))
-            }
-            Ok((_, other)) => Err(Status::internal(format!(
-                "etcdserver: unexpected response {other:?}"
-            ))),
-            Err(error) => Err(status::client_error(&error)),
-        }
+        let (header, granted) = self.backend.call(caller, grant).await?;
+        Ok(Response::new(pb::LeaseGrantResponse {
+            header: Some(convert::header(&header)),
+            id: granted.id,
+            ttl: granted.ttl_secs,
+            error: String::new(),
+        }))
     }
 
     async fn lease_revoke(
         &self,
         request: Request<pb::LeaseRevokeRequest>,
     ) -> Result<Response<pb::LeaseRevokeResponse>, Status> {
-        let caller = self.tokens.caller(&request)?;
+        let caller = self.backend.caller(&request)?;
         let id = request.into_inner().id;
-        match self
-            .lease_call(caller, ClientRequest::LeaseRevoke { id })
-            .await
-        {
-            Ok((header, ClientResponse::LeaseRevoke)) => {
-                Ok(Response::new(pb::LeaseRevokeResponse {
-                    header: Some(convert::header(&header)),
-                }))
-            }
-            Ok((_, other)) => Err(Status::internal(format!(
-                "etcdserver: unexpected response {other:?}"
-            ))),
-            Err(error) => Err(status::client_error(&error)),
-        }
+        let (header, ()) = self.backend.call(caller, calls::LeaseRevoke { id }).await?;
+        Ok(Response::new(pb::LeaseRevokeResponse {
+            header: Some(convert::header(&header)),
+        }))
     }
 
     type LeaseKeepAliveStream = KeepAliveStream;
@@ -180,12 +168,12 @@ impl pb::lease_server::Lease for Services {
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
         let mut requests = request.into_inner();
         let (tx, rx) = mpsc::channel(KEEPALIVE_QUEUE);
-        let services = self.clone();
+        let service = self.clone();
         tokio::spawn(async move {
             // Each request is answered in order; the stream ends with the
             // client's, or on an error.
             while let Ok(Some(request)) = requests.message().await {
-                let answer = services.keep_alive_once(request.id).await;
+                let answer = service.keep_alive_once(request.id).await;
                 let failed = answer.is_err();
                 if tx.send(answer).await.is_err() || failed {
                     return;
@@ -202,29 +190,20 @@ impl pb::lease_server::Lease for Services {
         request: Request<pb::LeaseTimeToLiveRequest>,
     ) -> Result<Response<pb::LeaseTimeToLiveResponse>, Status> {
         let request = request.into_inner();
-        let query = ClientRequest::LeaseTimeToLive {
+        let query = calls::LeaseTimeToLive {
             id: request.id,
             keys: request.keys,
         };
-        match self.lease_call(Caller::Anonymous, query).await {
-            Ok((header, ClientResponse::LeaseTimeToLive(ttl))) => {
-                Ok(Response::new(pb::LeaseTimeToLiveResponse {
-                    header: Some(convert::header(&header)),
-                    id: ttl.id,
-                    ttl: ttl.remaining_secs,
-                    granted_ttl: ttl.granted_ttl_secs,
-                    keys: ttl.keys,
-                }))
-            }
-            Ok((_, other)) => Err(Status::internal(format!(
-                "etcdserver: unexpected response {other:?}"
-            ))),
+        match self.backend.try_call(Caller::Anonymous, query).await {
+            Ok((header, ttl)) => Ok(Response::new(pb::LeaseTimeToLiveResponse {
+                header: Some(convert::header(&header)),
+                id: ttl.id,
+                ttl: ttl.remaining_secs,
+                granted_ttl: ttl.granted_ttl_secs,
+                keys: ttl.keys,
+            })),
             // etcd answers an unknown lease with TTL -1, not an error.
-            Err(ClientError::Lease(LeaseError::NotFound | LeaseError::Expired)) => {
-                let (header, _) = self
-                    .handle
-                    .request(Caller::Anonymous, ClientRequest::Status)
-                    .await;
+            Err((header, ClientError::Lease(LeaseError::NotFound | LeaseError::Expired))) => {
                 Ok(Response::new(pb::LeaseTimeToLiveResponse {
                     header: Some(convert::header(&header)),
                     id: request.id,
@@ -233,11 +212,11 @@ impl pb::lease_server::Lease for Services {
                     keys: Vec::new(),
                 }))
             }
-            Err(ClientError::NotLeader) => {
+            Err((_, ClientError::NotLeader)) => {
                 let mut leader = self.leader_client().await?;
                 leader.lease_time_to_live(request).await
             }
-            Err(error) => Err(status::client_error(&error)),
+            Err((_, error)) => Err(errors::client_error(&error)),
         }
     }
 
@@ -245,20 +224,13 @@ impl pb::lease_server::Lease for Services {
         &self,
         _request: Request<pb::LeaseLeasesRequest>,
     ) -> Result<Response<pb::LeaseLeasesResponse>, Status> {
-        match self
-            .lease_call(Caller::Anonymous, ClientRequest::LeaseLeases)
-            .await
-        {
-            Ok((header, ClientResponse::Leases(ids))) => {
-                Ok(Response::new(pb::LeaseLeasesResponse {
-                    header: Some(convert::header(&header)),
-                    leases: ids.into_iter().map(|id| pb::LeaseStatus { id }).collect(),
-                }))
-            }
-            Ok((_, other)) => Err(Status::internal(format!(
-                "etcdserver: unexpected response {other:?}"
-            ))),
-            Err(error) => Err(status::client_error(&error)),
-        }
+        let (header, ids) = self
+            .backend
+            .call(Caller::Anonymous, calls::LeaseLeases)
+            .await?;
+        Ok(Response::new(pb::LeaseLeasesResponse {
+            header: Some(convert::header(&header)),
+            leases: ids.into_iter().map(|id| pb::LeaseStatus { id }).collect(),
+        }))
     }
 }

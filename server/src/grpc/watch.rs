@@ -15,8 +15,26 @@ use futures_core::Stream;
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::backend::Backend;
 use super::convert;
-use super::services::Services;
+
+/// The `Watch` service.
+#[derive(Clone, Debug)]
+pub struct WatchService {
+    backend: Backend,
+    /// `--max-request-bytes`: the size above which a fragmenting watcher's
+    /// response is split.
+    max_response_bytes: usize,
+}
+
+impl WatchService {
+    pub fn new(backend: Backend, max_response_bytes: usize) -> WatchService {
+        WatchService {
+            backend,
+            max_response_bytes,
+        }
+    }
+}
 
 /// A watch stream's responses, converted, telling the driver as each is
 /// taken so it can pace a slow reader. Closing it closes the stream's
@@ -152,18 +170,18 @@ fn create_request(request: pb::WatchCreateRequest) -> CreateRequest {
 }
 
 #[tonic::async_trait]
-impl pb::watch_server::Watch for Services {
+impl pb::watch_server::Watch for WatchService {
     type WatchStream = WatchResponses;
 
     async fn watch(
         &self,
         request: Request<Streaming<pb::WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let caller = self.tokens.caller(&request)?;
+        let caller = self.backend.caller(&request)?;
         let mut requests = request.into_inner();
-        let stream = self.handle.open_watch();
+        let stream = self.backend.handle().open_watch();
         let id = stream.stream;
-        let handle = self.handle.clone();
+        let handle = self.backend.handle().clone();
         let fragments = Arc::new(Mutex::new(Fragmenting::default()));
         let flags = fragments.clone();
         tokio::spawn(async move {
@@ -200,9 +218,9 @@ impl pb::watch_server::Watch for Services {
         });
         Ok(Response::new(WatchResponses {
             stream,
-            handle: self.handle.clone(),
+            handle: self.backend.handle().clone(),
             fragments,
-            max_response_bytes: self.max_request_bytes,
+            max_response_bytes: self.max_response_bytes,
             queued: VecDeque::new(),
         }))
     }

@@ -1,5 +1,6 @@
 //! Every error the v3 gRPC API sends, with etcd 3.4's gRPC code and exact
-//! message text, in one table (`etcdserver/api/v3rpc/rpctypes/error.go`).
+//! message text, in one table (`etcdserver/api/v3rpc/rpctypes/error.go`), and
+//! the row each of core's errors is sent as ([`client_error`] and friends).
 //!
 //! Go clients turn a status back into a typed error by looking its *message*
 //! up in a map (`rpctypes.Error`), and programs compare against those typed
@@ -161,6 +162,11 @@ pub const UNKNOWN_SORT_TARGET: EtcdError = EtcdError {
 /// What etcd's `togRPCError` sends for an error it has no row for.
 pub fn unknown(message: impl Into<String>) -> Status {
     Status::new(Code::Unknown, message)
+}
+
+/// What cairn sends for an RPC of etcd's API it does not implement.
+pub fn not_supported(what: &str) -> Status {
+    Status::unimplemented(format!("{what} is not supported by cairn yet"))
 }
 
 /// The row for an error of the key-value store.
@@ -645,6 +651,13 @@ mod tests {
             );
             assert_eq!(error.to_string(), message);
         }
+    }
+
+    #[test]
+    fn auth_errors_inside_client_errors_keep_their_row() {
+        let status = client_error(&ClientError::Auth(AuthError::PermissionDenied));
+        assert_eq!(status.code(), Code::PermissionDenied);
+        assert_eq!(status.message(), "etcdserver: permission denied");
     }
 
     #[test]

@@ -1,0 +1,316 @@
+//! Every typed call ([`cairn_core::member::Call`]) made of a real member, one
+//! of a single-member cluster: the member answers each with the response its
+//! type names (an answer of another shape would make `answer` panic), and an
+//! error with the member's header.
+
+#![allow(clippy::disallowed_methods, clippy::disallowed_types)]
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use bytes::Bytes;
+use cairn_core::auth::{AuthOp, Caller, PermType, Permission, ROOT_ROLE, ROOT_USER};
+use cairn_core::lease::LeaseError;
+use cairn_core::member::calls::{self, LeaseTtl};
+use cairn_core::member::{
+    answer, Action, AlarmAction, AlarmKind, Call, CallResult, ClientError, ClientResponse,
+    ClientToken, Header, Member, MemberConfig, MemberInfo,
+};
+use cairn_core::mvcc::{
+    Compare, CompareResult, CompareTarget, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp,
+    TxnRequest,
+};
+use cairn_core::raft::{Config, Role};
+use cairn_core::time::Instant;
+
+const ID: u64 = 1;
+
+/// One member alone: its disk always keeps up, it has no peers.
+struct Solo {
+    member: Member,
+    now_ms: u64,
+    next_token: ClientToken,
+    answers: BTreeMap<ClientToken, (Header, Result<ClientResponse, ClientError>)>,
+}
+
+impl Solo {
+    fn new() -> Solo {
+        let config = MemberConfig::new(
+            Config::new(ID, 7),
+            0xC1,
+            "solo".into(),
+            vec!["http://solo:2379".into()],
+        );
+        let info = MemberInfo {
+            name: "solo".into(),
+            peer_urls: vec!["http://solo:2380".into()],
+            client_urls: Vec::new(),
+        };
+        let member = Member::bootstrap(config, &[(ID, info)], Instant::ZERO).expect("bootstrap");
+        let mut solo = Solo {
+            member,
+            now_ms: 0,
+            next_token: 1,
+            answers: BTreeMap::new(),
+        };
+        for _ in 0..500 {
+            if solo.member.role().role == Role::Leader {
+                break;
+            }
+            solo.run(10);
+        }
+        assert_eq!(solo.member.role().role, Role::Leader, "a lone member leads");
+        solo.run(100);
+        solo
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_millis(self.now_ms)
+    }
+
+    /// Carries out every action: disk work completes at once.
+    fn drain(&mut self) {
+        while let Some(action) = self.member.poll_action() {
+            let now = self.now();
+            match action {
+                Action::WriteWal { token, .. } => self.member.handle_wal_written(now, token),
+                Action::SaveSnapshot { name, .. } => self.member.handle_snapshot_saved(now, name),
+                Action::Respond {
+                    token,
+                    header,
+                    result,
+                } => {
+                    self.answers.insert(token, (header, result));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn run(&mut self, ms: u64) {
+        self.drain();
+        for _ in 0..ms / 10 {
+            self.now_ms += 10;
+            let now = self.now();
+            self.member.handle_tick(now);
+            self.drain();
+        }
+    }
+
+    /// Makes `call` as `caller` and types the member's answer.
+    fn call<C: Call>(&mut self, caller: &Caller, call: C) -> CallResult<C::Response> {
+        let token = self.next_token;
+        self.next_token += 1;
+        let now = self.now();
+        self.member
+            .handle_client(now, token, caller, call.into_request());
+        for _ in 0..100 {
+            if self.answers.contains_key(&token) {
+                break;
+            }
+            self.run(10);
+        }
+        let (header, result) = self.answers.remove(&token).expect("answered");
+        answer::<C>(header, result)
+    }
+
+    /// The answer of a call that must succeed.
+    fn ok<C: Call>(&mut self, call: C) -> C::Response
+    where
+        C::Response: Debug,
+    {
+        self.ok_as(&Caller::System, call)
+    }
+
+    fn ok_as<C: Call>(&mut self, caller: &Caller, call: C) -> C::Response
+    where
+        C::Response: Debug,
+    {
+        let (header, response) = self
+            .call(caller, call)
+            .unwrap_or_else(|(_, error)| panic!("{}: {error}", std::any::type_name::<C>()));
+        assert_eq!((header.cluster_id, header.member_id), (0xC1, ID));
+        response
+    }
+}
+
+fn put(key: &str, lease: i64) -> PutRequest {
+    PutRequest {
+        key: Bytes::copy_from_slice(key.as_bytes()),
+        value: Bytes::from_static(b"v"),
+        lease,
+        ..PutRequest::default()
+    }
+}
+
+fn range(key: &str, serializable: bool) -> RangeRequest {
+    RangeRequest {
+        key: Bytes::copy_from_slice(key.as_bytes()),
+        serializable,
+        ..RangeRequest::default()
+    }
+}
+
+#[test]
+fn kv_calls_are_answered_with_their_responses() {
+    let mut solo = Solo::new();
+    let first = solo.ok(put("a", 0));
+    assert!(first.prev_kv.is_none());
+    assert_eq!(solo.ok(range("a", false)).count, 1);
+    assert_eq!(solo.ok(range("a", true)).count, 1);
+    let read_only = TxnRequest {
+        compare: Vec::new(),
+        success: vec![RequestOp::Range(range("a", false))],
+        failure: Vec::new(),
+    };
+    assert!(solo.ok(read_only).succeeded);
+    let write = TxnRequest {
+        compare: vec![Compare {
+            key: Bytes::from_static(b"a"),
+            range_end: Bytes::new(),
+            result: CompareResult::Greater,
+            target: CompareTarget::Version(0),
+        }],
+        success: vec![RequestOp::Put(put("b", 0))],
+        failure: Vec::new(),
+    };
+    assert!(solo.ok(write).succeeded);
+    let deleted = solo.ok(DeleteRangeRequest {
+        key: Bytes::from_static(b"b"),
+        range_end: Bytes::new(),
+        prev_kv: false,
+    });
+    assert_eq!(deleted.deleted, 1);
+    let revision = solo.ok(range("a", false)).header.revision;
+    solo.ok(calls::Compact {
+        revision,
+        physical: false,
+    });
+}
+
+#[test]
+fn maintenance_and_cluster_calls_are_answered_with_their_responses() {
+    let mut solo = Solo::new();
+    solo.ok(put("a", 0));
+    let members = solo.ok(calls::MemberList);
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].id, ID);
+    assert_eq!(solo.ok(calls::Status).leader, ID);
+    solo.ok(calls::Hash);
+    let hash = solo.ok(calls::HashKv { revision: 0 });
+    assert!(hash.current_revision >= 2);
+    let alarm = |action| calls::Alarm {
+        action,
+        member: ID,
+        alarm: Some(AlarmKind::NoSpace),
+    };
+    assert_eq!(
+        solo.ok(alarm(AlarmAction::Activate)),
+        vec![(ID, AlarmKind::NoSpace)]
+    );
+    assert_eq!(
+        solo.ok(calls::Alarm {
+            action: AlarmAction::Get,
+            member: 0,
+            alarm: None,
+        }),
+        vec![(ID, AlarmKind::NoSpace)]
+    );
+    assert_eq!(solo.ok(alarm(AlarmAction::Deactivate)), Vec::new());
+}
+
+#[test]
+fn lease_calls_are_answered_with_their_responses() {
+    let mut solo = Solo::new();
+    let LeaseTtl { id, ttl_secs } = solo.ok(calls::LeaseGrant {
+        id: 0,
+        ttl_secs: 60,
+    });
+    assert!(id != 0 && ttl_secs == 60);
+    solo.ok(put("leased", id));
+    assert_eq!(solo.ok(calls::LeaseKeepAlive { id }).id, id);
+    let ttl = solo.ok(calls::LeaseTimeToLive { id, keys: true });
+    assert_eq!(ttl.keys, vec![Bytes::from_static(b"leased")]);
+    assert_eq!(solo.ok(calls::LeaseLeases), vec![id]);
+    solo.ok(calls::LeaseRevoke { id });
+    // An error arrives with the member's header, current as of the error.
+    let revision = solo.member.store().current_revision();
+    let (header, error) = solo
+        .call(&Caller::System, calls::LeaseKeepAlive { id })
+        .expect_err("revoked");
+    assert_eq!(error, ClientError::Lease(LeaseError::NotFound));
+    assert_eq!(
+        header,
+        Header {
+            cluster_id: 0xC1,
+            member_id: ID,
+            revision,
+            raft_term: solo.member.role().term,
+        }
+    );
+}
+
+#[test]
+fn auth_calls_are_answered_with_their_responses() {
+    let mut solo = Solo::new();
+    let root = Caller::User {
+        name: ROOT_USER.into(),
+        revision: None,
+    };
+    solo.ok(AuthOp::UserAdd {
+        name: ROOT_USER.into(),
+        password_hash: b"$2b$04$hash".to_vec(),
+        no_password: false,
+    });
+    solo.ok(AuthOp::UserGrantRole {
+        user: ROOT_USER.into(),
+        role: ROOT_ROLE.into(),
+    });
+    solo.ok(AuthOp::RoleAdd {
+        name: "reader".into(),
+    });
+    solo.ok(AuthOp::RoleGrantPermission {
+        name: "reader".into(),
+        perm: Permission {
+            key: b"a".to_vec(),
+            range_end: Vec::new(),
+            perm_type: PermType::Read,
+        },
+    });
+    solo.ok(AuthOp::Enable);
+    let state = solo.ok_as(&root, calls::AuthStatus);
+    assert!(state.enabled);
+    assert_eq!(
+        solo.ok_as(
+            &root,
+            calls::UserGet {
+                name: ROOT_USER.into()
+            }
+        ),
+        vec![ROOT_ROLE.to_string()]
+    );
+    assert_eq!(
+        solo.ok_as(&root, calls::UserList),
+        vec![ROOT_USER.to_string()]
+    );
+    assert_eq!(
+        solo.ok_as(
+            &root,
+            calls::RoleGet {
+                name: "reader".into()
+            }
+        )
+        .len(),
+        1
+    );
+    assert_eq!(
+        solo.ok_as(&root, calls::RoleList),
+        // The root role is implicit until it is added.
+        vec!["reader".to_string()]
+    );
+    let stored = solo.ok(calls::PasswordHash {
+        name: ROOT_USER.into(),
+    });
+    assert_eq!(stored.hash, b"$2b$04$hash".to_vec());
+    assert_eq!(stored.revision, state.revision);
+}
