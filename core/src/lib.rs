@@ -31,6 +31,7 @@ pub mod lease;
 pub mod member;
 pub mod mvcc;
 pub mod raft;
+pub mod rng;
 pub mod snapshot;
 pub mod time;
 pub mod wal;

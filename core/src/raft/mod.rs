@@ -3,7 +3,7 @@
 //!
 //! Files: `node.rs` (state, inputs, outputs), `ready.rs` (the output types), `election.rs`,
 //! `replication.rs`, `reads.rs` (ReadIndex), `membership.rs`, and the pure
-//! pieces `log.rs`, `progress.rs`, `quorum.rs`, `rng.rs`.
+//! pieces `log.rs`, `progress.rs`, `quorum.rs` (randomness from `crate::rng`).
 
 mod config;
 mod election;
@@ -16,7 +16,6 @@ pub mod quorum;
 mod reads;
 mod ready;
 mod replication;
-mod rng;
 mod types;
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use super::log::RaftLog;
 use super::progress::Progress;
 use super::reads::Reads;
 use super::ready::{Outgoing, Proposed, Ready, Restored, Role, RoleState, Write, WriteId};
-use super::rng::Rng;
 use super::types::*;
+use crate::rng::SplitMix64 as Rng;
 use crate::time::Instant;
 
 /// A write handed out and not yet reported durable.

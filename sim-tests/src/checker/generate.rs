@@ -209,21 +209,5 @@ pub fn make_stale_read(history: &mut History) -> Option<u64> {
     Some(read.id)
 }
 
-/// Sebastiano Vigna's splitmix64: tiny, seedable, good enough for test workloads.
-#[derive(Clone, Debug)]
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform-enough in `0..bound` (`bound` > 0).
-    pub fn below(&mut self, bound: u64) -> u64 {
-        self.next_u64() % bound
-    }
-}
+/// The workload generator's randomness: cairn's one seeded generator.
+pub use cairn_core::rng::SplitMix64;

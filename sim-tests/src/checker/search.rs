@@ -62,6 +62,7 @@
 use super::cache::{Cache, Configuration};
 use super::compiled::Compiled;
 use super::step::{value_of, KeyId, Step, Undo, ValueId, ABSENT, UNOBSERVED_WRITE};
+use cairn_core::rng::mix;
 
 /// How a partition's search ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -563,12 +564,4 @@ fn state_hash(key: KeyId, cell: ValueId) -> u64 {
 
 fn operation_hash(op: usize) -> u64 {
     mix(op as u64 ^ 0x5851_f42d_4c95_7f2d)
-}
-
-/// splitmix64's finalizer: a bijection that spreads every input bit.
-fn mix(value: u64) -> u64 {
-    let mut z = value.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
