@@ -13,10 +13,7 @@ use cairn_core::member::calls;
 use cairn_core::mvcc::RangeRequest;
 use cairn_runtime_tokio::MemberHandle;
 
-/// The etcd version cairn's API corresponds to, as etcd reports its own.
-pub const ETCD_API_VERSION: &str = "3.4.0";
-/// The cluster version cairn speaks.
-pub const ETCD_CLUSTER_VERSION: &str = "3.4.0";
+use crate::version::{ETCD_CLUSTER_VERSION, ETCD_VERSION};
 
 pub fn routes(handle: MemberHandle) -> Router {
     let health = handle.clone();
@@ -30,9 +27,7 @@ pub fn routes(handle: MemberHandle) -> Router {
 async fn version() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        format!(
-            "{{\"etcdserver\":\"{ETCD_API_VERSION}\",\"etcdcluster\":\"{ETCD_CLUSTER_VERSION}\"}}"
-        ),
+        format!("{{\"etcdserver\":\"{ETCD_VERSION}\",\"etcdcluster\":\"{ETCD_CLUSTER_VERSION}\"}}"),
     )
 }
 

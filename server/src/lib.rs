@@ -10,3 +10,4 @@ pub mod logging;
 pub mod run;
 pub mod serve;
 pub mod tls;
+pub mod version;

@@ -53,7 +53,13 @@ fn main() -> ExitCode {
         "etcdmain",
         &format!("cairn Version: {}", env!("CARGO_PKG_VERSION")),
     );
-    log.info("etcdmain", "etcd API Version: 3.4");
+    log.info(
+        "etcdmain",
+        &format!(
+            "etcd API Version: {}",
+            cairn_server::version::ETCD_API_VERSION
+        ),
+    );
     // Settings of features cairn does not implement yet: serving without a
     // security feature that was asked for (TLS, client certificates, auth)
     // would be worse than not serving, so those refuse to start; the others

@@ -64,8 +64,9 @@ pub fn help_text() -> String {
 /// `--version`, in etcd's layout.
 pub fn version_text() -> String {
     format!(
-        "cairn Version: {}\netcd API Version: 3.4\nGit SHA: not recorded\nOS/Arch: {}/{}\n",
+        "cairn Version: {}\netcd API Version: {}\nGit SHA: not recorded\nOS/Arch: {}/{}\n",
         env!("CARGO_PKG_VERSION"),
+        crate::version::ETCD_API_VERSION,
         std::env::consts::OS,
         std::env::consts::ARCH
     )

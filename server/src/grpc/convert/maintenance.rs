@@ -8,7 +8,7 @@ use super::{filled, header};
 
 /// The etcd version `Maintenance.Status` reports: the API cairn implements.
 /// Clients (etcdctl, the Go client's version checks) parse it as semver.
-pub const ETCD_VERSION: &str = "3.4.0";
+pub use crate::version::ETCD_VERSION;
 
 /// The text `Maintenance.Status` lists in `errors` when the member knows no
 /// leader (etcd's `etcdserver.ErrNoLeader`).

@@ -907,7 +907,7 @@ fn maintenance_and_cluster_responses() {
     };
     let expected = pb::StatusResponse {
         header: pb_header(33),
-        version: "3.4.0".to_owned(),
+        version: ETCD_VERSION.to_owned(),
         db_size: 4096,
         leader: 22,
         raft_index: 100,
