@@ -115,15 +115,9 @@ pub struct Header {
     pub raft_term: u64,
 }
 
-/// A member as `MemberList` shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MemberStatus {
-    pub id: NodeId,
-    pub name: String,
-    pub peer_urls: Vec<String>,
-    pub client_urls: Vec<String>,
-    pub is_learner: bool,
-}
+/// A member as `MemberList` shows it: the one member record, the same a
+/// snapshot keeps.
+pub use crate::snapshot::Member as MemberStatus;
 
 /// What `Maintenance.Status` reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

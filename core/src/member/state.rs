@@ -101,17 +101,7 @@ impl AppliedState {
 
     /// The snapshot image of this state at `meta`.
     pub fn image(&self, meta: &SnapshotMeta, conf: &ConfState) -> Vec<u8> {
-        let members: Vec<snapshot::Member> = self
-            .member_list(conf)
-            .into_iter()
-            .map(|m| snapshot::Member {
-                id: m.id,
-                name: m.name,
-                peer_urls: m.peer_urls,
-                client_urls: m.client_urls,
-                is_learner: m.is_learner,
-            })
-            .collect();
+        let members = self.member_list(conf);
         let leases: Vec<LeaseRecord> = self.lessor.records();
         snapshot::encode(&SnapshotView {
             meta,

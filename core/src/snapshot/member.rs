@@ -1,4 +1,5 @@
-//! Cluster membership as the server knows it (etcd's `membership.Member`).
+//! Cluster membership as the server knows it (etcd's `membership.Member`):
+//! the one member record, in snapshots and in `MemberList` answers.
 
 use crate::raft::NodeId;
 
