@@ -2,7 +2,9 @@
 //! for where and how hard to load, one subcommand per workload.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use cairn_client::{endpoint, ClientConfig, Credentials, TlsOptions};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Default number of requests when neither `--total` nor `--duration` is given
@@ -88,6 +90,31 @@ pub struct GlobalOptions {
     /// Authenticate as `name:password` and send the token with every request.
     #[arg(long, global = true)]
     pub user: Option<String>,
+}
+
+/// How long one connection (TCP and TLS handshake) may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl GlobalOptions {
+    /// The client these options describe, each flag meaning what it means
+    /// to etcdctl: TLS options put bare `host:port` endpoints over TLS too,
+    /// `https://` ones without `--cacert` trust the system's CAs.
+    pub fn client_config(&self) -> Result<ClientConfig, String> {
+        let endpoints = endpoint::parse_list(&self.endpoints).map_err(|e| e.to_string())?;
+        let tls = TlsOptions {
+            ca_file: self.cacert.clone(),
+            cert_file: self.cert.clone(),
+            key_file: self.key.clone(),
+            insecure_skip_verify: self.insecure_skip_tls_verify,
+        };
+        let mut config = ClientConfig::new(endpoints)
+            .with_tls(tls)
+            .with_dial_timeout(DIAL_TIMEOUT);
+        if let Some(user) = &self.user {
+            config = config.with_credentials(Credentials::parse(user).map_err(|e| e.to_string())?);
+        }
+        Ok(config)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -278,5 +305,22 @@ mod tests {
         assert_eq!(cli.global.key.as_deref(), Some("client-key.pem".as_ref()));
         assert!(matches!(cli.command, Command::Range(_)));
         assert!(Cli::try_parse_from(["cairn-bench", "--cert", "c.pem", "put"]).is_err());
+    }
+
+    #[test]
+    fn global_options_make_the_client_configuration() {
+        let parse = |args: &[&str]| {
+            let cli =
+                Cli::try_parse_from([&["cairn-bench"], args, &["put"]].concat()).expect("parses");
+            cli.global.client_config()
+        };
+        let plain = parse(&["--endpoints", "a:1,http://b:2", "--user", "u:p"]).expect("valid");
+        assert_eq!(plain.endpoints.len(), 2);
+        assert!(plain.tls.is_none());
+        assert_eq!(plain.credentials.expect("a user").name, "u");
+        let tls = parse(&["--insecure-skip-tls-verify"]).expect("valid");
+        assert!(tls.tls.expect("TLS options").insecure_skip_verify);
+        assert!(parse(&["--user", "u"]).is_err());
+        assert!(parse(&["--endpoints", "a:1,"]).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! Workers of the KV workloads: put, range, txn-put, txn-mixed.
 
-use crate::connect::Conn;
 use bytes::Bytes;
+use cairn_client::AuthedChannel as Conn;
 use cairn_proto::etcdserverpb::kv_client::KvClient;
 use cairn_proto::etcdserverpb::{request_op, PutRequest, RangeRequest, RequestOp, TxnRequest};
 use tonic::Status;

@@ -1,7 +1,7 @@
 //! lease-keepalive: each client grants a lease, opens a LeaseKeepAlive stream
 //! and times request/response round trips on it.
 
-use crate::connect::Conn;
+use cairn_client::AuthedChannel as Conn;
 use cairn_proto::etcdserverpb::lease_client::LeaseClient;
 use cairn_proto::etcdserverpb::{LeaseGrantRequest, LeaseKeepAliveRequest, LeaseKeepAliveResponse};
 use tokio::sync::mpsc;

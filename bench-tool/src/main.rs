@@ -11,7 +11,6 @@
 
 mod chart;
 mod cli;
-mod connect;
 mod driver;
 mod keys;
 mod kv;
@@ -19,15 +18,14 @@ mod lease;
 mod progress;
 mod recorder;
 mod report;
-mod tls;
 mod watch;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::connect::Conn;
 use bytes::Bytes;
+use cairn_client::{AuthedChannel as Conn, Client};
 use clap::Parser;
 
 use cli::{Cli, Command, GlobalOptions, DEFAULT_TOTAL};
@@ -140,15 +138,20 @@ async fn run(cli: Cli) -> Result<Report, String> {
     if global.request_timeout <= 0.0 || global.duration.is_some_and(|seconds| seconds <= 0.0) {
         return Err("--request-timeout and --duration must be positive".to_string());
     }
-    let tls = tls::Tls::from_options(&global)?;
+    let client = Client::connect(global.client_config()?)
+        .await
+        .map_err(|error| error.to_string())?;
     let endpoints = if global.target_leader {
-        vec![connect::find_leader(&global.endpoints, tls.as_ref()).await?]
+        let leader = client.leader_endpoint().await;
+        vec![leader.map_err(|error| error.to_string())?]
     } else {
-        global.endpoints.clone()
+        client.endpoints().to_vec()
     };
-    let channels = connect::connect_all(&endpoints, global.conns, tls.as_ref()).await?;
-    let token = connect::authenticate(&channels[0], global.user.as_deref()).await?;
-    let channels = connect::with_token(channels, &token);
+    let channels = client
+        .open_channels(&endpoints, global.conns)
+        .await
+        .map_err(|error| error.to_string())?;
+    let endpoints: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
     let clients = global.clients;
     match cli.command {
         Command::Put(args) => {

@@ -9,7 +9,8 @@
 //!        ▼
 //!   SideTls ─┬─ server: ServerTls ── accept ──▶ client listener (serve.rs) / peer listener
 //!            └─ client: ClientTls ── connect ─▶ peers (https:// peer URLs) /
-//!                                               other members' client URLs (Dialer)
+//!                                               other members' client URLs (Dialer,
+//!                                               cairn-client's with this TLS)
 //! ```
 //!
 //! etcd's rules kept here: a TLS side exists when a certificate and key are
@@ -29,6 +30,7 @@ mod verify;
 use std::path::Path;
 use std::sync::Arc;
 
+use cairn_client::tls::AnyServerCert;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, ServerConfig};
@@ -195,13 +197,9 @@ pub fn build(
                     Side::Client => "no --trusted-ca-file: calls to other members' client URLs (lease forwarding, the initial corruption check) do not verify their certificates".to_string(),
                     Side::Peer => "no --peer-trusted-ca-file: peers' certificates are not verified when dialing them".to_string(),
                 });
-            Arc::new(verify::AnyServerCert {
-                provider: provider.clone(),
-            })
+            Arc::new(AnyServerCert::new(provider.clone()))
         }
-        (_, true) => Arc::new(verify::AnyServerCert {
-            provider: provider.clone(),
-        }),
+        (_, true) => Arc::new(AnyServerCert::new(provider.clone())),
     };
     let client = ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)

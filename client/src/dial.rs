@@ -1,0 +1,267 @@
+//! Dialling: an [`Endpoint`] becomes a tonic [`Channel`], plain or over
+//! rustls. tonic sees a plain `http://host:port` URI either way; for TLS a
+//! connector underneath makes the TCP connection and the handshake, so
+//! tonic needs no TLS feature of its own.
+//!
+//! ```text
+//!   Endpoint ── uses_tls? ──no──▶ tonic Endpoint::connect (TCP)
+//!                  │yes
+//!                  ▼
+//!   TlsConnect (tower::Service<Uri>): TCP ─▶ rustls handshake (ALPN h2,
+//!                                     server name = endpoint host)
+//! ```
+//!
+//! The dial timeout bounds the TCP connection and the handshake together.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+use tonic::codegen::http::Uri;
+use tonic::transport::Channel;
+
+use crate::endpoint::{Endpoint, EndpointError};
+use crate::tls::server_name;
+
+/// etcdctl's `--dial-timeout` default.
+pub const DIAL_TIMEOUT_DEFAULT: Duration = Duration::from_secs(2);
+
+/// Words a failed handshake (e.g. as Go's crypto/tls would, for a server
+/// whose logs users grep).
+pub type HandshakeErrorText = fn(&io::Error) -> String;
+
+/// Opens gRPC channels to endpoints: `http://` plainly, `https://` with its
+/// TLS configuration, bare `host:port` with TLS when it has one.
+#[derive(Clone)]
+pub struct Dialer {
+    tls: Option<TlsConnector>,
+    dial_timeout: Duration,
+    request_timeout: Option<Duration>,
+    handshake_error_text: Option<HandshakeErrorText>,
+}
+
+/// Why a channel could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("cannot dial {endpoint}: no TLS configured for https")]
+    NoTls { endpoint: String },
+    #[error("cannot dial {endpoint}: {message}")]
+    Connect { endpoint: String, message: String },
+}
+
+/// For callers that carry errors as text.
+impl From<DialError> for String {
+    fn from(error: DialError) -> String {
+        error.to_string()
+    }
+}
+
+impl std::fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dialer")
+            .field("tls", &self.tls.is_some())
+            .field("dial_timeout", &self.dial_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Dialer {
+    /// Plain connections only.
+    fn default() -> Dialer {
+        Dialer::new(None)
+    }
+}
+
+impl Dialer {
+    /// A dialer with this TLS configuration (its ALPN is set to `h2`, which
+    /// gRPC needs; the caller's configuration is left as it is).
+    pub fn new(tls: Option<Arc<rustls::ClientConfig>>) -> Dialer {
+        let tls = tls.map(|config| {
+            let mut grpc = (*config).clone();
+            grpc.alpn_protocols = vec![b"h2".to_vec()];
+            TlsConnector::from(Arc::new(grpc))
+        });
+        Dialer {
+            tls,
+            dial_timeout: DIAL_TIMEOUT_DEFAULT,
+            request_timeout: None,
+            handshake_error_text: None,
+        }
+    }
+
+    /// How long the TCP connection and the TLS handshake may take together.
+    pub fn with_dial_timeout(mut self, timeout: Duration) -> Dialer {
+        self.dial_timeout = timeout;
+        self
+    }
+
+    /// Every request on the channels opened from now on fails after this
+    /// long (tonic's per-request timeout); none by default.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Dialer {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Words handshake failures with `text` instead of rustls's words.
+    pub fn with_handshake_error_text(mut self, text: HandshakeErrorText) -> Dialer {
+        self.handshake_error_text = Some(text);
+        self
+    }
+
+    /// Whether bare `host:port` endpoints are dialled over TLS.
+    pub fn has_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    pub fn dial_timeout(&self) -> Duration {
+        self.dial_timeout
+    }
+
+    /// A connected channel to `endpoint`.
+    pub async fn channel(&self, endpoint: &Endpoint) -> Result<Channel, DialError> {
+        let (builder, connector) = self.prepare(endpoint)?;
+        let result = match connector {
+            None => builder.connect().await,
+            Some(connector) => builder.connect_with_connector(connector).await,
+        };
+        result.map_err(|error| DialError::Connect {
+            endpoint: endpoint.to_string(),
+            message: error_chain(&error),
+        })
+    }
+
+    /// A channel to `endpoint` that connects on its first request (and
+    /// again after the connection breaks).
+    pub fn lazy_channel(&self, endpoint: &Endpoint) -> Result<Channel, DialError> {
+        let (builder, connector) = self.prepare(endpoint)?;
+        Ok(match connector {
+            None => builder.connect_lazy(),
+            Some(connector) => builder.connect_with_connector_lazy(connector),
+        })
+    }
+
+    /// [`Dialer::channel`] to an endpoint written as text (a member's
+    /// client URL).
+    pub async fn channel_to(&self, url: &str) -> Result<Channel, DialError> {
+        self.channel(&Endpoint::parse(url)?).await
+    }
+
+    fn prepare(
+        &self,
+        endpoint: &Endpoint,
+    ) -> Result<(tonic::transport::Endpoint, Option<TlsConnect>), DialError> {
+        let builder =
+            tonic::transport::Endpoint::from_shared(format!("http://{}", endpoint.authority()))
+                .map_err(|error| DialError::Connect {
+                    endpoint: endpoint.to_string(),
+                    message: error_chain(&error),
+                })?
+                .connect_timeout(self.dial_timeout)
+                .tcp_nodelay(true);
+        let builder = match self.request_timeout {
+            Some(timeout) => builder.timeout(timeout),
+            None => builder,
+        };
+        if !endpoint.uses_tls(self.has_tls()) {
+            return Ok((builder, None));
+        }
+        let Some(connector) = self.tls.clone() else {
+            return Err(DialError::NoTls {
+                endpoint: endpoint.to_string(),
+            });
+        };
+        let name = server_name(endpoint.host()).map_err(|error| DialError::Connect {
+            endpoint: endpoint.to_string(),
+            message: error.to_string(),
+        })?;
+        let connector = TlsConnect {
+            connector,
+            name,
+            error_text: self.handshake_error_text,
+        };
+        Ok((builder, Some(connector)))
+    }
+}
+
+/// An error and its sources, outermost first ("transport error: tcp
+/// connect error: Connection refused (os error 111)").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let inner_text = inner.to_string();
+        if !text.ends_with(&inner_text) {
+            text = format!("{text}: {inner_text}");
+        }
+        source = inner.source();
+    }
+    text
+}
+
+/// tonic's connector for TLS endpoints: TCP to the URI's authority, then
+/// the handshake with the endpoint's host as the server name.
+#[derive(Clone)]
+struct TlsConnect {
+    connector: TlsConnector,
+    name: ServerName<'static>,
+    error_text: Option<HandshakeErrorText>,
+}
+
+impl tower::Service<Uri> for TlsConnect {
+    type Response = TokioIo<TlsStream<TcpStream>>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connector = self.connector.clone();
+        let name = self.name.clone();
+        let error_text = self.error_text;
+        Box::pin(async move {
+            let authority = uri
+                .authority()
+                .map(|a| a.as_str().to_string())
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no authority"))?;
+            let tcp = TcpStream::connect(authority.as_str()).await?;
+            tcp.set_nodelay(true)?;
+            let stream = connector
+                .connect(name, tcp)
+                .await
+                .map_err(|error| match error_text {
+                    Some(text) => io::Error::new(error.kind(), text(&error)),
+                    None => error,
+                })?;
+            Ok(TokioIo::new(stream))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn https_without_tls_is_refused_before_dialling() {
+        let endpoint = Endpoint::parse("https://127.0.0.1:1").expect("valid");
+        let error = Dialer::default().channel(&endpoint).await.unwrap_err();
+        assert!(matches!(error, DialError::NoTls { .. }), "{error}");
+        // A bare endpoint without TLS is plain (and here, refused by TCP).
+        let bare = Endpoint::parse("127.0.0.1:1").expect("valid");
+        let error = Dialer::default().channel(&bare).await.unwrap_err();
+        assert!(matches!(error, DialError::Connect { .. }), "{error}");
+    }
+}
