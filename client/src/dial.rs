@@ -59,13 +59,6 @@ pub enum DialError {
     Connect { endpoint: String, message: String },
 }
 
-/// For callers that carry errors as text.
-impl From<DialError> for String {
-    fn from(error: DialError) -> String {
-        error.to_string()
-    }
-}
-
 impl std::fmt::Debug for Dialer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dialer")
