@@ -168,6 +168,15 @@ impl Cluster {
             .expect("a leader")
     }
 
+    fn follower(&self) -> NodeId {
+        let leader = self.leader();
+        *self
+            .members
+            .keys()
+            .find(|&&id| id != leader)
+            .expect("a follower")
+    }
+
     fn request(&mut self, id: NodeId, request: ClientRequest) -> (ClientToken, Vec<Action>) {
         let token = self.next_token;
         self.next_token += 1;
@@ -220,11 +229,7 @@ fn a_follower_holds_its_append_response_until_its_write_is_durable() {
     let mut cluster = Cluster::new(3);
     cluster.run(3000);
     let leader = cluster.leader();
-    let follower = *cluster
-        .members
-        .keys()
-        .find(|&&id| id != leader)
-        .expect("a follower");
+    let follower = cluster.follower();
     let (_, actions) = cluster.request(leader, put("k", "v"));
     let append = actions
         .into_iter()
@@ -267,11 +272,7 @@ fn a_linearizable_read_waits_until_its_read_index_is_applied() {
     let mut cluster = Cluster::new(3);
     cluster.run(3000);
     let leader = cluster.leader();
-    let follower = *cluster
-        .members
-        .keys()
-        .find(|&&id| id != leader)
-        .expect("a follower");
+    let follower = cluster.follower();
     cluster.stuck.insert(leader);
     let (put_token, actions) = cluster.request(follower, put("k", "v1"));
     cluster.absorb(follower, actions);
@@ -310,11 +311,7 @@ fn a_refused_request_carries_its_error_and_a_header() {
     let mut cluster = Cluster::new(3);
     cluster.run(3000);
     let leader = cluster.leader();
-    let follower = *cluster
-        .members
-        .keys()
-        .find(|&&id| id != leader)
-        .expect("a follower");
+    let follower = cluster.follower();
     let term = cluster.members[&leader].role().term;
     let (token, actions) = cluster.request(follower, ClientRequest::LeaseKeepAlive { id: 9 });
     let respond = actions.into_iter().find_map(|a| match a {

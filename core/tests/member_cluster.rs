@@ -247,6 +247,14 @@ impl Cluster {
         }
     }
 
+    fn follower_of(&self, leader: NodeId) -> NodeId {
+        *self
+            .ids
+            .iter()
+            .find(|&&id| id != leader)
+            .expect("a follower")
+    }
+
     fn leader(&self) -> Option<NodeId> {
         self.nodes
             .iter()
@@ -561,11 +569,7 @@ fn a_leader_stuck_in_fsync_revokes_no_lease_and_extends_them_after() {
     let mut cluster = Cluster::new(3, 1000);
     cluster.run(3000);
     let leader = cluster.leader().expect("a leader");
-    let follower = *cluster
-        .ids
-        .iter()
-        .find(|&&id| id != leader)
-        .expect("a follower");
+    let follower = cluster.follower_of(leader);
     let grant = cluster.request(leader, ClientRequest::LeaseGrant { id: 7, ttl_secs: 2 });
     cluster.run(300);
     assert!(matches!(cluster.response(leader, grant), Some(Ok(_))));
@@ -862,11 +866,7 @@ fn a_leader_behind_on_applying_never_says_a_granted_lease_is_not_found() {
     let mut cluster = Cluster::new(3, 1000);
     cluster.run(3000);
     let leader = cluster.leader().expect("a leader");
-    let follower = *cluster
-        .ids
-        .iter()
-        .find(|&&id| id != leader)
-        .expect("a follower");
+    let follower = cluster.follower_of(leader);
     cluster.nodes.get_mut(&leader).expect("leader").disk_stuck = true;
     let grant = cluster.request(
         follower,
@@ -953,11 +953,7 @@ fn a_damaged_newest_snapshot_falls_back_to_an_older_one() {
     let mut cluster = Cluster::new(3, 10);
     cluster.run(3_000);
     let leader = cluster.leader().expect("a leader");
-    let follower = *cluster
-        .ids
-        .iter()
-        .find(|&&id| id != leader)
-        .expect("a follower");
+    let follower = cluster.follower_of(leader);
     let mut acknowledged = Vec::new();
     for i in 0..60 {
         let key = format!("key{i}");
