@@ -16,6 +16,7 @@ pub mod quorum;
 mod reads;
 mod ready;
 mod replication;
+mod start;
 mod types;
 
 #[cfg(test)]

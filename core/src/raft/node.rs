@@ -5,18 +5,18 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 
 use super::config::Config;
-use super::errors::{ProposeError, RestoreError};
+use super::errors::ProposeError;
 use super::log::RaftLog;
 use super::progress::Progress;
 use super::reads::Reads;
-use super::ready::{Outgoing, Proposed, Ready, Restored, Role, RoleState, Write, WriteId};
+use super::ready::{Outgoing, Proposed, Ready, Role, RoleState, Write, WriteId};
 use super::types::*;
 use crate::rng::SplitMix64 as Rng;
 use crate::time::Instant;
 
 /// A write handed out and not yet reported durable.
 #[derive(Clone, Copy, Debug)]
-struct InflightWrite {
+pub(crate) struct InflightWrite {
     id: WriteId,
     /// The last log position the write makes durable, if it holds any.
     last: Option<(u64, u64)>,
@@ -73,10 +73,10 @@ pub struct RawNode {
     pub(crate) committed_in_term: bool,
     pub(crate) reads: Reads,
     pub(crate) latest_snapshot: Option<SnapshotMeta>,
-    rng: Rng,
+    pub(crate) rng: Rng,
 
     // Time.
-    next_tick_at: Instant,
+    pub(crate) next_tick_at: Instant,
 
     // Outputs waiting for poll_ready.
     pub(crate) messages: Vec<Outgoing>,
@@ -87,158 +87,19 @@ pub struct RawNode {
     pub(crate) snapshot_to_install: Option<SnapshotMeta>,
     /// Messages to this node that must wait for a write (the candidate's own
     /// vote counts only once it is durable).
-    self_messages: Vec<(WriteId, Message)>,
+    pub(crate) self_messages: Vec<(WriteId, Message)>,
     /// The write that collects state changed since the last ready.
-    open_write: Option<WriteId>,
-    next_write_id: u64,
-    inflight_writes: VecDeque<InflightWrite>,
-    last_written_hard_state: HardState,
-    last_reported_role: Option<RoleState>,
+    pub(crate) open_write: Option<WriteId>,
+    pub(crate) next_write_id: u64,
+    pub(crate) inflight_writes: VecDeque<InflightWrite>,
+    pub(crate) last_written_hard_state: HardState,
+    pub(crate) last_reported_role: Option<RoleState>,
     /// The leader this node has seen for `known_leader.0`; two different leaders
     /// in one term would break election safety.
-    known_leader: (u64, NodeId),
+    pub(crate) known_leader: (u64, NodeId),
 }
 
 impl RawNode {
-    /// Restarts a member from its durable state.
-    pub fn restart(
-        config: Config,
-        restored: Restored,
-        now: Instant,
-    ) -> Result<RawNode, RestoreError> {
-        config.validate()?;
-        let Restored {
-            hard_state,
-            snapshot,
-            entries,
-        } = restored;
-        let mut previous_term = snapshot.term;
-        for (expected, entry) in (snapshot.index + 1..).zip(entries.iter()) {
-            if entry.index != expected {
-                return Err(RestoreError::EntriesNotContiguous {
-                    snapshot_index: snapshot.index,
-                    first_index: entries[0].index,
-                });
-            }
-            if entry.term > hard_state.term {
-                return Err(RestoreError::EntryTermAboveHardState {
-                    index: entry.index,
-                    term: entry.term,
-                    hard_term: hard_state.term,
-                });
-            }
-            if entry.term < previous_term {
-                return Err(RestoreError::TermsDecrease { index: entry.index });
-            }
-            previous_term = entry.term;
-        }
-        let last_index = snapshot.index + entries.len() as u64;
-        if hard_state.commit > last_index {
-            return Err(RestoreError::CommitBeyondLog {
-                commit: hard_state.commit,
-                last_index,
-            });
-        }
-        let log = RaftLog::restore(snapshot.index, snapshot.term, entries, hard_state.commit);
-        let mut node = RawNode::with_log(config, log, snapshot.conf_state.clone(), now);
-        node.term = hard_state.term;
-        node.vote = hard_state.vote;
-        node.last_written_hard_state = node.hard_state();
-        if snapshot.index > 0 {
-            node.latest_snapshot = Some(snapshot);
-        }
-        node.check_invariants();
-        Ok(node)
-    }
-
-    /// Starts a member of a brand-new cluster whose initial voters are
-    /// `members` (id and the opaque context the server attaches to each).
-    ///
-    /// Like etcd, the initial membership is written as committed membership
-    /// changes at indexes `1..=n` of term 1, identical on every initial member,
-    /// so that the log alone tells a later joiner who the members are.
-    pub fn bootstrap(
-        config: Config,
-        members: &[(NodeId, Bytes)],
-        now: Instant,
-    ) -> Result<RawNode, RestoreError> {
-        config.validate()?;
-        let mut sorted: Vec<&(NodeId, Bytes)> = members.iter().collect();
-        sorted.sort_by_key(|(id, _)| *id);
-        sorted.dedup_by_key(|(id, _)| *id);
-        let mut log = RaftLog::restore(0, 0, Vec::new(), 0);
-        log.append(sorted.iter().enumerate().map(|(i, (id, context))| {
-            Entry {
-                term: 1,
-                index: i as u64 + 1,
-                kind: EntryKind::ConfChange,
-                data: ConfChange {
-                    kind: ConfChangeKind::AddVoter,
-                    node: *id,
-                    context: context.clone(),
-                }
-                .encode(),
-            }
-        }));
-        // Nothing of this is durable yet: the first ready writes it.
-        log.persisted = 0;
-        log.unsent_from = 1;
-        log.commit_to(log.last_index());
-        let mut node = RawNode::with_log(config, log, ConfState::default(), now);
-        node.term = 1;
-        node.mark_dirty();
-        node.check_invariants();
-        Ok(node)
-    }
-
-    /// Starts a member that joins an existing cluster: it knows nothing yet and
-    /// learns the log (or a snapshot) and the membership from the leader.
-    pub fn join(config: Config, now: Instant) -> Result<RawNode, RestoreError> {
-        RawNode::restart(config, Restored::default(), now)
-    }
-
-    fn with_log(config: Config, log: RaftLog, conf: ConfState, now: Instant) -> RawNode {
-        let id = config.id;
-        let mut rng = Rng::new(config.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let randomized_election_ticks = rng.range(
-            config.election_ticks as u64,
-            2 * config.election_ticks as u64,
-        ) as u32;
-        RawNode {
-            next_tick_at: now + config.tick_interval_ms,
-            id,
-            term: 0,
-            vote: NO_NODE,
-            role: Role::Follower,
-            leader: NO_NODE,
-            log,
-            conf,
-            progress: BTreeMap::new(),
-            votes: BTreeMap::new(),
-            election_elapsed: 0,
-            heartbeat_elapsed: 0,
-            randomized_election_ticks,
-            transfer_target: None,
-            pending_conf_index: 0,
-            committed_in_term: false,
-            reads: Reads::default(),
-            latest_snapshot: None,
-            rng,
-            messages: Vec::new(),
-            broadcast_due: false,
-            forward_proposals: Vec::new(),
-            snapshot_to_install: None,
-            self_messages: Vec::new(),
-            open_write: None,
-            next_write_id: 1,
-            inflight_writes: VecDeque::new(),
-            last_written_hard_state: HardState::default(),
-            last_reported_role: None,
-            known_leader: (0, NO_NODE),
-            config,
-        }
-    }
-
     // ----- getters -----
 
     pub fn id(&self) -> NodeId {
