@@ -192,7 +192,7 @@ fn start_workload(cluster: &Cluster, plan: &Plan, clock: Clock) -> Workload {
     let watchers = (0..plan.watchers)
         .map(|watcher| {
             tokio::spawn(watchers::run_watcher(
-                watcher,
+                watcher as u32,
                 endpoints.clone(),
                 plan.client_seed(3, watcher),
                 stopped.clone(),

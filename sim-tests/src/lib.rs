@@ -11,3 +11,4 @@ pub mod scenario;
 #[cfg(madsim)]
 pub mod sim;
 pub mod trace;
+pub mod watch_check;

@@ -21,6 +21,7 @@ use pb::watch_request::RequestUnion;
 use tokio::sync::mpsc;
 
 use super::{connect, Stop};
+pub use cairn_sim_tests::watch_check::{check_watchers, SeenEvent, WatchLog};
 
 /// The watched range: every key the run writes.
 const WATCHED_START: &str = "r";
@@ -33,25 +34,6 @@ const CONNECTIONS_MAX: u32 = 10_000;
 const RESPONSES_MAX: u32 = 1_000_000;
 /// How long the reference watch may take to replay the history.
 const REFERENCE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// One event as a watcher saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeenEvent {
-    pub revision: i64,
-    pub key: String,
-    pub put: bool,
-    pub value: String,
-}
-
-/// What one watcher saw.
-#[derive(Debug, Default)]
-pub struct WatchLog {
-    pub watcher: usize,
-    pub events: Vec<SeenEvent>,
-    pub connections: u32,
-    /// What was wrong on the wire (a cancel, an event out of order).
-    pub problems: Vec<String>,
-}
 
 fn seen(response: &pb::WatchResponse) -> Vec<SeenEvent> {
     let put = cairn_proto::mvccpb::event::EventType::Put as i32;
@@ -106,7 +88,7 @@ async fn open(endpoint: &str, start_revision: i64) -> Option<Watch> {
 
 /// Runs one watcher until `stop`.
 pub async fn run_watcher(
-    watcher: usize,
+    watcher: u32,
     endpoints: Vec<String>,
     seed: u64,
     mut stop: Stop,
@@ -188,32 +170,4 @@ pub async fn reference_history(endpoint: &str, last_key: &str) -> Result<Vec<See
     tokio::time::timeout(REFERENCE_TIMEOUT, replay)
         .await
         .map_err(|_| format!("no event on {last_key} within {REFERENCE_TIMEOUT:?}"))?
-}
-
-/// Each watcher's events must be a prefix of `reference`.
-pub fn check_watchers(logs: &[WatchLog], reference: &[SeenEvent]) -> Result<(), String> {
-    for log in logs {
-        if let Some(problem) = log.problems.first() {
-            return Err(format!("watcher {}: {problem}", log.watcher));
-        }
-        for (i, event) in log.events.iter().enumerate() {
-            match reference.get(i) {
-                Some(expected) if expected == event => {}
-                Some(expected) => {
-                    return Err(format!(
-                        "watcher {} (over {} connections): event {i} is {event:?}, the cluster's history has {expected:?}",
-                        log.watcher, log.connections
-                    ))
-                }
-                None => {
-                    return Err(format!(
-                        "watcher {}: event {i} {event:?} is beyond the cluster's history ({} events)",
-                        log.watcher,
-                        reference.len()
-                    ))
-                }
-            }
-        }
-    }
-    Ok(())
 }

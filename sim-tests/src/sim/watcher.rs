@@ -30,31 +30,13 @@ use madsim::rand::{thread_rng, Rng};
 use super::{client, World};
 use crate::scenario::DRIFT_PPM_MAX;
 use crate::trace::EventKind;
+pub use crate::watch_check::{check_watchers, SeenEvent, WatchLog};
 
 /// A watcher reconnects after this long without a response.
 const WATCH_SILENCE_MS: u64 = 3_000;
 /// Lease TTL the holders ask for, and how often they renew.
 pub const LEASE_TTL_SECS: i64 = 3;
 const KEEPALIVE_EVERY_MS: u64 = 500;
-
-/// One event as a watcher saw it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SeenEvent {
-    pub revision: i64,
-    pub key: String,
-    pub put: bool,
-    pub value: String,
-}
-
-/// What one watcher saw.
-#[derive(Debug, Default)]
-pub struct WatchLog {
-    pub watcher: u32,
-    pub events: Vec<SeenEvent>,
-    pub connections: u32,
-    /// Problems seen on the wire (an event out of order, a cancel).
-    pub problems: Vec<String>,
-}
 
 fn seen(response: &WatchResponse) -> Vec<SeenEvent> {
     response
@@ -201,35 +183,6 @@ pub async fn reference_history(server: SocketAddr, revision: i64) -> Option<Vec<
     })
     .await;
     caught_up.then_some(events)
-}
-
-/// Each watcher's events must be a prefix of the reference history (the
-/// part of it that the watcher had time to see).
-pub fn check_watchers(logs: &[WatchLog], reference: &[SeenEvent]) -> Result<(), String> {
-    for log in logs {
-        if let Some(problem) = log.problems.first() {
-            return Err(format!("watcher {}: {problem}", log.watcher));
-        }
-        for (i, event) in log.events.iter().enumerate() {
-            match reference.get(i) {
-                Some(expected) if expected == event => {}
-                Some(expected) => {
-                    return Err(format!(
-                        "watcher {} (over {} connections): event {i} is {event:?}, the cluster's history has {expected:?}",
-                        log.watcher, log.connections
-                    ))
-                }
-                None => {
-                    return Err(format!(
-                        "watcher {}: event {i} {event:?} is beyond the cluster's history ({} events)",
-                        log.watcher,
-                        reference.len()
-                    ))
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// What one lease holder found.
