@@ -172,7 +172,11 @@ impl Cluster {
                 Action::Respond { token, result, .. } => {
                     node.responses.insert(token, result);
                 }
-                Action::Event(_) => {}
+                Action::Event(event) => {
+                    if std::env::var("CAIRN_TEST_EVENTS").is_ok() {
+                        eprintln!("m{id} event {event:?}");
+                    }
+                }
                 disk => node.disk_queue.push_back(disk),
             }
         }
@@ -209,10 +213,16 @@ impl Cluster {
         while let Some((message, snapshot)) = self.network.pop_front() {
             let to = message.to;
             let from = message.from;
-            if self.isolated.contains(&to) || self.isolated.contains(&from) {
+            if self.isolated.contains(&to)
+                || self.isolated.contains(&from)
+                || !self.nodes.contains_key(&to)
+            {
                 continue;
             }
             let is_snapshot = snapshot.is_some();
+            if std::env::var("CAIRN_TEST_EVENTS").is_ok() {
+                eprintln!("{from}->{to} {:?}", message.body);
+            }
             let delivered = match self.nodes.get_mut(&to).and_then(|n| n.member.as_mut()) {
                 Some(member) => {
                     member.handle_message(now, message, snapshot);
@@ -1025,4 +1035,278 @@ fn a_damaged_newest_snapshot_falls_back_to_an_older_one() {
             "lost acknowledged write {key}"
         );
     }
+}
+
+// ----- membership changes and leadership moves -----
+
+impl Cluster {
+    /// Starts member `id` with an empty data dir, joining the cluster.
+    fn join(&mut self, id: NodeId) {
+        let member = Member::join(config(id, self.snapshot_count), self.instant()).expect("joins");
+        self.nodes.insert(
+            id,
+            Node {
+                member: Some(member),
+                disk: Disk::default(),
+                disk_queue: VecDeque::new(),
+                responses: BTreeMap::new(),
+                disk_stuck: false,
+            },
+        );
+        self.ids.push(id);
+        self.drain(id);
+    }
+
+    fn member(&self, id: NodeId) -> &Member {
+        self.nodes[&id].member.as_ref().expect("live")
+    }
+
+    fn change(&mut self, id: NodeId, change: MemberChange) -> Result<ClientResponse, ClientError> {
+        self.call(id, &Caller::Anonymous, ClientRequest::ChangeMember(change))
+    }
+
+    fn members_seen_by(&mut self, id: NodeId) -> Vec<(NodeId, bool)> {
+        match self.call(id, &Caller::Anonymous, ClientRequest::MemberList) {
+            Ok(ClientResponse::MemberList(list)) => {
+                list.iter().map(|m| (m.id, m.is_learner)).collect()
+            }
+            other => panic!("member list answered {other:?}"),
+        }
+    }
+}
+
+fn add(id: NodeId, learner: bool) -> MemberChange {
+    MemberChange::Add {
+        id,
+        peer_urls: info(id).peer_urls,
+        learner,
+    }
+}
+
+#[test]
+fn a_cluster_grows_from_one_to_three_members_that_serve_what_was_written_before() {
+    let mut cluster = Cluster::new(1, 5);
+    cluster.run(3_000);
+    for i in 0..20 {
+        assert!(matches!(
+            cluster.call(1, &Caller::Anonymous, put(&format!("k{i}"), "v")),
+            Ok(ClientResponse::Put(_))
+        ));
+    }
+    for id in [2, 3] {
+        match cluster.change(1, add(id, false)) {
+            Ok(ClientResponse::MemberChanged(list)) => {
+                assert!(list.iter().any(|m| m.id == id && !m.is_learner))
+            }
+            other => panic!("member add answered {other:?}"),
+        }
+        cluster.join(id);
+        cluster.run(2_000);
+        eprintln!(
+            "m{id}: applied {} published {} role {:?}; leader applied {}",
+            cluster.member(id).applied_index(),
+            cluster.member(id).is_published(),
+            cluster.member(id).role(),
+            cluster.member(1).applied_index()
+        );
+    }
+    assert_eq!(
+        cluster.members_seen_by(3),
+        vec![(1, false), (2, false), (3, false)]
+    );
+    // The new members caught up (by snapshot: the leader compacted its log)
+    // and published their names.
+    for id in [2, 3] {
+        assert!(cluster.member(id).is_published(), "m{id} published");
+        assert_eq!(
+            value_of(Some(&cluster.call(
+                id,
+                &Caller::Anonymous,
+                get("k19", false)
+            ))),
+            Some(Bytes::from_static(b"v"))
+        );
+    }
+    // Writes need two of three now: with m1 cut off, m2 and m3 carry on.
+    cluster.isolated.insert(1);
+    cluster.run(3_000);
+    let leader = cluster.leader().expect("a new leader");
+    assert_ne!(leader, 1);
+    assert!(matches!(
+        cluster.call(leader, &Caller::Anonymous, put("after", "v")),
+        Ok(ClientResponse::Put(_))
+    ));
+}
+
+#[test]
+fn membership_changes_are_checked_with_etcds_rules_and_texts() {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.run(3_000);
+    let leader = cluster.leader().expect("a leader");
+    let follower = cluster.follower_of(leader);
+    assert_eq!(
+        cluster.change(follower, add(4, false)),
+        Err(ClientError::NotLeader)
+    );
+    assert_eq!(
+        cluster.change(leader, add(2, false)),
+        Err(ClientError::MemberExists)
+    );
+    let taken = MemberChange::Add {
+        id: 9,
+        peer_urls: info(2).peer_urls,
+        learner: false,
+    };
+    assert_eq!(
+        cluster.change(leader, taken),
+        Err(ClientError::PeerUrlExists)
+    );
+    assert_eq!(
+        cluster.change(leader, MemberChange::Remove { id: 9 }),
+        Err(ClientError::MemberNotFound)
+    );
+    assert_eq!(
+        cluster.change(leader, MemberChange::Promote { id: 2 }),
+        Err(ClientError::MemberNotLearner)
+    );
+    assert!(cluster.change(leader, add(4, true)).is_ok());
+    assert_eq!(
+        cluster.change(leader, add(5, true)),
+        Err(ClientError::TooManyLearners)
+    );
+    // A learner that never started is far behind: not promoted.
+    assert_eq!(
+        cluster.change(leader, MemberChange::Promote { id: 4 }),
+        Err(ClientError::LearnerNotReady)
+    );
+    assert!(cluster
+        .change(leader, MemberChange::Remove { id: 4 })
+        .is_ok());
+    // With a voter silent for a while, adding one would leave a quorum that
+    // counts on a member that may be gone.
+    cluster.isolated.insert(cluster.follower_of(leader));
+    cluster.run(3_000);
+    assert_eq!(cluster.leader(), Some(leader));
+    assert_eq!(
+        cluster.change(leader, add(6, false)),
+        Err(ClientError::Unhealthy)
+    );
+    cluster.isolated.clear();
+    cluster.run(3_000);
+    let leader = cluster.leader().expect("a leader");
+    let update = MemberChange::Update {
+        id: 2,
+        peer_urls: vec!["http://m2-new:2380".to_string()],
+    };
+    match cluster.change(leader, update) {
+        Ok(ClientResponse::MemberChanged(list)) => {
+            let m2 = list.iter().find(|m| m.id == 2).expect("m2 listed");
+            assert_eq!(m2.peer_urls, vec!["http://m2-new:2380".to_string()]);
+        }
+        other => panic!("member update answered {other:?}"),
+    }
+    let update = MemberChange::Update {
+        id: 3,
+        peer_urls: vec!["http://m2-new:2380".to_string()],
+    };
+    assert_eq!(
+        cluster.change(leader, update),
+        Err(ClientError::PeerUrlExists)
+    );
+}
+
+#[test]
+fn a_learner_catches_up_refuses_writes_and_is_promoted() {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.run(3_000);
+    let leader = cluster.leader().expect("a leader");
+    assert!(matches!(
+        cluster.call(leader, &Caller::Anonymous, put("k", "v")),
+        Ok(ClientResponse::Put(_))
+    ));
+    assert!(cluster.change(leader, add(4, true)).is_ok());
+    cluster.join(4);
+    cluster.run(2_000);
+    assert_eq!(
+        cluster.call(4, &Caller::Anonymous, put("k", "w")),
+        Err(ClientError::NotSupportedForLearner)
+    );
+    assert_eq!(
+        cluster.call(4, &Caller::Anonymous, get("k", false)),
+        Err(ClientError::NotSupportedForLearner)
+    );
+    assert_eq!(
+        value_of(Some(&cluster.call(4, &Caller::Anonymous, get("k", true)))),
+        Some(Bytes::from_static(b"v"))
+    );
+    assert!(cluster
+        .change(leader, MemberChange::Promote { id: 4 })
+        .is_ok());
+    cluster.run(500);
+    assert!(cluster
+        .members_seen_by(4)
+        .iter()
+        .all(|(_, learner)| !learner));
+    assert!(matches!(
+        cluster.call(4, &Caller::Anonymous, put("k", "w")),
+        Ok(ClientResponse::Put(_))
+    ));
+}
+
+#[test]
+fn leadership_moves_on_request_and_before_the_leader_is_removed() {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.run(3_000);
+    let leader = cluster.leader().expect("a leader");
+    let target = cluster.follower_of(leader);
+    assert_eq!(
+        cluster.call(
+            leader,
+            &Caller::Anonymous,
+            ClientRequest::MoveLeader { target: 9 }
+        ),
+        Err(ClientError::BadLeaderTransferee)
+    );
+    assert_eq!(
+        cluster.call(
+            target,
+            &Caller::Anonymous,
+            ClientRequest::MoveLeader { target }
+        ),
+        Err(ClientError::NotLeader)
+    );
+    assert_eq!(
+        cluster.call(
+            leader,
+            &Caller::Anonymous,
+            ClientRequest::MoveLeader { target }
+        ),
+        Ok(ClientResponse::LeaderMoved)
+    );
+    assert_eq!(cluster.leader(), Some(target));
+
+    // Removing the leader: it hands leadership over and says "not leader";
+    // the new leader then removes it.
+    let old = target;
+    assert_eq!(
+        cluster.change(old, MemberChange::Remove { id: old }),
+        Err(ClientError::NotLeader)
+    );
+    let new = cluster.leader().expect("a new leader");
+    assert_ne!(new, old);
+    assert!(cluster
+        .change(new, MemberChange::Remove { id: old })
+        .is_ok());
+    cluster.run(500);
+    let remaining: Vec<NodeId> = cluster
+        .members_seen_by(new)
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(!remaining.contains(&old));
+    assert_eq!(remaining.len(), 2);
+    assert!(matches!(
+        cluster.call(new, &Caller::Anonymous, put("k", "v")),
+        Ok(ClientResponse::Put(_))
+    ));
 }

@@ -84,6 +84,22 @@ impl DataDir {
             .unwrap_or(false)
     }
 
+    /// Who this data directory belongs to: the cluster and member IDs its
+    /// first WAL segment records (`None` without a readable WAL).
+    pub fn wal_metadata(&self) -> Option<cairn_core::wal::Metadata> {
+        let mut names: Vec<String> = list(&self.wal)
+            .ok()?
+            .into_iter()
+            .filter(|n| parse_segment_name(n).is_some())
+            .collect();
+        names.sort();
+        // The metadata record is the segment's first: a few KiB hold it.
+        let mut bytes = Vec::with_capacity(4096);
+        let file = File::open(self.wal.join(names.first()?)).ok()?;
+        io::Read::read_to_end(&mut io::Read::take(file, 4096), &mut bytes).ok()?;
+        cairn_core::wal::read_metadata(&bytes)
+    }
+
     /// Reads what a restart needs: refuses a directory etcd wrote.
     pub fn load(&self) -> Result<OnDisk, DataDirError> {
         let etcd_db = self.snap.join("db");

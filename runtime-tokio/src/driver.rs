@@ -35,6 +35,8 @@ pub trait Network: Send + 'static {
     fn send_snapshot(&mut self, message: cairn_core::raft::Message, snapshot: SnapshotSource);
     fn set_peer(&mut self, id: cairn_core::raft::NodeId, peer_urls: &[String]);
     fn remove_peer(&mut self, id: cairn_core::raft::NodeId);
+    /// The members as last applied (served to joining members).
+    fn set_members(&mut self, _members: &[cairn_core::member::MemberStatus]) {}
 }
 
 /// The member's clock: milliseconds since the driver started, read from
@@ -222,7 +224,12 @@ pub struct Driver<D: Disk, N: Network> {
     next_token: ClientToken,
     clock: Clock,
     on_event: Box<dyn FnMut(RuntimeEvent) + Send>,
+    /// Set when the member must stop (it was removed from the cluster).
+    stop: Option<String>,
 }
+
+/// Why a member removed from its cluster stops: etcd's words.
+pub const MEMBER_REMOVED: &str = "the member has been permanently removed from the cluster";
 
 impl<D: Disk, N: Network> std::fmt::Debug for Driver<D, N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -267,6 +274,7 @@ impl<D: Disk, N: Network> Driver<D, N> {
             next_token: 1,
             clock,
             on_event,
+            stop: None,
         };
         let handle = MemberHandle {
             tx,
@@ -326,6 +334,9 @@ impl<D: Disk, N: Network> Driver<D, N> {
             self.execute_actions();
             self.resume_drained_streams();
             self.execute_actions();
+            if let Some(reason) = self.stop.take() {
+                return reason;
+            }
         }
     }
 
@@ -466,6 +477,32 @@ impl<D: Disk, N: Network> Driver<D, N> {
                     }
                     if let MemberEvent::MemberRemoved { id } = &event {
                         self.transport.remove_peer(*id);
+                    }
+                    if let MemberEvent::MemberUpdated { id, peer_urls } = &event {
+                        self.transport.set_peer(*id, peer_urls);
+                    }
+                    if let MemberEvent::SnapshotInstalled { .. } = &event {
+                        // The roster came with the snapshot: talk to its members.
+                        let own = self.member.id();
+                        for member in self.member.members() {
+                            if member.id != own {
+                                self.transport.set_peer(member.id, &member.peer_urls);
+                            }
+                        }
+                    }
+                    if let MemberEvent::RemovedFromCluster = &event {
+                        self.stop = Some(MEMBER_REMOVED.to_string());
+                    }
+                    if matches!(
+                        event,
+                        MemberEvent::MemberAdded { .. }
+                            | MemberEvent::MemberRemoved { .. }
+                            | MemberEvent::MemberPromoted { .. }
+                            | MemberEvent::MemberUpdated { .. }
+                            | MemberEvent::Published { .. }
+                            | MemberEvent::SnapshotInstalled { .. }
+                    ) {
+                        self.transport.set_members(&self.member.members());
                     }
                     (self.on_event)(RuntimeEvent::Member(event));
                 }

@@ -16,6 +16,8 @@ pub mod disk;
 pub mod driver;
 pub mod io;
 #[cfg(not(madsim))]
+pub mod peer_members;
+#[cfg(not(madsim))]
 pub mod transport;
 
 #[cfg(not(madsim))]
@@ -25,6 +27,7 @@ mod real;
 pub use disk::{DataDir, DataDirError};
 pub use driver::{
     Clock, Disk, Driver, DriverParts, MemberHandle, Network, Reply, RuntimeEvent, WatchStream,
+    MEMBER_REMOVED,
 };
 #[cfg(not(madsim))]
 pub use real::{start, StartFailure, StartKind, StartOptions, TokioDriver};

@@ -99,6 +99,8 @@ pub struct Transport {
     peers: Arc<Mutex<BTreeMap<NodeId, Peer>>>,
     reports: mpsc::UnboundedSender<TransportReport>,
     security: Option<Arc<dyn PeerSecurity>>,
+    /// What `GET /members` on the peer port answers.
+    directory: crate::peer_members::MemberDirectory,
 }
 
 impl std::fmt::Debug for Transport {
@@ -125,6 +127,10 @@ impl crate::driver::Network for Transport {
     fn remove_peer(&mut self, id: NodeId) {
         Transport::remove_peer(self, id);
     }
+
+    fn set_members(&mut self, members: &[cairn_core::member::MemberStatus]) {
+        self.directory.update(members);
+    }
 }
 
 impl Transport {
@@ -142,6 +148,7 @@ impl Transport {
             peers: Arc::new(Mutex::new(BTreeMap::new())),
             reports,
             security,
+            directory: Default::default(),
         }
     }
 
@@ -219,6 +226,7 @@ impl Transport {
                 local: self.local,
                 inbound: inbound.clone(),
                 reports: self.reports.clone(),
+                directory: self.directory.clone(),
             };
             let security = self.security.clone().filter(|_| tls);
             let reports = self.reports.clone();
@@ -504,12 +512,18 @@ struct PeerReader {
     local: NodeId,
     inbound: mpsc::Sender<Inbound>,
     reports: mpsc::UnboundedSender<TransportReport>,
+    directory: crate::peer_members::MemberDirectory,
 }
 
 impl PeerReader {
     async fn run(&self, mut stream: BoxedStream) -> io::Result<()> {
         let mut hello = [0u8; HELLO_BYTES];
-        stream.read_exact(&mut hello).await?;
+        stream.read_exact(&mut hello[..4]).await?;
+        if &hello[..4] == b"GET " {
+            // A joining member asks who is in the cluster.
+            return crate::peer_members::serve_http(stream, &self.directory, self.cluster_id).await;
+        }
+        stream.read_exact(&mut hello[4..]).await?;
         let refuse = |reason: String| {
             let _ = self.reports.send(TransportReport::Refused(reason.clone()));
             io::Error::new(io::ErrorKind::InvalidData, reason)

@@ -63,6 +63,21 @@ pub fn log_event(log: &Logger, local: NodeId, event: &RuntimeEvent) {
         RuntimeEvent::Member(MemberEvent::MemberPromoted { id }) => {
             log.info("etcdserver/membership", &format!("promote member {id:x}"));
         }
+        RuntimeEvent::Member(MemberEvent::MemberUpdated { id, peer_urls }) => {
+            log.info(
+                "etcdserver/membership",
+                &format!("updated member {id:x} [{}]", peer_urls.join(" ")),
+            );
+        }
+        RuntimeEvent::Member(MemberEvent::RemovedFromCluster) => {
+            log.warn(
+                "etcdserver",
+                &format!(
+                    "{local:x} {}; the data-dir used by this member must be removed",
+                    cairn_runtime_tokio::MEMBER_REMOVED
+                ),
+            );
+        }
         RuntimeEvent::Member(MemberEvent::SnapshotSaved { index, .. }) => {
             log.info("etcdserver", &format!("saved snapshot at index {index}"));
         }

@@ -93,6 +93,11 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(cairn_server::run::run(config, log.clone())) {
         Ok(()) => ExitCode::SUCCESS,
+        // etcd exits cleanly once it has been removed from its cluster.
+        Err(reason) if reason == cairn_runtime_tokio::MEMBER_REMOVED => {
+            log.notice("etcdmain", &reason);
+            ExitCode::SUCCESS
+        }
         Err(reason) => {
             log.error("etcdmain", &reason);
             ExitCode::from(1)

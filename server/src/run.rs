@@ -19,6 +19,8 @@ use std::sync::Arc;
 use cairn_core::member::{MemberConfig, MemberInfo};
 use cairn_core::raft::{self, NodeId};
 use cairn_core::snapshot::RetentionPolicy;
+use cairn_runtime_tokio::peer_members;
+use cairn_runtime_tokio::transport::PeerSecurity;
 use cairn_runtime_tokio::{MemberHandle, RuntimeEvent, StartKind, StartOptions, TokioDriver};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -31,9 +33,15 @@ use crate::{corrupt_check, events, grpc, http, ids, serve, tls};
 
 /// Runs a member until it fails; returns the reason.
 pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
-    let identity = identify(&config)?;
     let data_dir = config.data_dir_path();
     let (peer_tls, client_tls) = configure_tls(&config, &data_dir, &log)?;
+    let peer_security: Option<Arc<dyn PeerSecurity>> = peer_tls.as_ref().map(|tls| {
+        Arc::new(tls::PeerTls {
+            server: tls.server.clone(),
+            client: tls.client.clone(),
+        }) as Arc<dyn PeerSecurity>
+    });
+    let identity = identify(&config, peer_security.as_ref()).await?;
     let listeners = bind_listeners(&config, peer_tls.is_some()).await?;
     let member = member_config(&config, &identity, listeners.client_urls);
     let tokens = Arc::new(TokenProvider::from_flags(
@@ -41,15 +49,25 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         config.bcrypt_cost,
     )?);
     log_settings(&config, &data_dir, member.snapshot_count, &log);
-    let (driver, handle) =
-        start_member(&config, &identity, member, listeners.peer, peer_tls, &log)?;
+    let (driver, handle) = start_member(
+        &config,
+        &identity,
+        member,
+        listeners.peer,
+        peer_security,
+        &log,
+    )?;
     let dialer = tls::Dialer::new(client_tls.as_ref().map(|tls| tls.client.clone()));
     let limits = grpc::Limits {
         max_request_bytes: config.max_request_bytes as usize,
         max_txn_ops: config.max_txn_ops as usize,
     };
     let backend = grpc::Backend::new(handle.clone(), tokens);
-    let router = grpc::router(backend, dialer.clone(), limits).merge(http::routes(handle.clone()));
+    let cluster = grpc::cluster::ClusterSettings {
+        token: config.initial_cluster_token.clone(),
+    };
+    let router =
+        grpc::router(backend, dialer.clone(), limits, cluster).merge(http::routes(handle.clone()));
     let driver = tokio::spawn(driver.run());
     if config.experimental_initial_corrupt_check {
         corrupt_check::initial_corrupt_check(&handle, identity.local_id, &dialer, &log).await?;
@@ -68,11 +86,24 @@ struct Identity {
     initial: Vec<(NodeId, MemberInfo)>,
 }
 
-/// Reads `--initial-cluster` and finds this member (`--name`) in it.
-fn identify(config: &Config) -> Result<Identity, String> {
+/// Who this member is.
+///
+/// * Restarted (a WAL exists): the IDs its WAL records, whatever the flags
+///   say now (a member added at run time has an ID derived from the time).
+/// * New, in a new cluster: IDs derived from `--initial-cluster` and the
+///   cluster token, as etcd derives them.
+/// * New, joining (`--initial-cluster-state existing`): the running
+///   cluster's ID and this member's ID as `member add` made it, asked of the
+///   other members' peer URLs (etcd's `GetClusterFromRemotePeers`).
+async fn identify(
+    config: &Config,
+    peer_security: Option<&Arc<dyn PeerSecurity>>,
+) -> Result<Identity, String> {
+    let dir = cairn_runtime_tokio::DataDir::new(&config.data_dir_path(), config.wal_dir.as_deref());
     // etcd checks --initial-cluster against the advertised URLs only when the
     // member is new; a restarted member keeps the identity its WAL records.
-    let cluster = if has_wal(config) {
+    let restarted = dir.has_wal();
+    let cluster = if restarted {
         InitialCluster::parse(&config.initial_cluster).map_err(|e| e.to_string())?
     } else {
         config.verify_initial_cluster().map_err(|e| e.to_string())?
@@ -82,7 +113,7 @@ fn identify(config: &Config) -> Result<Identity, String> {
     let mut local_id = None;
     for (name, urls) in cluster.members() {
         let peer_urls: Vec<String> = urls.iter().map(Url::to_string).collect();
-        let id = ids::member_id(&peer_urls, token);
+        let id = ids::member_id(&peer_urls, token, None);
         if *name == config.name {
             local_id = Some(id);
         }
@@ -95,6 +126,23 @@ fn identify(config: &Config) -> Result<Identity, String> {
             },
         ));
     }
+    if restarted {
+        if let Some(metadata) = dir.wal_metadata() {
+            return Ok(Identity {
+                local_id: metadata.member_id,
+                cluster_id: metadata.cluster_id,
+                initial,
+            });
+        }
+    }
+    if !restarted && config.initial_cluster_state == ClusterState::Existing {
+        let own: Vec<String> = config
+            .initial_advertise_peer_urls
+            .iter()
+            .map(Url::to_string)
+            .collect();
+        return join_identity(&initial, &own, peer_security).await;
+    }
     let local_id = local_id.ok_or_else(|| {
         format!(
             "couldn't find local name {:?} in the initial cluster configuration",
@@ -102,7 +150,7 @@ fn identify(config: &Config) -> Result<Identity, String> {
         )
     })?;
     let member_ids: Vec<NodeId> = initial.iter().map(|(id, _)| *id).collect();
-    let cluster_id = ids::cluster_id(&member_ids, token);
+    let cluster_id = ids::cluster_id(&member_ids);
     Ok(Identity {
         local_id,
         cluster_id,
@@ -110,10 +158,73 @@ fn identify(config: &Config) -> Result<Identity, String> {
     })
 }
 
-fn has_wal(config: &Config) -> bool {
-    let dir = cairn_runtime_tokio::DataDir::new(&config.data_dir_path(), config.wal_dir.as_deref());
-    dir.has_wal()
+/// Asks the other members of `initial` (by their peer URLs) for the running
+/// cluster, and finds this member in it by its peer URLs `own`.
+async fn join_identity(
+    initial: &[(NodeId, MemberInfo)],
+    own: &[String],
+    peer_security: Option<&Arc<dyn PeerSecurity>>,
+) -> Result<Identity, String> {
+    let mut own_sorted = own.to_vec();
+    own_sorted.sort();
+    let mut errors = Vec::new();
+    for (_, info) in initial {
+        let mut theirs = info.peer_urls.clone();
+        theirs.sort();
+        if theirs == own_sorted {
+            continue;
+        }
+        for url in &info.peer_urls {
+            match peer_members::fetch_members(url, peer_security, JOIN_FETCH_TIMEOUT).await {
+                Ok(remote) => {
+                    let local_id = peer_members::find_own(&remote, own).ok_or_else(|| {
+                        format!(
+                            "error validating peerURLs {{ClusterID:{:x} Members:[{}]}}: \
+                             no member of the running cluster has the peer URLs {} \
+                             (add it first with `etcdctl member add`)",
+                            remote.cluster_id,
+                            remote
+                                .members
+                                .iter()
+                                .map(|m| format!("{:x}={}", m.id, m.peer_urls.join(",")))
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                            own.join(",")
+                        )
+                    })?;
+                    let initial = remote
+                        .members
+                        .into_iter()
+                        .map(|m| {
+                            (
+                                m.id,
+                                MemberInfo {
+                                    name: m.name,
+                                    peer_urls: m.peer_urls,
+                                    client_urls: m.client_urls,
+                                },
+                            )
+                        })
+                        .collect();
+                    return Ok(Identity {
+                        local_id,
+                        cluster_id: remote.cluster_id,
+                        initial,
+                    });
+                }
+                Err(error) => errors.push(format!("{url}: {error}")),
+            }
+        }
+    }
+    Err(format!(
+        "cannot fetch cluster info from peer urls: could not retrieve cluster information \
+         from the given URLs ({})",
+        errors.join("; ")
+    ))
 }
+
+/// How long one member may take to say who is in the cluster.
+const JOIN_FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The ports this member listens on, bound before anything starts.
 #[derive(Debug)]
@@ -189,6 +300,7 @@ fn member_config(config: &Config, identity: &Identity, client_urls: Vec<String>)
     member.max_txn_ops = config.max_txn_ops as usize;
     member.quota_bytes = config.quota_backend_bytes_effective();
     member.force_new_cluster = config.force_new_cluster;
+    member.strict_reconfig_check = config.strict_reconfig_check;
     member.retention = RetentionPolicy {
         max_snapshots: config.max_snapshots as usize,
         max_wals: config.max_wals as usize,
@@ -242,7 +354,7 @@ fn start_member(
     identity: &Identity,
     member: MemberConfig,
     peer: PeerListener,
-    peer_tls: Option<tls::SideTls>,
+    peer_security: Option<Arc<dyn PeerSecurity>>,
     log: &Arc<Logger>,
 ) -> Result<(TokioDriver, MemberHandle), String> {
     let options = StartOptions {
@@ -253,12 +365,7 @@ fn start_member(
         join_existing: config.initial_cluster_state == ClusterState::Existing,
         peer_listener: peer.listener,
         peer_listener_tls: peer.tls,
-        peer_security: peer_tls.map(|tls| {
-            Arc::new(tls::PeerTls {
-                server: tls.server,
-                client: tls.client,
-            }) as Arc<dyn cairn_runtime_tokio::transport::PeerSecurity>
-        }),
+        peer_security,
     };
     let (local_id, cluster_id) = (identity.local_id, identity.cluster_id);
     let events_log = log.clone();

@@ -100,6 +100,13 @@ pub enum MemberEvent {
     MemberPromoted {
         id: NodeId,
     },
+    /// A member's peer URLs changed.
+    MemberUpdated {
+        id: NodeId,
+        peer_urls: Vec<String>,
+    },
+    /// This member applied its own removal: it must stop.
+    RemovedFromCluster,
     SnapshotSaved {
         index: u64,
         term: u64,

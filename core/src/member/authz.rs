@@ -87,7 +87,9 @@ impl Authz<'_> {
             ClientRequest::Compact { .. } | ClientRequest::LeaseGrant { .. } => {
                 self.auth.check_authenticated(self.who)
             }
-            ClientRequest::Hash | ClientRequest::HashKv { .. } => self.auth.check_admin(self.who),
+            ClientRequest::Hash
+            | ClientRequest::HashKv { .. }
+            | ClientRequest::MoveLeader { .. } => self.auth.check_admin(self.who),
             ClientRequest::Alarm { action, .. } if *action != AlarmAction::Get => {
                 self.auth.check_admin(self.who)
             }
@@ -108,7 +110,7 @@ impl Authz<'_> {
             Op::LeaseRevoke { id } => self.lease_keys(*id),
             Op::Compact { .. } | Op::LeaseGrant { .. } => self.auth.check_authenticated(self.who),
             Op::Alarm { .. } => self.auth.check_admin(self.who),
-            Op::Auth(_) | Op::PublishAttributes { .. } => Ok(()),
+            Op::Auth(_) | Op::PublishAttributes { .. } | Op::UpdateMember { .. } => Ok(()),
         }
     }
 }
@@ -120,6 +122,7 @@ pub(super) fn unchecked(request: &ClientRequest) -> bool {
     matches!(
         request,
         ClientRequest::MemberList
+            | ClientRequest::ChangeMember(_)
             | ClientRequest::Status
             | ClientRequest::LeaseKeepAlive { .. }
             | ClientRequest::LeaseTimeToLive { .. }

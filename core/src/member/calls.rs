@@ -181,6 +181,46 @@ impl Call for MemberList {
     }
 }
 
+/// A change of `Cluster` (MemberAdd, MemberRemove, MemberUpdate,
+/// MemberPromote): answered with the members after it.
+impl Call for super::client::MemberChange {
+    type Response = Vec<MemberStatus>;
+
+    fn into_request(self) -> ClientRequest {
+        ClientRequest::ChangeMember(self)
+    }
+
+    fn from_response(response: ClientResponse) -> Option<Vec<MemberStatus>> {
+        match response {
+            ClientResponse::MemberChanged(members) => Some(members),
+            _ => None,
+        }
+    }
+}
+
+/// `Maintenance.MoveLeader`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MoveLeader {
+    pub target: NodeId,
+}
+
+impl Call for MoveLeader {
+    type Response = ();
+
+    fn into_request(self) -> ClientRequest {
+        ClientRequest::MoveLeader {
+            target: self.target,
+        }
+    }
+
+    fn from_response(response: ClientResponse) -> Option<()> {
+        match response {
+            ClientResponse::LeaderMoved => Some(()),
+            _ => None,
+        }
+    }
+}
+
 /// `Maintenance.Status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Status;
@@ -541,6 +581,8 @@ mod tests {
                 keys: Vec::new(),
             }),
             ClientResponse::Leases(vec![1]),
+            ClientResponse::MemberChanged(Vec::new()),
+            ClientResponse::LeaderMoved,
             ClientResponse::Auth(AuthResponse::Done),
             ClientResponse::Auth(AuthResponse::Status {
                 enabled: true,
@@ -640,6 +682,19 @@ mod tests {
             ClientRequest::MemberList,
             ClientResponse::MemberList(Vec::new()),
             Vec::new(),
+        );
+        let change = super::super::client::MemberChange::Remove { id: 9 };
+        pairs(
+            change.clone(),
+            ClientRequest::ChangeMember(change),
+            ClientResponse::MemberChanged(Vec::new()),
+            Vec::new(),
+        );
+        pairs(
+            MoveLeader { target: 2 },
+            ClientRequest::MoveLeader { target: 2 },
+            ClientResponse::LeaderMoved,
+            (),
         );
         pairs(
             Status,

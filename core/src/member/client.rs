@@ -59,6 +59,38 @@ pub enum ClientRequest {
         member: NodeId,
         alarm: Option<super::AlarmKind>,
     },
+    /// Add, remove, update or promote a member (etcd's Cluster service).
+    /// Decided by the leader; another member answers [`ClientError::NotLeader`].
+    ChangeMember(MemberChange),
+    /// Hand leadership to `target` (etcd's `Maintenance.MoveLeader`); only
+    /// the leader takes it.
+    MoveLeader {
+        target: NodeId,
+    },
+}
+
+/// A membership change a client asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberChange {
+    /// A new member with `id` (chosen by the server, as etcd derives it from
+    /// the peer URLs, the cluster token and the time), a voter or a learner.
+    Add {
+        id: NodeId,
+        peer_urls: Vec<String>,
+        learner: bool,
+    },
+    Remove {
+        id: NodeId,
+    },
+    /// New peer URLs for a member.
+    Update {
+        id: NodeId,
+        peer_urls: Vec<String>,
+    },
+    /// A learner becomes a voter.
+    Promote {
+        id: NodeId,
+    },
 }
 
 /// An auth request: a change goes through the log, a query is answered
@@ -88,6 +120,7 @@ impl ClientRequest {
             ClientRequest::Alarm { action, .. } => *action != AlarmAction::Get,
             ClientRequest::LeaseGrant { .. } | ClientRequest::LeaseRevoke { .. } => true,
             ClientRequest::Auth(AuthRequest::Change(_)) => true,
+            ClientRequest::ChangeMember(_) | ClientRequest::MoveLeader { .. } => true,
             _ => false,
         }
     }
@@ -161,6 +194,10 @@ pub enum ClientResponse {
     LeaseTimeToLive(crate::lease::TimeToLive),
     Leases(Vec<LeaseId>),
     Auth(AuthResponse),
+    /// The members after a membership change was applied.
+    MemberChanged(Vec<MemberStatus>),
+    /// Leadership is where the client asked.
+    LeaderMoved,
 }
 
 /// Why a request failed. The texts are etcd's wire texts: clients match on them.
@@ -190,4 +227,30 @@ pub enum ClientError {
     /// forwards it there.
     #[error("etcdserver: not leader")]
     NotLeader,
+    #[error("etcdserver: member ID already exist")]
+    MemberExists,
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExists,
+    #[error("etcdserver: member not found")]
+    MemberNotFound,
+    #[error("etcdserver: can only promote a learner member")]
+    MemberNotLearner,
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    #[error("etcdserver: too many learner members in cluster")]
+    TooManyLearners,
+    /// The strict reconfiguration check: the change would leave fewer
+    /// started voters than a quorum.
+    #[error("etcdserver: re-configuration failed due to not enough started members")]
+    NotEnoughStarted,
+    /// The leader is not connected to enough voters for the change to be safe.
+    #[error("etcdserver: unhealthy cluster")]
+    Unhealthy,
+    #[error("etcdserver: bad leader transferee")]
+    BadLeaderTransferee,
+    #[error("etcdserver: request timed out, leader transfer took too long")]
+    LeaderTransferTimeout,
+    /// A learner serves serializable ranges and status only.
+    #[error("etcdserver: rpc not supported for learner")]
+    NotSupportedForLearner,
 }

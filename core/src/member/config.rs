@@ -33,6 +33,9 @@ pub struct MemberConfig {
     pub quota_bytes: Option<u64>,
     /// etcd's `--force-new-cluster`: on restart, become a cluster of one.
     pub force_new_cluster: bool,
+    /// etcd's `--strict-reconfig-check` (on by default): refuse membership
+    /// changes that would leave fewer started voters than a quorum.
+    pub strict_reconfig_check: bool,
     /// How often watchers that asked for progress notifications get one:
     /// etcd's `--experimental-watch-progress-notify-interval` (10 minutes).
     pub watch_progress_notify_interval_ms: u64,
@@ -81,6 +84,7 @@ impl MemberConfig {
             first_seq: 1,
             quota_bytes: Some(2 * 1024 * 1024 * 1024),
             force_new_cluster: false,
+            strict_reconfig_check: true,
             watch_progress_notify_interval_ms: 10 * 60 * 1000,
             auth_token_ttl_ms: 300_000,
             knobs: Knobs::default(),

@@ -14,6 +14,7 @@ pub mod calls;
 mod client;
 mod config;
 mod leases;
+mod membership;
 mod node;
 pub mod payload;
 mod persistence;
@@ -29,7 +30,7 @@ pub use action::{Action, MemberEvent, WalOp};
 pub use calls::{answer, Call, CallResult};
 pub use client::{
     txn_is_write, AlarmAction, AuthRequest, ClientError, ClientRequest, ClientResponse,
-    ClientToken, Header, MemberStatus, StatusInfo,
+    ClientToken, Header, MemberChange, MemberStatus, StatusInfo,
 };
 pub use config::{Knobs, MemberConfig};
 pub use node::Member;

@@ -63,6 +63,8 @@ pub struct Member {
     pub(super) watch: WatchHub,
     /// When watchers with progress_notify next get a progress response.
     pub(super) progress_notify_at: Instant,
+    /// Membership changes and leadership moves clients wait on.
+    pub(super) membership: super::membership::MembershipRequests,
 }
 
 impl Member {
@@ -299,6 +301,7 @@ impl Member {
     }
 
     pub(super) fn expire_requests(&mut self) {
+        self.expire_membership_requests();
         self.serve_waiting_lease_queries();
         for token in self.requests.expired(self.now) {
             self.respond(token, Err(ClientError::Timeout));
@@ -321,6 +324,11 @@ impl Member {
             client_urls: self.config.client_urls.clone(),
         };
         self.propose_internal(op);
+    }
+
+    /// The members of the cluster as this member has applied them.
+    pub fn members(&self) -> Vec<MemberStatus> {
+        self.member_list()
     }
 
     pub(super) fn member_list(&self) -> Vec<MemberStatus> {
@@ -385,6 +393,10 @@ impl Member {
         assert!(
             self.role.role == Role::Leader || self.requests.lease_queries.is_empty(),
             "lease queries wait on a member that is not leader"
+        );
+        assert!(
+            self.role.role == Role::Leader || !self.membership.has_change_in_flight(),
+            "a membership change waits on a member that is not leader"
         );
         self.disk.check_invariants();
     }
@@ -468,7 +480,9 @@ impl Member {
         // its own term (`leases.rs`), not here.
         if was_leader && role.role != Role::Leader {
             self.state.lessor.demote();
+            self.membership_leadership_lost();
         }
+        self.leadership_moved(role.leader);
         self.actions
             .push_back(Action::Event(MemberEvent::RoleChanged(role)));
     }
@@ -499,6 +513,7 @@ impl Member {
                 }
             },
         }
+        self.membership_entry_applied(entry.index, entry.term);
     }
 
     pub(super) fn apply_proposal(&mut self, proposal: Proposal) {
@@ -521,6 +536,10 @@ impl Member {
                         cluster_id: self.config.cluster_id,
                     }));
             }
+        }
+        if let Some((id, peer_urls)) = applied.updated {
+            self.actions
+                .push_back(Action::Event(MemberEvent::MemberUpdated { id, peer_urls }));
         }
         if let Some(result) = applied.result {
             self.answer(origin, seq, result);
@@ -562,6 +581,10 @@ impl Member {
         };
         self.state.apply_conf_change(&change, info);
         self.actions.push_back(Action::Event(event));
+        if change.kind == ConfChangeKind::Remove && change.node == self.id() {
+            self.actions
+                .push_back(Action::Event(MemberEvent::RemovedFromCluster));
+        }
     }
 
     // ----- snapshots -----

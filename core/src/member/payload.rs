@@ -45,6 +45,7 @@ const OP_ALARM: u8 = 8;
 /// Not an op: names who asked for the op that follows.
 const OP_IDENTITY: u8 = 9;
 const OP_AUTH: u8 = 10;
+const OP_UPDATE_MEMBER: u8 = 11;
 
 const IDENTITY_ANONYMOUS: u8 = 0;
 const IDENTITY_USER: u8 = 1;
@@ -147,6 +148,11 @@ pub fn encode_proposal_into(proposal: &Proposal, out: &mut Vec<u8>) {
             put_bytes(out, name.as_bytes());
             put_strings(out, client_urls);
         }
+        Op::UpdateMember { member, peer_urls } => {
+            out.push(OP_UPDATE_MEMBER);
+            put_varint(out, *member);
+            put_strings(out, peer_urls);
+        }
     }
 }
 
@@ -211,6 +217,10 @@ pub fn decode_proposal(data: &Bytes) -> Result<Proposal, CodecError> {
             member: reader.varint("publish member")?,
             name: reader.string("member name")?,
             client_urls: reader.strings("client urls", "client url")?,
+        },
+        OP_UPDATE_MEMBER => Op::UpdateMember {
+            member: reader.varint("updated member")?,
+            peer_urls: reader.strings("peer urls", "peer url")?,
         },
         tag => {
             return Err(CodecError::UnknownTag {

@@ -55,6 +55,12 @@ pub enum Op {
         name: String,
         client_urls: Vec<String>,
     },
+    /// A member's new peer URLs (etcd's `ConfChangeUpdateNode`): only the
+    /// roster changes, not Raft's configuration.
+    UpdateMember {
+        member: NodeId,
+        peer_urls: Vec<String>,
+    },
 }
 
 /// etcd's alarm types, numbered as its `AlarmType`.

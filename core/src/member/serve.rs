@@ -24,6 +24,10 @@ impl Member {
     ) {
         let now = self.now;
         let deadline = now + self.config.request_timeout_ms;
+        if self.raft.conf_state().is_learner(self.id()) && !served_by_learner(&request) {
+            self.respond(token, Err(ClientError::NotSupportedForLearner));
+            return;
+        }
         match request {
             ClientRequest::Range(range)
                 if range.serializable || self.config.knobs.local_linearizable_reads =>
@@ -141,6 +145,8 @@ impl Member {
             ClientRequest::Auth(AuthRequest::Query(query)) => {
                 self.start_read(token, who, ReadRequest::Auth(query), deadline)
             }
+            ClientRequest::ChangeMember(change) => self.serve_member_change(token, change),
+            ClientRequest::MoveLeader { target } => self.serve_move_leader(token, target),
         }
     }
 
@@ -293,3 +299,13 @@ fn txn_cost(txn: &crate::mvcc::TxnRequest) -> u64 {
 
 /// Bookkeeping bytes counted per write by the quota check.
 const QUOTA_OVERHEAD_BYTES: u64 = 64;
+
+/// What a learner answers (etcd's `isRPCSupportedForLearner`): serializable
+/// ranges and status. Everything else gets "rpc not supported for learner".
+fn served_by_learner(request: &ClientRequest) -> bool {
+    match request {
+        ClientRequest::Range(range) => range.serializable,
+        ClientRequest::Status => true,
+        _ => false,
+    }
+}

@@ -252,6 +252,7 @@ impl Member {
             ),
             watch: WatchHub::new(),
             progress_notify_at: now + config.watch_progress_notify_interval_ms,
+            membership: super::membership::MembershipRequests::default(),
             config,
         }
     }

@@ -25,6 +25,8 @@ pub(super) struct Applied {
     pub events: Vec<Event>,
     /// A member announced its name and client URLs.
     pub published: Option<(NodeId, String, Vec<String>)>,
+    /// A member's peer URLs changed.
+    pub updated: Option<(NodeId, Vec<String>)>,
 }
 
 impl Applied {
@@ -33,6 +35,7 @@ impl Applied {
             result: Some(result),
             events: Vec::new(),
             published: None,
+            updated: None,
         }
     }
 }
@@ -219,6 +222,24 @@ impl AppliedState {
                     result: None,
                     events: Vec::new(),
                     published: Some((member, name, client_urls)),
+                    updated: None,
+                };
+            }
+            Op::UpdateMember { member, peer_urls } => {
+                // Validated by the leader when proposed; a member removed
+                // meanwhile stays removed.
+                let updated = match self.roster.get_mut(&member) {
+                    Some(info) => {
+                        info.peer_urls = peer_urls.clone();
+                        Some((member, peer_urls))
+                    }
+                    None => None,
+                };
+                return Applied {
+                    result: None,
+                    events: Vec::new(),
+                    published: None,
+                    updated,
                 };
             }
         };
@@ -227,6 +248,7 @@ impl AppliedState {
             result: Some(result),
             events,
             published: None,
+            updated: None,
         }
     }
 

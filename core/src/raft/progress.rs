@@ -88,6 +88,8 @@ pub struct Progress {
     pub(crate) inflights: Inflights,
     /// Heard from since the last check-quorum round.
     pub(crate) recent_active: bool,
+    /// Heard from in the round before that.
+    pub(crate) active_last_round: bool,
     /// The newest read round this member has confirmed.
     pub(crate) read_round_acked: u64,
 }
@@ -101,8 +103,15 @@ impl Progress {
             probe_sent: false,
             inflights: Inflights::new(max_inflight),
             recent_active: false,
+            active_last_round: false,
             read_round_acked: 0,
         }
+    }
+
+    /// Whether the leader heard from this member within the last election
+    /// timeout or so (this check-quorum round or the one before).
+    pub fn is_recently_active(&self) -> bool {
+        self.recent_active || self.active_last_round
     }
 
     fn reset_state(&mut self, state: ProgressState) {

@@ -41,6 +41,7 @@ impl RawNode {
             voter == own || self.progress.get(&voter).is_some_and(|p| p.recent_active)
         });
         for (&id, progress) in self.progress.iter_mut() {
+            progress.active_last_round = progress.recent_active;
             progress.recent_active = id == own;
         }
         active
@@ -189,7 +190,10 @@ impl RawNode {
                     }
                     let behind = progress.matched < self.log.last_index();
                     if behind {
-                        self.send_append(from, false);
+                        // Even with nothing new to send (a member added with
+                        // an empty log starts at the leader's end): the probe
+                        // finds where its log ends.
+                        self.send_append(from, true);
                     }
                 }
                 self.handle_read_round_ack(from, read_round);

@@ -36,7 +36,7 @@ mod writer;
 pub use error::WalError;
 pub use frame::{FRAME_HEADER_BYTES, MAX_RECORD_PAYLOAD_BYTES, RECORD_ALIGN_BYTES};
 pub use record::{Metadata, Record, RecordDecodeError, SnapshotMarker};
-pub use recovery::{recover, Recovered, TailVerdict};
+pub use recovery::{read_metadata, recover, Recovered, TailVerdict};
 pub use segment::{
     parse_segment_name, segment_header, segment_name, SegmentHeader, SEGMENT_HEADER_BYTES,
     SEGMENT_SIZE_BYTES, WAL_FORMAT_VERSION, WAL_MAGIC,

@@ -58,6 +58,23 @@ pub struct Recovered {
     pub(crate) resume: ResumePoint,
 }
 
+/// The metadata record (cluster and member IDs) at the start of a segment,
+/// without replaying anything else: who a data directory belongs to. `None`
+/// if the segment does not start with a sound metadata record.
+pub fn read_metadata(segment: &[u8]) -> Option<Metadata> {
+    read_segment_header(segment).ok()?;
+    if segment.len() <= SEGMENT_HEADER_BYTES {
+        return None;
+    }
+    match read_frame(segment, SEGMENT_HEADER_BYTES) {
+        FrameRead::Valid(frame) => match Record::decode(frame.kind, &segment[frame.payload]) {
+            Ok(Record::Metadata(metadata)) => Some(metadata),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Reads the WAL. `segments` are `(file name, bytes)` in name order; `start` is
 /// the snapshot the state machine was restored from (`SnapshotMarker::default()`
 /// for none): entries up to `start.index` are skipped and must agree with it.

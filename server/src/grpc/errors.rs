@@ -203,8 +203,27 @@ pub fn client_entry(error: &ClientError) -> EtcdError {
             LeaseError::NotPrimary => NOT_LEADER,
         },
         ClientError::Auth(error) => auth_entry(*error),
+        ClientError::MemberExists => MEMBER_EXIST,
+        ClientError::PeerUrlExists => PEER_URL_EXIST,
+        ClientError::MemberNotFound => MEMBER_NOT_FOUND,
+        ClientError::MemberNotLearner => MEMBER_NOT_LEARNER,
+        ClientError::LearnerNotReady => LEARNER_NOT_READY,
+        ClientError::TooManyLearners => TOO_MANY_LEARNERS,
+        ClientError::NotEnoughStarted => MEMBER_NOT_ENOUGH_STARTED,
+        ClientError::Unhealthy => UNHEALTHY,
+        ClientError::BadLeaderTransferee => BAD_LEADER_TRANSFEREE,
+        ClientError::LeaderTransferTimeout => TIMEOUT_LEADER_TRANSFER,
+        ClientError::NotSupportedForLearner => NOT_SUPPORTED_FOR_LEARNER,
     }
 }
+
+/// Not in etcd's table: its server sends `ErrTimeoutLeaderTransfer` as it is,
+/// with code `Unknown`.
+pub const TIMEOUT_LEADER_TRANSFER: EtcdError = EtcdError {
+    name: "etcdserver.ErrTimeoutLeaderTransfer",
+    code: Code::Unknown,
+    message: "etcdserver: request timed out, leader transfer took too long",
+};
 
 pub fn auth_entry(error: AuthError) -> EtcdError {
     match error {

@@ -4,8 +4,6 @@
 //! leader's client URL, as etcd forwards them over its peer API.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use cairn_core::auth::Caller;
 use cairn_core::lease::LeaseError;
@@ -18,11 +16,9 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::backend::Backend;
+use super::leader::LeaderLink;
 use super::{convert, errors};
-use crate::tls::Dialer;
 
-/// How long a forwarded keep-alive or TTL query may take.
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Keep-alive responses buffered per stream before the client must read.
 const KEEPALIVE_QUEUE: usize = 64;
 
@@ -30,63 +26,18 @@ const KEEPALIVE_QUEUE: usize = 64;
 #[derive(Clone, Debug)]
 pub struct LeaseService {
     backend: Backend,
-    /// Opens the connection to the leader (TLS for `https://` client URLs).
-    dialer: Dialer,
-    /// The connection to the leader's client URL that keep-alives and TTL
-    /// queries are forwarded over, kept while the leader stays the same.
-    leader_channel: Arc<Mutex<Option<(String, Channel)>>>,
+    /// Where keep-alives and TTL queries are forwarded.
+    leader: LeaderLink,
 }
 
 impl LeaseService {
-    pub fn new(backend: Backend, dialer: Dialer) -> LeaseService {
-        LeaseService {
-            backend,
-            dialer,
-            leader_channel: Arc::default(),
-        }
+    pub fn new(backend: Backend, leader: LeaderLink) -> LeaseService {
+        LeaseService { backend, leader }
     }
 
-    /// A client connected to the current leader's client URL (one channel,
-    /// reused while the leader's URL stays the same).
+    /// A client connected to the current leader.
     async fn leader_client(&self) -> Result<LeaseClient<Channel>, Status> {
-        let no_leader = || errors::client_error(&ClientError::NoLeader);
-        let leader = match self
-            .backend
-            .try_call(Caller::Anonymous, calls::Status)
-            .await
-        {
-            Ok((_, status)) if status.leader != 0 => status.leader,
-            _ => return Err(no_leader()),
-        };
-        let url = match self
-            .backend
-            .try_call(Caller::Anonymous, calls::MemberList)
-            .await
-        {
-            Ok((_, members)) => members
-                .into_iter()
-                .find(|m| m.id == leader)
-                .and_then(|m| m.client_urls.into_iter().next()),
-            Err(_) => None,
-        }
-        .ok_or_else(no_leader)?;
-        let cached = self
-            .leader_channel
-            .lock()
-            .expect("leader channel lock")
-            .as_ref()
-            .filter(|(cached_url, _)| *cached_url == url)
-            .map(|(_, channel)| channel.clone());
-        if let Some(channel) = cached {
-            return Ok(LeaseClient::new(channel));
-        }
-        let channel = self
-            .dialer
-            .channel(&url, FORWARD_TIMEOUT)
-            .await
-            .map_err(|_| no_leader())?;
-        *self.leader_channel.lock().expect("leader channel lock") = Some((url, channel.clone()));
-        Ok(LeaseClient::new(channel))
+        Ok(LeaseClient::new(self.leader.channel().await?))
     }
 
     /// One keep-alive, here or at the leader. An unknown or expired lease is

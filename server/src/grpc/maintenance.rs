@@ -1,5 +1,5 @@
-//! etcd's `Maintenance` service: status, hashes and alarms. Defragment,
-//! Snapshot and MoveLeader are not offered yet, and say so.
+//! etcd's `Maintenance` service: status, hashes, alarms and moving the
+//! leader. Defragment and Snapshot are not offered yet, and say so.
 
 use std::pin::Pin;
 
@@ -116,10 +116,20 @@ impl pb::maintenance_server::Maintenance for MaintenanceService {
         Err(not_supported("Snapshot"))
     }
 
+    /// Asked of the leader (etcdctl finds it); another member answers "not
+    /// leader", as etcd's does.
     async fn move_leader(
         &self,
-        _request: Request<pb::MoveLeaderRequest>,
+        request: Request<pb::MoveLeaderRequest>,
     ) -> Result<Response<pb::MoveLeaderResponse>, Status> {
-        Err(not_supported("MoveLeader"))
+        let caller = self.backend.caller(&request)?;
+        let target = request.into_inner().target_id;
+        let (header, ()) = self
+            .backend
+            .call(caller, calls::MoveLeader { target })
+            .await?;
+        Ok(Response::new(pb::MoveLeaderResponse {
+            header: Some(convert::header(&header)),
+        }))
     }
 }

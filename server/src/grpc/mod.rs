@@ -19,6 +19,7 @@ pub mod cluster;
 pub mod convert;
 pub mod errors;
 pub mod kv;
+pub mod leader;
 pub mod lease;
 pub mod maintenance;
 pub mod tokens;
@@ -48,16 +49,22 @@ pub struct Limits {
 
 /// Every service, routed by its gRPC path. `dialer` opens connections to the
 /// leader, which lease keep-alives and TTL queries are forwarded to.
-pub fn router(backend: Backend, dialer: Dialer, limits: Limits) -> axum::Router {
+pub fn router(
+    backend: Backend,
+    dialer: Dialer,
+    limits: Limits,
+    cluster: cluster::ClusterSettings,
+) -> axum::Router {
     let max_message = limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let kv = kv::KvService::new(
         backend.clone(),
         limits.max_request_bytes,
         limits.max_txn_ops,
     );
-    let cluster = cluster::ClusterService::new(backend.clone());
+    let leader = leader::LeaderLink::new(backend.clone(), dialer);
+    let cluster = cluster::ClusterService::new(backend.clone(), leader.clone(), cluster);
     let maintenance = maintenance::MaintenanceService::new(backend.clone());
-    let lease = lease::LeaseService::new(backend.clone(), dialer);
+    let lease = lease::LeaseService::new(backend.clone(), leader);
     let auth = auth::AuthService::new(backend.clone());
     let watch = watch::WatchService::new(backend, limits.max_request_bytes);
     tonic::service::Routes::new(KvServer::new(kv).max_decoding_message_size(max_message))
