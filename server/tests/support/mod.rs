@@ -47,6 +47,10 @@ pub struct Member {
     pub client_scheme: &'static str,
     /// Flags for this member only (after the cluster's).
     pub extra: Vec<String>,
+    /// A member added at run time: the `--initial-cluster` that
+    /// `etcdctl member add` printed for it (it starts with
+    /// `--initial-cluster-state existing`).
+    pub joined_with: Option<String>,
     child: Option<Child>,
 }
 
@@ -200,6 +204,7 @@ impl Cluster {
                 peer_scheme,
                 client_scheme,
                 extra: options.member_extra.get(i - 1).cloned().unwrap_or_default(),
+                joined_with: None,
                 child: None,
             })
             .collect();
@@ -226,6 +231,10 @@ impl Cluster {
     /// Starts member `i` (again) on its data directory.
     pub fn spawn(&mut self, i: usize) {
         let member = &self.members[i];
+        let (initial_cluster, state) = match &member.joined_with {
+            Some(initial) => (initial.as_str(), "existing"),
+            None => (self.initial_cluster.as_str(), "new"),
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -246,7 +255,9 @@ impl Cluster {
                 "--initial-advertise-peer-urls",
                 &member.advertised_peer_url(),
                 "--initial-cluster",
-                &self.initial_cluster,
+                initial_cluster,
+                "--initial-cluster-state",
+                state,
                 "--initial-cluster-token",
                 &self.token,
             ])
@@ -346,6 +357,93 @@ impl Cluster {
         Ok(MaintenanceClient::new(
             self.channel(i, Duration::from_secs(5)).await?,
         ))
+    }
+
+    /// Adds a member through member `via` (`Cluster.MemberAdd`) and starts
+    /// it joining the cluster with the `--initial-cluster` that etcdctl would
+    /// print, as an operator does after `etcdctl member add`. Returns its
+    /// index and its member ID. Does not wait for it to serve.
+    pub async fn add_member(&mut self, via: usize, learner: bool) -> (usize, u64) {
+        use pb::cluster_client::ClusterClient;
+        let n = self.members.len() + 1;
+        let name = format!("m{n}");
+        let template = &self.members[0];
+        let member = Member {
+            name: name.clone(),
+            client_port: free_port(),
+            peer_port: free_port(),
+            advertised_peer_port: 0,
+            data_dir: self.dir.join(format!("{name}.etcd")),
+            log: self.dir.join(format!("{name}.log")),
+            peer_scheme: template.peer_scheme,
+            client_scheme: template.client_scheme,
+            extra: Vec::new(),
+            joined_with: None,
+            child: None,
+        };
+        let mut member = member;
+        member.advertised_peer_port = member.peer_port;
+        let channel = self
+            .channel(via, Duration::from_secs(10))
+            .await
+            .expect("connect to add a member");
+        let response = ClusterClient::new(channel)
+            .member_add(pb::MemberAddRequest {
+                peer_ur_ls: vec![member.advertised_peer_url()],
+                is_learner: learner,
+            })
+            .await
+            .expect("member add")
+            .into_inner();
+        let id = response.member.as_ref().expect("the added member").id;
+        // etcdctl's ETCD_INITIAL_CLUSTER: every member's name (the new one's
+        // own) with each of its peer URLs.
+        let initial = response
+            .members
+            .iter()
+            .flat_map(|m| {
+                let name = if m.id == id { name.clone() } else { m.name.clone() };
+                m.peer_ur_ls
+                    .iter()
+                    .map(move |url| format!("{name}={url}"))
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        member.joined_with = Some(initial);
+        self.members.push(member);
+        let index = self.members.len() - 1;
+        self.spawn(index);
+        (index, id)
+    }
+
+    /// Removes member `id` through member `via` (`Cluster.MemberRemove`).
+    pub async fn remove_member(&self, via: usize, id: u64) -> Result<(), tonic::Status> {
+        use pb::cluster_client::ClusterClient;
+        let channel = self
+            .channel(via, Duration::from_secs(10))
+            .await
+            .expect("connect to remove a member");
+        ClusterClient::new(channel)
+            .member_remove(pb::MemberRemoveRequest { id })
+            .await
+            .map(|_| ())
+    }
+
+    /// Waits for member i's process to exit by itself; its exit status.
+    pub fn wait_exit(&mut self, i: usize, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        let child = self.members[i].child.as_mut()?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.members[i].child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// The index of the member that leads, as the members report it.
