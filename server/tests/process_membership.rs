@@ -100,7 +100,11 @@ async fn a_cluster_grows_from_one_to_five_and_back_under_writes_losing_none() {
     // before this point.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before: Vec<String> = acked.lock().expect("acked").clone();
-    assert!(before.len() > 20, "the writer made progress: {}", before.len());
+    assert!(
+        before.len() > 20,
+        "the writer made progress: {}",
+        before.len()
+    );
     for i in 0..5 {
         let held = keys_on(&cluster, i, "w").await;
         let missing: Vec<&String> = before.iter().filter(|k| !held.contains(k)).collect();
@@ -131,10 +135,7 @@ async fn a_cluster_grows_from_one_to_five_and_back_under_writes_losing_none() {
     let acked = acked.lock().expect("acked").clone();
     let held = keys_on(&cluster, 0, "w").await;
     let missing: Vec<&String> = acked.iter().filter(|k| !held.contains(k)).collect();
-    assert!(
-        missing.is_empty(),
-        "acknowledged writes lost: {missing:?}"
-    );
+    assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
     assert_eq!(member_list(&cluster, 0).await.len(), 1);
     eprintln!(
         "grow 1→5→1: {} writes acknowledged, {failed} refused and retried, none lost",
@@ -178,7 +179,10 @@ async fn a_learner_catches_up_is_promoted_and_the_leader_is_removed() {
         .put(put("x", "y"))
         .await
         .expect_err("a learner refuses writes");
-    assert_eq!(refused.message(), "etcdserver: rpc not supported for learner");
+    assert_eq!(
+        refused.message(),
+        "etcdserver: rpc not supported for learner"
+    );
     // Promote it (through a follower: sent on to the leader).
     let channel = cluster
         .channel(1, Duration::from_secs(10))
@@ -192,7 +196,8 @@ async fn a_learner_catches_up_is_promoted_and_the_leader_is_removed() {
         {
             Ok(_) => break,
             Err(status)
-                if status.message().contains("in sync with leader") && Instant::now() < deadline =>
+                if status.message().contains("in sync with leader")
+                    && Instant::now() < deadline =>
             {
                 tokio::time::sleep(Duration::from_millis(200)).await
             }
@@ -220,6 +225,8 @@ async fn a_learner_catches_up_is_promoted_and_the_leader_is_removed() {
     let new_leader = cluster.leader().await.expect("a new leader");
     assert_ne!(new_leader, leader);
     let mut kv = cluster.kv(new_leader).await.expect("connect");
-    kv.put(put("after", "v")).await.expect("write after removal");
+    kv.put(put("after", "v"))
+        .await
+        .expect("write after removal");
     assert_eq!(member_list(&cluster, new_leader).await.len(), 3);
 }

@@ -278,6 +278,7 @@ fn snapshot_bytes(data: &[u8]) {
         snapshot::encode(&SnapshotView {
             meta: &image.meta,
             members: &image.members,
+            removed: &image.removed,
             kv: &image.kv,
             leases: &image.leases,
             v2: &image.v2,

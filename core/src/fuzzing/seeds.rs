@@ -436,6 +436,7 @@ fn snapshots() -> Vec<Vec<u8>> {
     let full = snapshot::encode(&SnapshotView {
         meta: &meta,
         members: &members,
+        removed: &[7],
         kv: &store,
         leases: &records,
         v2: b"v2",
@@ -444,6 +445,7 @@ fn snapshots() -> Vec<Vec<u8>> {
     let empty = snapshot::encode(&SnapshotView {
         meta: &SnapshotMeta::default(),
         members: &[],
+        removed: &[],
         kv: &Store::default(),
         leases: &[],
         v2: b"",

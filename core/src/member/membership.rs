@@ -246,6 +246,10 @@ impl Member {
                 peer_urls,
                 learner,
             } => {
+                // etcd's ErrIDRemoved, which it sends as "member not found".
+                if self.state.removed.contains(id) {
+                    return Err(ClientError::MemberNotFound);
+                }
                 if conf.contains(*id) || self.state.roster.contains_key(id) {
                     return Err(ClientError::MemberExists);
                 }

@@ -52,6 +52,9 @@ pub(super) struct AppliedState {
     /// Every member's name and URLs, by id (the voters and learners are
     /// Raft's configuration).
     pub roster: BTreeMap<NodeId, MemberInfo>,
+    /// Members removed from the cluster: their IDs are never used again
+    /// (etcd's `members_removed`).
+    pub removed: BTreeSet<NodeId>,
     /// Active alarms.
     pub alarms: BTreeSet<(NodeId, AlarmKind)>,
     /// Bytes of keys and values of every retained revision, kept up to date
@@ -77,6 +80,7 @@ impl AppliedState {
             lessor,
             auth: AuthStore::new(auth_token_ttl_ms),
             roster: BTreeMap::new(),
+            removed: BTreeSet::new(),
             alarms: BTreeSet::new(),
             lease_bug,
             lessor_config,
@@ -96,6 +100,7 @@ impl AppliedState {
         lessor.set_bug_no_extend_on_promote(self.lease_bug);
         self.lessor = lessor;
         self.roster = roster_of(&image.members);
+        self.removed = image.removed.iter().copied().collect();
         let mut auth = image.auth;
         auth.set_token_ttl_ms(auth_token_ttl_ms);
         auth.adopt_tokens(std::mem::replace(&mut self.auth, AuthStore::new(0)));
@@ -106,9 +111,11 @@ impl AppliedState {
     pub fn image(&self, meta: &SnapshotMeta, conf: &ConfState) -> Vec<u8> {
         let members = self.member_list(conf);
         let leases: Vec<LeaseRecord> = self.lessor.records();
+        let removed: Vec<NodeId> = self.removed.iter().copied().collect();
         snapshot::encode(&SnapshotView {
             meta,
             members: &members,
+            removed: &removed,
             kv: &self.store,
             leases: &leases,
             v2: &[],
@@ -119,7 +126,10 @@ impl AppliedState {
     /// The members of Raft's configuration `conf`, with what the roster
     /// knows of each.
     pub fn member_list(&self, conf: &ConfState) -> Vec<MemberStatus> {
-        conf.members()
+        let mut ids: Vec<NodeId> = conf.members().collect();
+        // Sorted by ID, as etcd lists members.
+        ids.sort_unstable();
+        ids.into_iter()
             .map(|id| {
                 let info = self.roster.get(&id).cloned().unwrap_or_default();
                 MemberStatus {
@@ -264,6 +274,7 @@ impl AppliedState {
             }
             ConfChangeKind::Remove => {
                 self.roster.remove(&change.node);
+                self.removed.insert(change.node);
             }
             ConfChangeKind::PromoteLearner => {}
         }

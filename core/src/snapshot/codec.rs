@@ -65,6 +65,8 @@ pub struct SnapshotView<'a> {
     /// Raft's applied index and term, and the membership Raft sees there.
     pub meta: &'a SnapshotMeta,
     pub members: &'a [Member],
+    /// IDs of members removed from the cluster: never to be added again.
+    pub removed: &'a [u64],
     pub kv: &'a Store,
     pub leases: &'a [LeaseRecord],
     /// Opaque: the v2 store's image (reserved; empty until the v2 store exists).
@@ -78,6 +80,8 @@ pub struct SnapshotView<'a> {
 pub struct SnapshotImage {
     pub meta: SnapshotMeta,
     pub members: Vec<Member>,
+    /// IDs of removed members (none in files written before they were kept).
+    pub removed: Vec<u64>,
     pub kv: Store,
     pub leases: Vec<LeaseRecord>,
     pub v2: Bytes,
@@ -98,7 +102,7 @@ pub fn encode(view: &SnapshotView<'_>) -> Vec<u8> {
         let body_at = out.len();
         match kind {
             SECTION_META => encode_meta(&mut out, view.meta),
-            SECTION_MEMBERS => encode_members(&mut out, view.members),
+            SECTION_MEMBERS => encode_members(&mut out, view.members, view.removed),
             SECTION_KV => view.kv.encode_image(&mut out),
             SECTION_LEASES => encode_leases(&mut out, view.leases),
             SECTION_V2 => out.extend_from_slice(view.v2),
@@ -200,9 +204,12 @@ pub fn decode(file: &Bytes, kv_config: StoreConfig) -> Result<SnapshotImage, Sna
     }
     let [meta, members, kv, leases, v2, auth]: [Bytes; 6] =
         bodies.try_into().expect("six sections");
+    let members_and_removed =
+        decode_members(&members).map_err(|reason| body_error(SECTION_MEMBERS, reason))?;
     Ok(SnapshotImage {
         meta: decode_meta(&meta).map_err(|reason| body_error(SECTION_META, reason))?,
-        members: decode_members(&members).map_err(|reason| body_error(SECTION_MEMBERS, reason))?,
+        members: members_and_removed.0,
+        removed: members_and_removed.1,
         kv: Store::decode_image(&kv, kv_config)?,
         leases: decode_leases(&leases).map_err(|reason| body_error(SECTION_LEASES, reason))?,
         v2,
@@ -251,7 +258,7 @@ fn encode_meta(out: &mut Vec<u8>, meta: &SnapshotMeta) {
     }
 }
 
-fn encode_members(out: &mut Vec<u8>, members: &[Member]) {
+fn encode_members(out: &mut Vec<u8>, members: &[Member], removed: &[u64]) {
     put_u32(out, members.len() as u32);
     for member in members {
         put_u64(out, member.id);
@@ -262,6 +269,13 @@ fn encode_members(out: &mut Vec<u8>, members: &[Member]) {
             for url in urls.iter() {
                 put_str(out, url);
             }
+        }
+    }
+    // Removed members follow, when there are any (older files end here).
+    if !removed.is_empty() {
+        put_u32(out, removed.len() as u32);
+        for &id in removed {
+            put_u64(out, id);
         }
     }
 }
@@ -356,7 +370,7 @@ fn decode_meta(body: &[u8]) -> Result<SnapshotMeta, String> {
     })
 }
 
-fn decode_members(body: &[u8]) -> Result<Vec<Member>, String> {
+fn decode_members(body: &[u8]) -> Result<(Vec<Member>, Vec<u64>), String> {
     let mut reader = Reader::new(body);
     let count = reader.count(21)?;
     let mut members = Vec::with_capacity(count);
@@ -384,8 +398,15 @@ fn decode_members(body: &[u8]) -> Result<Vec<Member>, String> {
             is_learner,
         });
     }
+    let mut removed = Vec::new();
+    if reader.at < reader.bytes.len() {
+        let count = reader.count(8)?;
+        for _ in 0..count {
+            removed.push(reader.u64()?);
+        }
+    }
     reader.finish()?;
-    Ok(members)
+    Ok((members, removed))
 }
 
 fn decode_leases(body: &[u8]) -> Result<Vec<LeaseRecord>, String> {

@@ -54,6 +54,7 @@ fn encoded() -> (Vec<u8>, Store) {
     let view = SnapshotView {
         meta: &meta,
         members: &members,
+        removed: &[9, 12],
         kv: &store,
         leases: &leases,
         v2: b"v2-opaque",
@@ -69,6 +70,7 @@ fn round_trips_every_section() {
     let image = decode(&Bytes::from(bytes), StoreConfig::default()).expect("decode");
     assert_eq!(image.meta, meta);
     assert_eq!(image.members, members);
+    assert_eq!(image.removed, vec![9, 12]);
     assert_eq!(image.leases, leases);
     assert_eq!(image.v2, Bytes::from_static(b"v2-opaque"));
     assert!(image.auth.same_state(&crate::auth::AuthStore::new(1)));

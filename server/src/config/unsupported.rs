@@ -25,6 +25,7 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
     "max-txn-ops",
     "max-concurrent-streams",
     "force-new-cluster",
+    "strict-reconfig-check",
     "experimental-initial-corrupt-check",
     "logger",
     "log-level",

@@ -402,7 +402,11 @@ impl Cluster {
             .members
             .iter()
             .flat_map(|m| {
-                let name = if m.id == id { name.clone() } else { m.name.clone() };
+                let name = if m.id == id {
+                    name.clone()
+                } else {
+                    m.name.clone()
+                };
                 m.peer_ur_ls
                     .iter()
                     .map(move |url| format!("{name}={url}"))
