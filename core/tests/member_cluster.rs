@@ -1310,3 +1310,49 @@ fn leadership_moves_on_request_and_before_the_leader_is_removed() {
         Ok(ClientResponse::Put(_))
     ));
 }
+
+#[test]
+fn defragment_keeps_one_fresh_snapshot_and_serves_throughout() {
+    let mut cluster = Cluster::new(3, 10);
+    cluster.run(3_000);
+    let leader = cluster.leader().expect("a leader");
+    for i in 0..80 {
+        assert!(matches!(
+            cluster.call(leader, &Caller::Anonymous, put(&format!("k{i}"), "v")),
+            Ok(ClientResponse::Put(_))
+        ));
+    }
+    let before = cluster.nodes[&leader].disk.snapshots.len();
+    assert!(before > 1, "several snapshots before: {before}");
+    // Writes and the defragment interleave; both are answered.
+    let write = cluster.request(leader, put("during", "v"));
+    let defrag = cluster.request(leader, ClientRequest::Defragment);
+    cluster.run(500);
+    assert!(matches!(
+        cluster.response(leader, write),
+        Some(Ok(ClientResponse::Put(_)))
+    ));
+    assert_eq!(
+        cluster.response(leader, defrag),
+        Some(&Ok(ClientResponse::Defragmented))
+    );
+    assert_eq!(cluster.nodes[&leader].disk.snapshots.len(), 1);
+    // A second one with nothing new applied answers at once.
+    assert_eq!(
+        cluster.call(leader, &Caller::Anonymous, ClientRequest::Defragment),
+        Ok(ClientResponse::Defragmented)
+    );
+    // Nothing was lost: a restart from the one snapshot and the WAL serves
+    // every key.
+    cluster.crash(leader);
+    cluster.restart(leader);
+    cluster.run(2_000);
+    assert_eq!(
+        value_of(Some(&cluster.call(
+            leader,
+            &Caller::Anonymous,
+            get("k79", true)
+        ))),
+        Some(Bytes::from_static(b"v"))
+    );
+}

@@ -84,6 +84,19 @@ impl DataDir {
             .unwrap_or(false)
     }
 
+    /// Bytes the snapshot files take on disk: cairn's counterpart of etcd's
+    /// database file (etcd's WAL is not part of its db size either). Several
+    /// are kept (`--max-snapshots`); a defragment keeps one.
+    pub fn snapshot_bytes(&self) -> u64 {
+        fs::read_dir(&self.snap)
+            .into_iter()
+            .flat_map(|entries| entries.flatten())
+            .filter_map(|entry| entry.metadata().ok())
+            .filter(|metadata| metadata.is_file())
+            .map(|metadata| metadata.len())
+            .sum()
+    }
+
     /// Who this data directory belongs to: the cluster and member IDs its
     /// first WAL segment records (`None` without a readable WAL).
     pub fn wal_metadata(&self) -> Option<cairn_core::wal::Metadata> {

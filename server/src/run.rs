@@ -66,8 +66,10 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     let cluster = grpc::cluster::ClusterSettings {
         token: config.initial_cluster_token.clone(),
     };
-    let router =
-        grpc::router(backend, dialer.clone(), limits, cluster).merge(http::routes(handle.clone()));
+    let files =
+        cairn_runtime_tokio::DataDir::new(&config.data_dir_path(), config.wal_dir.as_deref());
+    let router = grpc::router(backend, dialer.clone(), limits, cluster, Some(files))
+        .merge(http::routes(handle.clone()));
     let driver = tokio::spawn(driver.run());
     if config.experimental_initial_corrupt_check {
         corrupt_check::initial_corrupt_check(&handle, identity.local_id, &dialer, &log).await?;

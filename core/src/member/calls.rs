@@ -221,6 +221,25 @@ impl Call for MoveLeader {
     }
 }
 
+/// `Maintenance.Defragment`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Defragment;
+
+impl Call for Defragment {
+    type Response = ();
+
+    fn into_request(self) -> ClientRequest {
+        ClientRequest::Defragment
+    }
+
+    fn from_response(response: ClientResponse) -> Option<()> {
+        match response {
+            ClientResponse::Defragmented => Some(()),
+            _ => None,
+        }
+    }
+}
+
 /// `Maintenance.Status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Status;
@@ -583,6 +602,7 @@ mod tests {
             ClientResponse::Leases(vec![1]),
             ClientResponse::MemberChanged(Vec::new()),
             ClientResponse::LeaderMoved,
+            ClientResponse::Defragmented,
             ClientResponse::Auth(AuthResponse::Done),
             ClientResponse::Auth(AuthResponse::Status {
                 enabled: true,
@@ -694,6 +714,12 @@ mod tests {
             MoveLeader { target: 2 },
             ClientRequest::MoveLeader { target: 2 },
             ClientResponse::LeaderMoved,
+            (),
+        );
+        pairs(
+            Defragment,
+            ClientRequest::Defragment,
+            ClientResponse::Defragmented,
             (),
         );
         pairs(

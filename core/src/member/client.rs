@@ -67,6 +67,11 @@ pub enum ClientRequest {
     MoveLeader {
         target: NodeId,
     },
+    /// etcd's `Maintenance.Defragment`: cairn has no B+tree file to rewrite,
+    /// so it takes a fresh snapshot and releases every older snapshot and
+    /// every WAL segment the new snapshot makes unnecessary. Answered once
+    /// the new snapshot is durable; the member serves throughout.
+    Defragment,
 }
 
 /// A membership change a client asks for.
@@ -198,6 +203,8 @@ pub enum ClientResponse {
     MemberChanged(Vec<MemberStatus>),
     /// Leadership is where the client asked.
     LeaderMoved,
+    /// The member's files are compacted.
+    Defragmented,
 }
 
 /// Why a request failed. The texts are etcd's wire texts: clients match on them.

@@ -234,12 +234,23 @@ impl Member {
                 if compact_to >= self.raft.first_index() {
                     self.raft.compact_log(compact_to);
                 }
-                self.disk.own_snapshot_saved(&meta, self.config.retention);
+                let defrag = std::mem::take(&mut self.disk.defrag_snapshot);
+                let retention = if defrag {
+                    super::persistence::DEFRAG_RETENTION
+                } else {
+                    self.config.retention
+                };
+                self.disk.own_snapshot_saved(&meta, retention);
                 self.actions
                     .push_back(Action::Event(MemberEvent::SnapshotSaved {
                         index: meta.index,
                         term: meta.term,
                     }));
+                if defrag {
+                    self.drive();
+                    self.answer_defrag();
+                    return;
+                }
             }
             Some(SnapshotWrite::Received) | None => {}
         }
@@ -324,6 +335,13 @@ impl Member {
             client_urls: self.config.client_urls.clone(),
         };
         self.propose_internal(op);
+    }
+
+    /// Answers every defragment request waiting.
+    pub(super) fn answer_defrag(&mut self) {
+        for token in std::mem::take(&mut self.disk.defrag_waiters) {
+            self.respond(token, Ok(ClientResponse::Defragmented));
+        }
     }
 
     /// The members of the cluster as this member has applied them.
@@ -618,11 +636,21 @@ impl Member {
 
     pub(super) fn maybe_snapshot(&mut self) {
         let applied = self.raft.applied();
-        if self.disk.snapshot_write.is_some()
-            || applied < self.disk.last_snapshot_index + self.config.snapshot_count
-        {
+        if self.disk.snapshot_write.is_some() {
             return;
         }
+        let defrag = !self.disk.defrag_waiters.is_empty();
+        if defrag && applied == self.disk.last_snapshot_index {
+            // The newest snapshot is current: release what it makes
+            // unnecessary and answer.
+            self.disk.release_for_defrag(applied);
+            self.answer_defrag();
+            return;
+        }
+        if !defrag && applied < self.disk.last_snapshot_index + self.config.snapshot_count {
+            return;
+        }
+        self.disk.defrag_snapshot = defrag;
         let meta = self.raft.snapshot_meta();
         let bytes = self.state.image(&meta, self.raft.conf_state());
         self.disk.last_snapshot_index = meta.index;

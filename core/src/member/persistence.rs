@@ -54,6 +54,12 @@ pub(super) struct Completed {
     pub after: Option<Action>,
 }
 
+/// What a defragment keeps: the newest snapshot and the WAL after it.
+pub const DEFRAG_RETENTION: RetentionPolicy = RetentionPolicy {
+    max_snapshots: 1,
+    max_wals: 1,
+};
+
 /// The member's disk, as the member sees it.
 #[derive(Debug)]
 pub(super) struct Persistence {
@@ -68,6 +74,11 @@ pub(super) struct Persistence {
     /// Messages waiting for a Raft write to become durable.
     held: Vec<(WriteId, Message)>,
     pub snapshot_write: Option<SnapshotWrite>,
+    /// Defragment requests waiting for a fresh snapshot and the release of
+    /// everything older.
+    pub defrag_waiters: Vec<super::client::ClientToken>,
+    /// The snapshot being written was asked for by a defragment.
+    pub defrag_snapshot: bool,
     /// Snapshots that arrived with a leader's snapshot message, by index,
     /// with their bytes and their decoded image.
     pub received_snapshots: BTreeMap<u64, (Bytes, SnapshotImage)>,
@@ -86,6 +97,8 @@ impl Persistence {
             next_token: 1,
             held: Vec::new(),
             snapshot_write: None,
+            defrag_waiters: Vec::new(),
+            defrag_snapshot: false,
             received_snapshots: BTreeMap::new(),
             last_snapshot_index: 0,
         }
@@ -206,9 +219,21 @@ impl Persistence {
     pub fn own_snapshot_saved(&mut self, meta: &SnapshotMeta, retention: RetentionPolicy) {
         self.batch
             .push_snapshot_marker(&mut self.wal, meta.index, meta.term);
+        self.release(meta.index, retention);
+    }
+
+    /// Defragment with a current snapshot at `index`: releases every older
+    /// snapshot and every WAL segment it makes unnecessary.
+    pub fn release_for_defrag(&mut self, index: u64) {
+        self.release(index, DEFRAG_RETENTION);
+    }
+
+    /// Deletes (after the batch's write) the files that the snapshot at
+    /// `index` makes unnecessary under `retention`.
+    fn release(&mut self, index: u64, retention: RetentionPolicy) {
         let snapshots: Vec<&str> = self.snapshot_files.iter().map(String::as_str).collect();
         let wal: Vec<&str> = self.wal_segments.iter().map(String::as_str).collect();
-        let doomed = snapshot::files_to_delete(&snapshots, &wal, meta.index, retention);
+        let doomed = snapshot::files_to_delete(&snapshots, &wal, index, retention);
         let (wal_doomed, snap_doomed): (Vec<String>, Vec<String>) =
             doomed.into_iter().partition(|name| name.ends_with(".wal"));
         self.wal_segments.retain(|s| !wal_doomed.contains(s));
@@ -232,6 +257,10 @@ impl Persistence {
     /// nothing is collected without being flushed while no write is in
     /// flight (the member flushes after every input).
     pub fn check_invariants(&self) {
+        assert!(
+            !self.defrag_snapshot || self.snapshot_write.is_some(),
+            "a defragment snapshot flag without a snapshot being written"
+        );
         let newest_pending = [
             self.batch.completes_write(),
             self.in_flight.as_ref().and_then(|f| f.write),

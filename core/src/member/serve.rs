@@ -147,6 +147,10 @@ impl Member {
             }
             ClientRequest::ChangeMember(change) => self.serve_member_change(token, change),
             ClientRequest::MoveLeader { target } => self.serve_move_leader(token, target),
+            ClientRequest::Defragment => {
+                self.disk.defrag_waiters.push(token);
+                self.maybe_snapshot();
+            }
         }
     }
 

@@ -1,5 +1,5 @@
-//! etcd's `Maintenance` service: status, hashes, alarms and moving the
-//! leader. Defragment and Snapshot are not offered yet, and say so.
+//! etcd's `Maintenance` service: status, hashes, alarms, defragmenting and
+//! moving the leader. Snapshot is not offered yet, and says so.
 
 use std::pin::Pin;
 
@@ -12,16 +12,19 @@ use tonic::{Request, Response, Status};
 use super::backend::Backend;
 use super::convert;
 use super::errors::not_supported;
+use cairn_runtime_tokio::DataDir;
 
 /// The `Maintenance` service.
 #[derive(Clone, Debug)]
 pub struct MaintenanceService {
     backend: Backend,
+    /// The member's files, whose size `Status` reports as the db size.
+    files: Option<DataDir>,
 }
 
 impl MaintenanceService {
-    pub fn new(backend: Backend) -> MaintenanceService {
-        MaintenanceService { backend }
+    pub fn new(backend: Backend, files: Option<DataDir>) -> MaintenanceService {
+        MaintenanceService { backend, files }
     }
 }
 
@@ -77,15 +80,31 @@ impl pb::maintenance_server::Maintenance for MaintenanceService {
         &self,
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
-        let (header, info) = self.backend.call(Caller::Anonymous, calls::Status).await?;
+        let (header, mut info) = self.backend.call(Caller::Anonymous, calls::Status).await?;
+        if let Some(files) = self.files.clone() {
+            // The size on disk, as etcd's db size is its file's (never less
+            // than what is in use, which is in memory before any snapshot).
+            let on_disk = tokio::task::spawn_blocking(move || files.snapshot_bytes())
+                .await
+                .unwrap_or(0);
+            info.db_size = info
+                .db_size_in_use
+                .max(i64::try_from(on_disk).unwrap_or(i64::MAX));
+        }
         Ok(Response::new(convert::status_response(&header, info)))
     }
 
+    /// Compacts the member's files: a fresh snapshot, every older snapshot
+    /// and WAL segment released. The member keeps serving meanwhile.
     async fn defragment(
         &self,
-        _request: Request<pb::DefragmentRequest>,
+        request: Request<pb::DefragmentRequest>,
     ) -> Result<Response<pb::DefragmentResponse>, Status> {
-        Err(not_supported("Defragment"))
+        let caller = self.backend.caller(&request)?;
+        let (header, ()) = self.backend.call(caller, calls::Defragment).await?;
+        Ok(Response::new(pb::DefragmentResponse {
+            header: Some(convert::header(&header)),
+        }))
     }
 
     async fn hash(

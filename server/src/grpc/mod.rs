@@ -54,6 +54,7 @@ pub fn router(
     dialer: Dialer,
     limits: Limits,
     cluster: cluster::ClusterSettings,
+    files: Option<cairn_runtime_tokio::DataDir>,
 ) -> axum::Router {
     let max_message = limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let kv = kv::KvService::new(
@@ -63,7 +64,7 @@ pub fn router(
     );
     let leader = leader::LeaderLink::new(backend.clone(), dialer);
     let cluster = cluster::ClusterService::new(backend.clone(), leader.clone(), cluster);
-    let maintenance = maintenance::MaintenanceService::new(backend.clone());
+    let maintenance = maintenance::MaintenanceService::new(backend.clone(), files);
     let lease = lease::LeaseService::new(backend.clone(), leader);
     let auth = auth::AuthService::new(backend.clone());
     let watch = watch::WatchService::new(backend, limits.max_request_bytes);
