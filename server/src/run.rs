@@ -29,7 +29,7 @@ use crate::config::{ClusterState, Config, InitialCluster, Url};
 use crate::grpc::tokens::TokenProvider;
 use crate::logging::Logger;
 use crate::serve::ClientListener;
-use crate::{corrupt_check, events, grpc, http, ids, serve, tls};
+use crate::{compactor, corrupt_check, events, grpc, http, ids, serve, tls};
 
 /// Runs a member until it fails; returns the reason.
 pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
@@ -71,6 +71,8 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     let router = grpc::router(backend, dialer.clone(), limits, cluster, Some(files))
         .merge(http::routes(handle.clone()));
     let driver = tokio::spawn(driver.run());
+    let compaction = config.auto_compaction().map_err(|e| e.to_string())?;
+    compactor::spawn(handle.clone(), compaction, log.clone());
     if config.experimental_initial_corrupt_check {
         corrupt_check::initial_corrupt_check(&handle, identity.local_id, &dialer, &log).await?;
     }

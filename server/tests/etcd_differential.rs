@@ -904,7 +904,7 @@ fn mask_members(text: &str, ports: &[(u16, &str)]) -> String {
 /// member rows, `ETCD_INITIAL_CLUSTER` entries and JSON member objects in
 /// one order.
 fn sort_members(text: &str) -> String {
-    let mut lines: Vec<String> = text.lines().map(|line| sort_json_members(line)).collect();
+    let mut lines: Vec<String> = text.lines().map(sort_json_members).collect();
     for line in &mut lines {
         if let Some(list) = line
             .strip_prefix("ETCD_INITIAL_CLUSTER=\"")

@@ -26,6 +26,8 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
     "max-concurrent-streams",
     "force-new-cluster",
     "strict-reconfig-check",
+    "auto-compaction-retention",
+    "auto-compaction-mode",
     "experimental-initial-corrupt-check",
     "logger",
     "log-level",

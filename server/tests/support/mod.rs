@@ -99,6 +99,7 @@ pub struct Cluster {
     token: String,
     pub dir: PathBuf,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
     client_tls: Option<ClientTls>,
     /// The peer proxies, with [`Options::peer_proxy`].
     pub netfault: Option<netfault::NetFault>,
@@ -136,6 +137,8 @@ pub struct Options {
     /// Members reach each other through proxies that can cut links
     /// ([`Cluster::netfault`]); needs a tokio runtime.
     pub peer_proxy: bool,
+    /// Environment variables for every member.
+    pub env: Vec<(String, String)>,
 }
 
 impl Options {
@@ -219,6 +222,7 @@ impl Cluster {
             token: format!("token-{tag}"),
             dir,
             extra: options.extra,
+            env: options.env,
             client_tls: options.client_tls,
             netfault,
         };
@@ -263,6 +267,7 @@ impl Cluster {
             ])
             .args(&self.extra)
             .args(&member.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
