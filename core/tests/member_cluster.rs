@@ -1356,3 +1356,38 @@ fn defragment_keeps_one_fresh_snapshot_and_serves_throughout() {
         Some(Bytes::from_static(b"v"))
     );
 }
+
+#[test]
+fn a_corrupt_alarm_stops_writes_on_every_member_until_disarmed() {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.run(3_000);
+    let leader = cluster.leader().expect("a leader");
+    let follower = cluster.follower_of(leader);
+    let raise = ClientRequest::Alarm {
+        action: AlarmAction::Activate,
+        member: follower,
+        alarm: Some(AlarmKind::Corrupt),
+    };
+    assert!(cluster.call(leader, &Caller::Anonymous, raise).is_ok());
+    for id in cluster.ids.clone() {
+        assert_eq!(
+            cluster.call(id, &Caller::Anonymous, put("k", "v")),
+            Err(ClientError::Corrupt),
+            "m{id} refuses writes"
+        );
+        // Reads still serve.
+        assert!(cluster
+            .call(id, &Caller::Anonymous, get("k", false))
+            .is_ok());
+    }
+    let clear = ClientRequest::Alarm {
+        action: AlarmAction::Deactivate,
+        member: follower,
+        alarm: Some(AlarmKind::Corrupt),
+    };
+    assert!(cluster.call(follower, &Caller::Anonymous, clear).is_ok());
+    assert!(matches!(
+        cluster.call(follower, &Caller::Anonymous, put("k", "v")),
+        Ok(ClientResponse::Put(_))
+    ));
+}

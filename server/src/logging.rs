@@ -83,6 +83,10 @@ impl Logger {
         let _ = out.flush();
     }
 
+    pub fn debug(&self, package: &str, message: &str) {
+        self.log(Level::Debug, package, message);
+    }
+
     pub fn info(&self, package: &str, message: &str) {
         self.log(Level::Info, package, message);
     }

@@ -76,6 +76,15 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     if config.experimental_initial_corrupt_check {
         corrupt_check::initial_corrupt_check(&handle, identity.local_id, &dialer, &log).await?;
     }
+    if !config.experimental_corrupt_check_time.is_zero() {
+        tokio::spawn(corrupt_check::periodic_corrupt_check(
+            handle.clone(),
+            identity.local_id,
+            dialer.clone(),
+            config.experimental_corrupt_check_time,
+            log.clone(),
+        ));
+    }
     let client_server_tls = client_tls.map(|tls| tls.server);
     serve_clients(listeners.clients, router, client_server_tls, &config, &log);
     Err(wait(driver).await)

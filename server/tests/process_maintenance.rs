@@ -190,3 +190,108 @@ async fn a_full_quota_is_cleared_by_compact_defrag_and_disarm() {
     assert!(status.errors.is_empty(), "{:?}", status.errors);
     assert!(status.db_size >= status.db_size_in_use);
 }
+
+/// Changes `from` to `to` (same length) inside a snapshot file and re-seals
+/// it (section and file checksums, docs/snapshot-format.md), so that the
+/// member loads it without complaint: data that silently went bad.
+fn tamper_snapshot(path: &std::path::Path, from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let mut file = std::fs::read(path).expect("read snapshot");
+    let at = file
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the value is in the snapshot");
+    file[at..at + from.len()].copy_from_slice(to);
+    let u32_at = |f: &[u8], i: usize| u32::from_le_bytes(f[i..i + 4].try_into().expect("4"));
+    let u64_at = |f: &[u8], i: usize| u64::from_le_bytes(f[i..i + 8].try_into().expect("8"));
+    let trailer_at = file.len() - 16;
+    let mut section = 16;
+    for _ in 0..u32_at(&file, 12) {
+        let body_at = section + 24;
+        let body_end = body_at + u64_at(&file, section + 8) as usize;
+        if (body_at..body_end).contains(&at) {
+            let crc = crc32fast::hash(&file[body_at..body_end]);
+            file[section + 16..section + 20].copy_from_slice(&crc.to_le_bytes());
+        }
+        section = body_end.next_multiple_of(8);
+    }
+    let crc = crc32fast::hash(&file[..trailer_at]);
+    file[trailer_at + 8..trailer_at + 12].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(path, file).expect("write snapshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_with_corrupt_data_raises_corrupt_and_writes_stop() {
+    let mut cluster = Cluster::start_with(
+        "corrupt",
+        3,
+        &[
+            "--snapshot-count",
+            "20",
+            "--experimental-corrupt-check-time",
+            "1s",
+        ],
+    )
+    .await;
+    let leader = cluster.leader().await.expect("a leader");
+    let victim = (leader + 1) % 3;
+    let mut kv = cluster.kv(leader).await.expect("connect");
+    kv.put(put("target", "good-value")).await.expect("put");
+    for i in 0..60 {
+        kv.put(put(&format!("k{i}"), "v")).await.expect("put");
+    }
+    // Let the victim apply and snapshot everything, then stop it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.kill(victim);
+    let snap_dir = cluster.members[victim].data_dir.join("member/snap");
+    let mut snapshots: Vec<std::path::PathBuf> = std::fs::read_dir(&snap_dir)
+        .expect("snapshot dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "snap"))
+        .collect();
+    snapshots.sort();
+    let newest = snapshots.last().expect("the victim has a snapshot");
+    tamper_snapshot(newest, b"good-value", b"evil-value");
+    cluster.spawn(victim);
+    cluster.wait_serving(victim).await;
+    let victim_id = cluster.member_ids().await[victim];
+    // The leader's periodic check finds it; writes stop everywhere.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match kv.put(put("after", "v")).await {
+            Err(status) if status.message() == "etcdserver: corrupt cluster" => break,
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no CORRUPT alarm within 20 s; leader log:\n{}",
+            cluster.members[leader].log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let channel = cluster
+        .channel(leader, Duration::from_secs(10))
+        .await
+        .expect("connect");
+    let alarms = MaintenanceClient::new(channel)
+        .alarm(pb::AlarmRequest {
+            action: pb::alarm_request::AlarmAction::Get as i32,
+            member_id: 0,
+            alarm: pb::AlarmType::None as i32,
+        })
+        .await
+        .expect("alarm list")
+        .into_inner()
+        .alarms;
+    assert!(
+        alarms
+            .iter()
+            .any(|a| a.member_id == victim_id && a.alarm == pb::AlarmType::Corrupt as i32),
+        "{alarms:?}"
+    );
+    let mut other = cluster.kv((leader + 2) % 3).await.expect("connect");
+    let refused = other.put(put("x", "y")).await.expect_err("refused");
+    assert_eq!(refused.message(), "etcdserver: corrupt cluster");
+    assert!(cluster.members[leader].log_text().contains("'s hash"));
+}

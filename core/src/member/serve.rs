@@ -28,6 +28,10 @@ impl Member {
             self.respond(token, Err(ClientError::NotSupportedForLearner));
             return;
         }
+        if self.state.corrupt() && stopped_by_corrupt(&request) {
+            self.respond(token, Err(ClientError::Corrupt));
+            return;
+        }
         match request {
             ClientRequest::Range(range)
                 if range.serializable || self.config.knobs.local_linearizable_reads =>
@@ -310,6 +314,20 @@ fn served_by_learner(request: &ClientRequest) -> bool {
     match request {
         ClientRequest::Range(range) => range.serializable,
         ClientRequest::Status => true,
+        _ => false,
+    }
+}
+
+/// Requests refused while a CORRUPT alarm is active (they would be refused
+/// when applied anyway): writes, compactions and leases.
+fn stopped_by_corrupt(request: &ClientRequest) -> bool {
+    match request {
+        ClientRequest::Put(_)
+        | ClientRequest::DeleteRange(_)
+        | ClientRequest::Compact { .. }
+        | ClientRequest::LeaseGrant { .. }
+        | ClientRequest::LeaseRevoke { .. } => true,
+        ClientRequest::Txn(txn) => super::client::txn_is_write(txn),
         _ => false,
     }
 }

@@ -143,6 +143,13 @@ impl AppliedState {
             .collect()
     }
 
+    /// Whether a CORRUPT alarm is active.
+    pub fn corrupt(&self) -> bool {
+        self.alarms
+            .iter()
+            .any(|(_, kind)| *kind == AlarmKind::Corrupt)
+    }
+
     pub fn authz<'a>(&'a self, who: &'a Identity) -> Authz<'a> {
         Authz {
             auth: &self.auth,
@@ -163,6 +170,11 @@ impl AppliedState {
         // Checked against the applied auth state: every member decides alike.
         if let Err(error) = self.authz(&identity).op(&op) {
             return Applied::answer(Err(error.into()));
+        }
+        // etcd's corrupt applier: while a CORRUPT alarm is active, no write
+        // changes the store, on any member.
+        if self.corrupt() && changes_data(&op) {
+            return Applied::answer(Err(ClientError::Corrupt));
         }
         let _ = origin;
         let (result, events) = match op {
@@ -294,6 +306,22 @@ pub(super) fn roster_of(members: &[snapshot::Member]) -> BTreeMap<NodeId, Member
             (m.id, info)
         })
         .collect()
+}
+
+/// What the CORRUPT alarm stops (etcd's `applierV3Corrupt`): writes to the
+/// store, compactions and leases.
+fn changes_data(op: &Op) -> bool {
+    match op {
+        Op::Put(_)
+        | Op::DeleteRange(_)
+        | Op::Compact { .. }
+        | Op::LeaseGrant { .. }
+        | Op::LeaseRevoke { .. } => true,
+        Op::Txn(txn) => super::client::txn_is_write(txn),
+        Op::Alarm { .. } | Op::Auth(_) | Op::PublishAttributes { .. } | Op::UpdateMember { .. } => {
+            false
+        }
+    }
 }
 
 /// Bytes a write's events add to the store (a tombstone adds its key).

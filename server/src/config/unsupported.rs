@@ -29,6 +29,7 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
     "auto-compaction-retention",
     "auto-compaction-mode",
     "experimental-initial-corrupt-check",
+    "experimental-corrupt-check-time",
     "logger",
     "log-level",
     "log-outputs",
