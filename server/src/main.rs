@@ -60,14 +60,13 @@ fn main() -> ExitCode {
             cairn_server::version::ETCD_API_VERSION
         ),
     );
-    // Settings of features cairn does not implement yet: serving without a
-    // security feature that was asked for (TLS, client certificates, auth)
-    // would be worse than not serving, so those refuse to start; the others
-    // are accepted with a warning that says exactly what is not done.
-    let (refused, warned): (Vec<String>, Vec<String>) = config
-        .unsupported_settings()
-        .into_iter()
-        .partition(|setting| is_security_setting(setting));
+    // Settings of features cairn does not implement yet: where ignoring one
+    // would change what the cluster does (discovery would bootstrap a split
+    // cluster, a proxy would start as a member, a unix socket would not be
+    // listened on), the start stops, naming it; tuning knobs of etcd's own
+    // storage are accepted with a warning that says what is not done.
+    let refused = config.refused_settings();
+    let warned = config.unsupported_settings();
     for setting in &warned {
         log.warn("etcdmain", &format!("{setting}; continuing without it"));
     }
@@ -103,13 +102,6 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// Whether an unsupported setting must stop the start: a listener cairn
-/// cannot open as asked (a `unix://` URL). Every TLS and auth flag is
-/// implemented; other unsupported flags are warned about and ignored.
-fn is_security_setting(setting: &str) -> bool {
-    setting.contains("URLs are not supported")
 }
 
 /// Where `--log-outputs` sends log lines: `default` and `stderr` to standard

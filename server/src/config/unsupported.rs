@@ -67,6 +67,24 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
     "version",
 ];
 
+/// Flags cairn does not implement where ignoring them would change what the
+/// cluster does: set to anything but etcd's default, they stop the start,
+/// with why.
+pub const REFUSED_FLAGS: &[(&str, &str)] = &[
+    ("discovery", "discovery is not implemented yet; ignoring it would bootstrap a cluster of one member (a split)"),
+    ("discovery-srv", "DNS discovery is not implemented yet; ignoring it would bootstrap a cluster of one member (a split)"),
+    ("discovery-srv-name", "DNS discovery is not implemented yet"),
+    ("discovery-proxy", "discovery is not implemented yet"),
+    ("enable-v2", "the v2 API is not implemented yet; clients of it would get 404s"),
+    ("experimental-enable-v2v3", "the v2 API is not implemented yet"),
+    ("proxy", "the v2 proxy mode is not implemented yet; ignoring it would start a member instead of a proxy"),
+    ("cors", "the HTTP/JSON gateway is not implemented yet, and the CORS origins would not be enforced"),
+    ("host-whitelist", "Host header checks are not implemented yet; ignoring them would accept any Host"),
+    ("enable-pprof", "the /debug/pprof endpoints are not implemented"),
+    ("experimental-enable-lease-checkpoint", "lease checkpoints are not implemented yet; leases would restart their TTL on a leader change"),
+    ("experimental-enable-lease-checkpoint-persist", "lease checkpoints are not implemented yet"),
+];
+
 /// Reads one URL list out of a configuration.
 type UrlsOf = fn(&Config) -> &[Url];
 
@@ -88,6 +106,27 @@ impl Config {
     pub fn unsupported_settings(&self) -> Vec<String> {
         let defaults = Config::default();
         let mut found = Vec::new();
+        for spec in FLAGS.iter().filter(|spec| spec.kind != FlagKind::Ignored) {
+            if IMPLEMENTED_FLAGS.contains(&spec.name)
+                || REFUSED_FLAGS.iter().any(|(flag, _)| *flag == spec.name)
+            {
+                continue;
+            }
+            let value = self.get(spec.name);
+            if value != defaults.get(spec.name) {
+                let value = value.unwrap_or_default();
+                found.push(format!("--{}={value} is not supported yet", spec.name));
+            }
+        }
+        found
+    }
+
+    /// One sentence per setting that cairn must refuse: a flag of
+    /// [`REFUSED_FLAGS`] set to anything but etcd's default, or a `unix://`
+    /// URL. Empty when the start may go on.
+    pub fn refused_settings(&self) -> Vec<String> {
+        let defaults = Config::default();
+        let mut found = Vec::new();
         for (flag, urls) in URL_FLAGS {
             for url in urls(self) {
                 if !matches!(url.scheme, Scheme::Http | Scheme::Https) {
@@ -98,14 +137,10 @@ impl Config {
                 }
             }
         }
-        for spec in FLAGS.iter().filter(|spec| spec.kind != FlagKind::Ignored) {
-            if IMPLEMENTED_FLAGS.contains(&spec.name) {
-                continue;
-            }
-            let value = self.get(spec.name);
-            if value != defaults.get(spec.name) {
-                let value = value.unwrap_or_default();
-                found.push(format!("--{}={value} is not supported yet", spec.name));
+        for (flag, why) in REFUSED_FLAGS {
+            let value = self.get(flag);
+            if value != defaults.get(flag) {
+                found.push(format!("--{flag}={}: {why}", value.unwrap_or_default()));
             }
         }
         found
@@ -140,11 +175,32 @@ mod tests {
         config
             .set("listen-client-urls", "unix://localhost:2379")
             .unwrap();
+        config.set("discovery", "http://127.0.0.1:4001/v2/keys/x").unwrap();
+        config.set("backend-batch-limit", "100").unwrap();
         config.set("name", "n1").unwrap();
-        let found = config.unsupported_settings();
-        assert_eq!(found.len(), 2, "{found:?}");
-        assert!(found[0].starts_with("--listen-client-urls=unix://localhost:2379: unix://"));
-        assert!(found.contains(&"--enable-v2=true is not supported yet".to_string()));
+        let refused = config.refused_settings();
+        assert_eq!(refused.len(), 3, "{refused:?}");
+        assert!(refused[0].starts_with("--listen-client-urls=unix://localhost:2379: unix://"));
+        assert!(refused
+            .iter()
+            .any(|s| s.starts_with("--enable-v2=true: the v2 API is not implemented")));
+        assert!(refused
+            .iter()
+            .any(|s| s.starts_with("--discovery=http://127.0.0.1:4001/v2/keys/x: ")));
+        let warned = config.unsupported_settings();
+        assert_eq!(
+            warned,
+            vec!["--backend-batch-limit=100 is not supported yet".to_string()]
+        );
+        assert_eq!(Config::default().refused_settings(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn refused_flags_exist_and_are_not_also_implemented() {
+        for (flag, _) in REFUSED_FLAGS {
+            assert!(FLAGS.iter().any(|spec| spec.name == *flag), "{flag}");
+            assert!(!IMPLEMENTED_FLAGS.contains(flag), "{flag}");
+        }
     }
 
     #[test]
