@@ -1391,3 +1391,29 @@ fn a_corrupt_alarm_stops_writes_on_every_member_until_disarmed() {
         Ok(ClientResponse::Put(_))
     ));
 }
+
+#[test]
+fn with_auto_promotion_a_caught_up_learner_becomes_a_voter_by_itself() {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.run(100);
+    for id in [1, 2, 3] {
+        cluster.crash(id);
+        cluster.restart_with(id, |config| config.auto_promote_learners = true);
+    }
+    cluster.run(3_000);
+    let leader = cluster.leader().expect("a leader");
+    assert!(cluster.change(leader, add(4, true)).is_ok());
+    // Not started: never promoted.
+    cluster.run(2_000);
+    assert_eq!(
+        cluster.members_seen_by(leader).last(),
+        Some(&(4, true)),
+        "a learner that has not caught up stays a learner"
+    );
+    cluster.join(4);
+    cluster.run(3_000);
+    assert!(cluster
+        .members_seen_by(4)
+        .iter()
+        .all(|(_, learner)| !learner));
+}

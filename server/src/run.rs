@@ -314,6 +314,7 @@ fn member_config(config: &Config, identity: &Identity, client_urls: Vec<String>)
     member.quota_bytes = config.quota_backend_bytes_effective();
     member.force_new_cluster = config.force_new_cluster;
     member.strict_reconfig_check = config.strict_reconfig_check;
+    member.auto_promote_learners = config.auto_promote_learners;
     member.retention = RetentionPolicy {
         max_snapshots: config.max_snapshots as usize,
         max_wals: config.max_wals as usize,

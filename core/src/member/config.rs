@@ -36,6 +36,9 @@ pub struct MemberConfig {
     /// etcd's `--strict-reconfig-check` (on by default): refuse membership
     /// changes that would leave fewer started voters than a quorum.
     pub strict_reconfig_check: bool,
+    /// cairn's own `--auto-promote-learners`: the leader promotes a learner
+    /// as soon as etcd's promotion check would let an operator do it.
+    pub auto_promote_learners: bool,
     /// How often watchers that asked for progress notifications get one:
     /// etcd's `--experimental-watch-progress-notify-interval` (10 minutes).
     pub watch_progress_notify_interval_ms: u64,
@@ -85,6 +88,7 @@ impl MemberConfig {
             quota_bytes: Some(2 * 1024 * 1024 * 1024),
             force_new_cluster: false,
             strict_reconfig_check: true,
+            auto_promote_learners: false,
             watch_progress_notify_interval_ms: 10 * 60 * 1000,
             auth_token_ttl_ms: 300_000,
             knobs: Knobs::default(),

@@ -45,6 +45,8 @@ pub(super) struct MembershipRequests {
     in_flight: Option<InFlight>,
     /// Leadership moves waiting for the target to lead.
     moves: Vec<WaitingMove>,
+    /// An automatic promotion appended and not applied yet.
+    auto_promotion: Option<(u64, u64)>,
 }
 
 #[derive(Debug)]
@@ -74,6 +76,11 @@ impl MembershipRequests {
     /// leader that appended it).
     pub(super) fn has_change_in_flight(&self) -> bool {
         self.in_flight.is_some()
+    }
+
+    /// Whether changes are queued or under way.
+    fn has_changes(&self) -> bool {
+        !self.queue.is_empty() || self.in_flight.is_some() || self.auto_promotion.is_some()
     }
 }
 
@@ -134,7 +141,10 @@ impl Member {
 
     /// Appends the next queued change once the one before it is applied.
     fn next_member_change(&mut self) {
-        while self.membership.in_flight.is_none() && self.role.role == Role::Leader {
+        while self.membership.in_flight.is_none()
+            && self.membership.auto_promotion.is_none()
+            && self.role.role == Role::Leader
+        {
             let Some(queued) = self.membership.queue.pop_front() else {
                 return;
             };
@@ -403,6 +413,14 @@ impl Member {
     /// Called after every applied entry: answers the change in flight when
     /// its own entry is applied, and appends the next.
     pub(super) fn membership_entry_applied(&mut self, index: u64, term: u64) {
+        if self
+            .membership
+            .auto_promotion
+            .is_some_and(|(promoted_at, _)| index >= promoted_at)
+        {
+            self.membership.auto_promotion = None;
+            self.next_member_change();
+        }
         let Some(in_flight) = &self.membership.in_flight else {
             return;
         };
@@ -422,6 +440,7 @@ impl Member {
 
     /// This member stopped leading.
     pub(super) fn membership_leadership_lost(&mut self) {
+        self.membership.auto_promotion = None;
         if let Some(in_flight) = self.membership.in_flight.take() {
             self.respond(in_flight.token, Err(ClientError::LeaderChanged));
         }
@@ -458,6 +477,29 @@ impl Member {
             // Leadership went elsewhere than asked.
             for waiting in std::mem::take(&mut self.membership.moves) {
                 self.respond(waiting.token, Err(ClientError::LeaderChanged));
+            }
+        }
+    }
+
+    /// With `auto_promote_learners`, the leader promotes the first learner
+    /// (by ID) that passes etcd's promotion checks, when no other change is
+    /// under way. Nobody waits on the answer; a refusal is tried again.
+    pub(super) fn maybe_auto_promote(&mut self) {
+        if !self.config.auto_promote_learners
+            || self.role.role != Role::Leader
+            || self.membership.has_changes()
+        {
+            return;
+        }
+        let learners = self.raft.conf_state().learners.clone();
+        for id in learners {
+            let change = MemberChange::Promote { id };
+            if !self.recently_active(id) || self.check_member_change(&change).is_err() {
+                continue;
+            }
+            if let Ok((index, term)) = self.append_member_change(&change) {
+                self.membership.auto_promotion = Some((index, term));
+                return;
             }
         }
     }

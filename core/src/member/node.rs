@@ -313,6 +313,7 @@ impl Member {
 
     pub(super) fn expire_requests(&mut self) {
         self.expire_membership_requests();
+        self.maybe_auto_promote();
         self.serve_waiting_lease_queries();
         for token in self.requests.expired(self.now) {
             self.respond(token, Err(ClientError::Timeout));

@@ -129,6 +129,9 @@ pub struct Config {
     pub discovery_srv: Option<String>,
     pub discovery_srv_name: Option<String>,
     pub strict_reconfig_check: bool,
+    /// cairn's own `--auto-promote-learners` (off by default): the leader
+    /// promotes a learner once it has caught up.
+    pub auto_promote_learners: bool,
     pub pre_vote: bool,
     /// Read according to `auto_compaction_mode`: see [`Config::auto_compaction`].
     pub auto_compaction_retention: String,
@@ -231,6 +234,7 @@ impl Default for Config {
             discovery_srv: None,
             discovery_srv_name: None,
             strict_reconfig_check: true,
+            auto_promote_learners: false,
             pre_vote: false,
             auto_compaction_retention: "0".to_string(),
             auto_compaction_mode: AutoCompactionMode::Periodic,
@@ -416,6 +420,7 @@ impl Config {
             "discovery-srv" => self.discovery_srv = text_option(value),
             "discovery-srv-name" => self.discovery_srv_name = text_option(value),
             "strict-reconfig-check" => self.strict_reconfig_check = parse_bool(value)?,
+            "auto-promote-learners" => self.auto_promote_learners = parse_bool(value)?,
             "pre-vote" => self.pre_vote = parse_bool(value)?,
             "auto-compaction-retention" => self.auto_compaction_retention = value.to_string(),
             "auto-compaction-mode" => {
@@ -577,6 +582,7 @@ impl Config {
             "discovery-srv" => optional_text(&self.discovery_srv),
             "discovery-srv-name" => optional_text(&self.discovery_srv_name),
             "strict-reconfig-check" => self.strict_reconfig_check.to_string(),
+            "auto-promote-learners" => self.auto_promote_learners.to_string(),
             "pre-vote" => self.pre_vote.to_string(),
             "auto-compaction-retention" => self.auto_compaction_retention.clone(),
             "auto-compaction-mode" => match self.auto_compaction_mode {

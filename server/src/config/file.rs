@@ -87,6 +87,7 @@ const KEYS: &[(&str, KeyType)] = &[
     ("initial-cluster", KeyType::Text),
     ("initial-cluster-token", KeyType::Text),
     ("strict-reconfig-check", KeyType::Bool),
+    ("auto-promote-learners", KeyType::Bool),
     ("enable-v2", KeyType::Bool),
     ("auto-compaction-mode", KeyType::Text),
     ("auto-compaction-retention", KeyType::Text),

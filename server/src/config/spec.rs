@@ -152,6 +152,7 @@ pub static FLAGS: &[FlagSpec] = &[
     flag("discovery-srv", Value, Clustering, "''", "DNS domain whose SRV records bootstrap the cluster."),
     flag("discovery-srv-name", Value, Clustering, "''", "Suffix of the SRV name queried when bootstrapping by DNS."),
     flag("strict-reconfig-check", Bool, Clustering, "'true'", "Refuse membership changes that would lose quorum."),
+    flag("auto-promote-learners", Bool, Clustering, "'false'", "cairn only: the leader promotes a learner to voter once it has caught up."),
     flag("pre-vote", Bool, Clustering, "'false'", "Run Raft's pre-vote phase before an election."),
     flag("auto-compaction-retention", Value, Clustering, "'0'", "History kept by automatic compaction (0 disables it)."),
     flag("auto-compaction-mode", Value, Clustering, "'periodic'", "How to read --auto-compaction-retention: 'periodic' (a duration; a bare number means hours) or 'revision' (a count of revisions)."),

@@ -26,6 +26,7 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
     "max-concurrent-streams",
     "force-new-cluster",
     "strict-reconfig-check",
+    "auto-promote-learners",
     "auto-compaction-retention",
     "auto-compaction-mode",
     "experimental-initial-corrupt-check",
@@ -175,7 +176,9 @@ mod tests {
         config
             .set("listen-client-urls", "unix://localhost:2379")
             .unwrap();
-        config.set("discovery", "http://127.0.0.1:4001/v2/keys/x").unwrap();
+        config
+            .set("discovery", "http://127.0.0.1:4001/v2/keys/x")
+            .unwrap();
         config.set("backend-batch-limit", "100").unwrap();
         config.set("name", "n1").unwrap();
         let refused = config.refused_settings();
