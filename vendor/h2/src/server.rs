@@ -1702,13 +1702,21 @@ impl proto::Peer for Peer {
         // header
         if let Some(authority) = pseudo.authority {
             let maybe_authority = uri::Authority::from_maybe_shared(authority.clone().into_inner());
-            parts.authority = Some(maybe_authority.or_else(|why| {
-                malformed!(
-                    "malformed headers: malformed authority ({:?}): {}",
-                    authority,
-                    why,
-                )
-            })?);
+            // CAIRN PATCH (see CAIRN-PATCH.md): grpc-go, as etcd 3.4's clients
+            // use it, sends the endpoint as dialed, `http://host:port`, as
+            // :authority. Such a value yields its authority part, or no
+            // authority at all; anything else is refused as before.
+            parts.authority = match maybe_authority {
+                Ok(authority) => Some(authority),
+                Err(why) => match cairn_strip_scheme(authority.as_str()) {
+                    Some(rest) => uri::Authority::try_from(rest).ok(),
+                    None => malformed!(
+                        "malformed headers: malformed authority ({:?}): {}",
+                        authority,
+                        why,
+                    ),
+                },
+            };
         }
 
         // A :scheme is required, except CONNECT.
@@ -1769,6 +1777,18 @@ impl proto::Peer for Peer {
 
         Ok(request)
     }
+}
+
+/// CAIRN PATCH (see CAIRN-PATCH.md): for an :authority of the form
+/// `http://rest` or `https://rest` (scheme in any case, one trailing `/`
+/// ignored), `rest`; `None` for any other value.
+fn cairn_strip_scheme(authority: &str) -> Option<&str> {
+    let scheme_len = ["http://", "https://"].iter().find_map(|prefix| {
+        let head = authority.get(..prefix.len())?;
+        head.eq_ignore_ascii_case(prefix).then_some(prefix.len())
+    })?;
+    let rest = &authority[scheme_len..];
+    Some(rest.strip_suffix('/').unwrap_or(rest))
 }
 
 // ===== impl Handshaking =====
