@@ -1061,6 +1061,33 @@ async fn etcdctl_membership_commands_give_etcds_output() {
         ],
         vec!["member".into(), "list".into()],
         vec!["endpoint".into(), "status".into(), "--cluster".into()],
+        vec![
+            "endpoint".into(),
+            "status".into(),
+            "-w".into(),
+            "json".into(),
+        ],
+        vec![
+            "endpoint".into(),
+            "status".into(),
+            "-w".into(),
+            "table".into(),
+        ],
+        vec!["endpoint".into(), "health".into()],
+        vec!["endpoint".into(), "health".into(), "--cluster".into()],
+        vec!["endpoint".into(), "hashkv".into()],
+        vec![
+            "endpoint".into(),
+            "hashkv".into(),
+            "--cluster".into(),
+            "-w".into(),
+            "table".into(),
+        ],
+        vec!["alarm".into(), "list".into()],
+        vec!["alarm".into(), "disarm".into()],
+        vec!["defrag".into()],
+        vec!["defrag".into(), "--cluster".into()],
+        vec!["member".into(), "list".into(), "-w".into(), "table".into()],
     ];
     let ids = |endpoint: &str| -> (String, Option<String>) {
         let (_, text) = etcdctl(endpoint, &["member", "list"], None);
@@ -1081,9 +1108,24 @@ async fn etcdctl_membership_commands_give_etcds_output() {
         }
         (m1, learner)
     };
-    for step in &steps {
+    // The same commands again with scheme-prefixed endpoints (grpc-go sends
+    // those as the HTTP/2 authority); the ones that change membership only
+    // once.
+    let prefixed_reference = format!("http://{reference}");
+    let prefixed_subject = format!("http://{subject}");
+    let again = steps.iter().filter(|step| {
+        !matches!(
+            step.get(1).map(String::as_str),
+            Some("add" | "remove" | "update")
+        )
+    });
+    let runs = steps
+        .iter()
+        .map(|step| (step, &reference, &subject))
+        .chain(again.map(|step| (step, &prefixed_reference, &prefixed_subject)));
+    for (step, reference, subject) in runs {
         let mut outputs = Vec::new();
-        for (endpoint, ports) in [(&reference, &ports_etcd[..]), (&subject, &ports_cairn[..])] {
+        for (endpoint, ports) in [(reference, &ports_etcd[..]), (subject, &ports_cairn[..])] {
             let (m1, learner) = ids(endpoint);
             let args: Vec<String> = step
                 .iter()
@@ -1094,7 +1136,7 @@ async fn etcdctl_membership_commands_give_etcds_output() {
                 .collect();
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let (ok, text) = etcdctl(endpoint, &args, None);
-            let text = if step[0] == "endpoint" {
+            let text = if step[0] == "endpoint" || step[0] == "defrag" {
                 // Versions and sizes differ: the shape must not.
                 format!("{} lines", text.lines().count())
             } else {
