@@ -59,6 +59,8 @@ pub enum ClientRequest {
         member: NodeId,
         alarm: Option<super::AlarmKind>,
     },
+    /// The member's counters, for `/metrics`.
+    Counters,
 }
 
 /// An auth request: a change goes through the log, a query is answered
@@ -161,6 +163,7 @@ pub enum ClientResponse {
     LeaseTimeToLive(crate::lease::TimeToLive),
     Leases(Vec<LeaseId>),
     Auth(AuthResponse),
+    Counters(super::MemberCounters),
 }
 
 /// Why a request failed. The texts are etcd's wire texts: clients match on them.
