@@ -27,6 +27,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::io::{Inbound, SnapshotSource, TransportReport};
+use crate::metrics::{
+    peer_label, tcp_round_trip, Counted, RuntimeMetrics, ROUND_TRIP_SAMPLE_INTERVAL,
+};
 
 /// Messages queued for one peer before new ones are dropped (Raft resends).
 pub const PEER_QUEUE_MESSAGES: usize = 4096;
@@ -99,6 +102,7 @@ pub struct Transport {
     peers: Arc<Mutex<BTreeMap<NodeId, Peer>>>,
     reports: mpsc::UnboundedSender<TransportReport>,
     security: Option<Arc<dyn PeerSecurity>>,
+    metrics: RuntimeMetrics,
 }
 
 impl std::fmt::Debug for Transport {
@@ -129,12 +133,13 @@ impl crate::driver::Network for Transport {
 
 impl Transport {
     /// `security` handshakes `https://` peers; without it they are
-    /// unreachable.
+    /// unreachable. Bytes and round trips are counted in `metrics`.
     pub fn new(
         cluster_id: u64,
         local: NodeId,
         reports: mpsc::UnboundedSender<TransportReport>,
         security: Option<Arc<dyn PeerSecurity>>,
+        metrics: RuntimeMetrics,
     ) -> Transport {
         Transport {
             cluster_id,
@@ -142,6 +147,7 @@ impl Transport {
             peers: Arc::new(Mutex::new(BTreeMap::new())),
             reports,
             security,
+            metrics,
         }
     }
 
@@ -159,6 +165,7 @@ impl Transport {
         }
         let (tx, rx) = mpsc::channel(PEER_QUEUE_MESSAGES);
         let url = Arc::new(Mutex::new(address));
+        let label = peer_label(id);
         let writer = PeerWriter {
             cluster_id: self.cluster_id,
             local: self.local,
@@ -167,6 +174,8 @@ impl Transport {
             reports: self.reports.clone(),
             security: self.security.clone(),
             last_refusal: None,
+            sent_bytes: self.metrics.peer_sent_bytes.with_label_values(&[&label]),
+            round_trip: self.metrics.peer_round_trip.with_label_values(&[&label]),
         };
         tokio::spawn(writer.run(rx));
         peers.insert(id, Peer { queue: tx, url });
@@ -219,6 +228,7 @@ impl Transport {
                 local: self.local,
                 inbound: inbound.clone(),
                 reports: self.reports.clone(),
+                metrics: self.metrics.clone(),
             };
             let security = self.security.clone().filter(|_| tls);
             let reports = self.reports.clone();
@@ -280,6 +290,10 @@ struct PeerWriter {
     security: Option<Arc<dyn PeerSecurity>>,
     /// The last refusal logged, so a peer that keeps refusing is logged once.
     last_refusal: Option<String>,
+    /// `etcd_network_peer_sent_bytes_total` of this peer.
+    sent_bytes: prometheus::IntCounter,
+    /// `etcd_network_peer_round_trip_time_seconds` of this peer.
+    round_trip: prometheus::Histogram,
 }
 
 impl PeerWriter {
@@ -290,7 +304,7 @@ impl PeerWriter {
             let url = self.url.lock().expect("url lock").clone();
             let started = tokio::time::Instant::now();
             let ended = match self.connect(&url).await {
-                Ok(stream) => self.serve(stream, &mut queue, &mut buffer).await,
+                Ok((stream, socket)) => self.serve(stream, socket, &mut queue, &mut buffer).await,
                 Err(refusal) => Ended::Failed(refusal),
             };
             let Ended::Failed(refusal) = ended else {
@@ -335,14 +349,18 @@ impl PeerWriter {
 
     /// Sends queued messages over one connection until it fails. The read
     /// half is watched: peers never write on this connection, so anything
-    /// read is its end (a TLS alert, a close).
+    /// read is its end (a TLS alert, a close). `socket` is the connection's
+    /// TCP socket, whose round-trip time is sampled after writes.
     async fn serve(
         &self,
         stream: BoxedStream,
+        socket: std::os::fd::RawFd,
         queue: &mut mpsc::Receiver<Outbound>,
         buffer: &mut Vec<u8>,
     ) -> Ended {
-        let (mut read_half, mut stream) = tokio::io::split(stream);
+        let (mut read_half, stream) = tokio::io::split(stream);
+        let mut stream = Counted::new(stream, self.sent_bytes.clone());
+        let mut sampled_at: Option<tokio::time::Instant> = None;
         let (closed_tx, mut closed) = oneshot::channel::<Option<String>>();
         let security = self.security.clone();
         let _watch = AbortOnDrop(tokio::spawn(async move {
@@ -404,6 +422,15 @@ impl PeerWriter {
                     ok: written.is_ok(),
                 });
             }
+            if written.is_ok()
+                && sampled_at.is_none_or(|at| at.elapsed() >= ROUND_TRIP_SAMPLE_INTERVAL)
+            {
+                sampled_at = Some(tokio::time::Instant::now());
+                // The stream (and so the socket) is alive: it is ours.
+                if let Some(round_trip) = tcp_round_trip(socket) {
+                    self.round_trip.observe(round_trip.as_secs_f64());
+                }
+            }
             if written.is_err() {
                 // The watcher may know why (an alert that came first).
                 let reason = tokio::time::timeout(Duration::from_millis(100), &mut closed)
@@ -425,15 +452,21 @@ impl PeerWriter {
         }
     }
 
-    /// Dials `url` (TLS for `https://`) and sends the hello. `Err(Some)` is
-    /// a refusal worth logging; `Err(None)` is ordinary unreachability.
-    async fn connect(&self, url: &str) -> Result<BoxedStream, Option<String>> {
+    /// Dials `url` (TLS for `https://`) and sends the hello; answers the
+    /// connection and its TCP socket. `Err(Some)` is a refusal worth
+    /// logging; `Err(None)` is ordinary unreachability.
+    async fn connect(
+        &self,
+        url: &str,
+    ) -> Result<(BoxedStream, std::os::fd::RawFd), Option<String>> {
+        use std::os::fd::AsRawFd;
         let (scheme, address, host) = split_url(url);
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
             .await
             .map_err(|_| None)?
             .map_err(|_| None)?;
         tcp.set_nodelay(true).map_err(|_| None)?;
+        let socket = tcp.as_raw_fd();
         let mut stream: BoxedStream = if scheme == "https" {
             let Some(security) = &self.security else {
                 return Err(Some(format!(
@@ -452,7 +485,7 @@ impl PeerWriter {
             .await
             .map_err(|_| None)?;
         stream.flush().await.map_err(|_| None)?;
-        Ok(stream)
+        Ok((stream, socket))
     }
 }
 
@@ -504,6 +537,7 @@ struct PeerReader {
     local: NodeId,
     inbound: mpsc::Sender<Inbound>,
     reports: mpsc::UnboundedSender<TransportReport>,
+    metrics: RuntimeMetrics,
 }
 
 impl PeerReader {
@@ -522,6 +556,11 @@ impl PeerReader {
         if let Err(refusal) = hello.check(self.cluster_id, self.local) {
             return Err(refuse(format!("refused a peer connection: {refusal}")));
         }
+        let received = self
+            .metrics
+            .peer_received_bytes
+            .with_label_values(&[&peer_label(hello.from)]);
+        let mut stream = Counted::new(stream, received);
         let mut buffer = BytesMut::with_capacity(64 * 1024);
         loop {
             // Split off every complete frame without copying.
@@ -565,9 +604,9 @@ impl PeerReader {
     }
 
     /// Reads `length u64 | bytes | crc32 u32` that follows a snapshot message.
-    async fn read_snapshot(
+    async fn read_snapshot<S: AsyncRead + Unpin>(
         &self,
-        stream: &mut BoxedStream,
+        stream: &mut S,
         buffer: &mut BytesMut,
     ) -> io::Result<Bytes> {
         while buffer.len() < 8 {

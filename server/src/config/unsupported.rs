@@ -58,6 +58,9 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
     "peer-crl-file",
     "cipher-suites",
     "experimental-peer-skip-client-san-verification",
+    // /metrics and /health (server/src/metrics/, server/src/http.rs).
+    "metrics",
+    "listen-metrics-urls",
     // Not settings: they select what the binary does.
     "config-file",
     "version",
