@@ -192,7 +192,8 @@ async fn bind_listeners(
         .find(|url| url.scheme.is_tls() && !has_client_tls)
     {
         return Err(format!(
-            "cannot listen on TLS for {url}: KeyFile and CertFile are not presented"
+            "cannot listen on TLS for {}: KeyFile and CertFile are not presented",
+            url.host_port()
         ));
     }
     let metrics = serve::bind(&config.listen_metrics_urls).await?;
