@@ -378,11 +378,22 @@ async fn metrics_are_etcds_names_and_types_and_count_the_traffic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listen_metrics_urls_serve_metrics_and_health_only() {
     let metrics_port = support::free_port();
+    let tls_port = support::free_port();
     let url = format!("http://127.0.0.1:{metrics_port}");
+    let tls_url = format!("https://127.0.0.1:{tls_port}");
+    // https:// metrics URLs are served with the client certificate (here a
+    // self-signed one, --auto-tls), as etcd serves them.
+    let urls = format!("{url},{tls_url}");
     let cluster = Cluster::start_with(
         "metrics-url",
         1,
-        &["--listen-metrics-urls", &url, "--metrics", "extensive"],
+        &[
+            "--listen-metrics-urls",
+            &urls,
+            "--metrics",
+            "extensive",
+            "--auto-tls",
+        ],
     )
     .await;
     let mut kv = cluster.kv(0).await.expect("connect");
@@ -418,9 +429,20 @@ async fn listen_metrics_urls_serve_metrics_and_health_only() {
         .await
         .expect("version");
     assert_eq!(version.status, 404);
-    assert!(cluster.members[0]
-        .log_text()
-        .contains(&format!("listening for metrics on {url}")));
+    for url in [&url, &tls_url] {
+        assert!(cluster.members[0]
+            .log_text()
+            .contains(&format!("listening for metrics on {url}")));
+    }
+    let output = std::process::Command::new("curl")
+        .args(["-sk", "--max-time", "5", &format!("{tls_url}/metrics")])
+        .output()
+        .expect("curl (apt-get install curl)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("# TYPE etcd_server_has_leader gauge"),
+        "over TLS: {text}"
+    );
 
     // Without the flag, the client port has no extensive histograms.
     let plain = Cluster::start("metrics-basic", 1).await;
