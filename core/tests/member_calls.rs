@@ -314,3 +314,67 @@ fn auth_calls_are_answered_with_their_responses() {
     assert_eq!(stored.hash, b"$2b$04$hash".to_vec());
     assert_eq!(stored.revision, state.revision);
 }
+
+#[test]
+fn counters_count_what_the_member_did() {
+    let mut solo = Solo::new();
+    let start = solo.ok(calls::Counters);
+    assert_eq!(start.leader_changes, 1, "the lone member's own leadership");
+    assert_eq!(start.applied_index, start.committed_index);
+    solo.ok(put("a", 0));
+    solo.ok(PutRequest {
+        prev_kv: true,
+        ..put("b", 0)
+    });
+    solo.ok(range("a", false));
+    solo.ok(range("a", true));
+    solo.ok(DeleteRangeRequest {
+        key: Bytes::from_static(b"a"),
+        range_end: Bytes::new(),
+        prev_kv: false,
+    });
+    let counters = solo.ok(calls::Counters);
+    assert_eq!(
+        (
+            counters.puts,
+            counters.ranges,
+            counters.deletes,
+            counters.txns
+        ),
+        // The put with prev_kv reads first: a range and a txn, as in etcd.
+        (2, 3, 1, 1)
+    );
+    assert_eq!(counters.keys, 1, "b is left");
+    assert_eq!(counters.compact_revision, -1);
+    assert!(counters.applied_index > start.applied_index);
+    assert_eq!(counters.slow_requests, 0);
+    assert_eq!(counters.proposals_pending, 0);
+
+    // A put whose WAL write takes 150 ms is pending meanwhile, then slow.
+    let token = solo.next_token;
+    solo.next_token += 1;
+    let now = solo.now();
+    solo.member.handle_client(
+        now,
+        token,
+        &Caller::System,
+        calls::Call::into_request(put("c", 0)),
+    );
+    let mut held = Vec::new();
+    while let Some(action) = solo.member.poll_action() {
+        if let Action::WriteWal { token, .. } = action {
+            held.push(token);
+        }
+    }
+    let waiting = solo.ok(calls::Counters);
+    assert_eq!(waiting.proposals_pending, 1);
+    solo.now_ms += 150;
+    for wal in held {
+        let now = solo.now();
+        solo.member.handle_wal_written(now, wal);
+    }
+    solo.run(10);
+    assert!(solo.answers.remove(&token).is_some_and(|(_, r)| r.is_ok()));
+    let after = solo.ok(calls::Counters);
+    assert_eq!((after.slow_requests, after.proposals_pending), (1, 0));
+}

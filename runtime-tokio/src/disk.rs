@@ -18,6 +18,7 @@ use cairn_core::snapshot::parse_snapshot_name;
 use cairn_core::wal::{parse_segment_name, SEGMENT_SIZE_BYTES};
 
 pub use crate::io::DiskDone;
+use crate::metrics::RuntimeMetrics;
 
 /// Where a member's files live.
 #[derive(Clone, Debug)]
@@ -200,10 +201,14 @@ impl crate::driver::Disk for DiskWorker {
 }
 
 impl DiskWorker {
-    /// Starts the worker; completions go to `done`.
-    pub fn start(dir: DataDir, done: tokio::sync::mpsc::UnboundedSender<DiskDone>) -> DiskWorker {
-        let tx = spawn_worker("cairn-disk", dir.clone(), done.clone());
-        let background = spawn_worker("cairn-snap", dir.clone(), done);
+    /// Starts the worker; completions go to `done`, durations to `metrics`.
+    pub fn start(
+        dir: DataDir,
+        done: tokio::sync::mpsc::UnboundedSender<DiskDone>,
+        metrics: RuntimeMetrics,
+    ) -> DiskWorker {
+        let tx = spawn_worker("cairn-disk", dir.clone(), done.clone(), metrics.clone());
+        let background = spawn_worker("cairn-snap", dir.clone(), done, metrics);
         DiskWorker {
             tx,
             background,
@@ -217,12 +222,13 @@ fn spawn_worker(
     name: &str,
     dir: DataDir,
     done: tokio::sync::mpsc::UnboundedSender<DiskDone>,
+    metrics: RuntimeMetrics,
 ) -> mpsc::Sender<Action> {
     let (tx, rx) = mpsc::channel::<Action>();
     std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
-            let mut files = OpenFiles::new(dir);
+            let mut files = OpenFiles::new(dir, metrics);
             while let Ok(action) = rx.recv() {
                 let report = files.execute(action);
                 if let Some(report) = report {
@@ -240,13 +246,15 @@ fn spawn_worker(
 struct OpenFiles {
     dir: DataDir,
     wal: BTreeMap<String, File>,
+    metrics: RuntimeMetrics,
 }
 
 impl OpenFiles {
-    fn new(dir: DataDir) -> OpenFiles {
+    fn new(dir: DataDir, metrics: RuntimeMetrics) -> OpenFiles {
         OpenFiles {
             dir,
             wal: BTreeMap::new(),
+            metrics,
         }
     }
 
@@ -289,7 +297,10 @@ impl OpenFiles {
                 }),
             },
             Action::SaveSnapshot { name, bytes, .. } => match self.save_snapshot(&name, &bytes) {
-                Ok(()) => Some(DiskDone::SnapshotSaved { name }),
+                Ok(took) => {
+                    self.metrics.backend_commit.observe(took.as_secs_f64());
+                    Some(DiskDone::SnapshotSaved { name })
+                }
                 Err(error) => Some(DiskDone::Failed {
                     action: "save snapshot",
                     error,
@@ -321,6 +332,7 @@ impl OpenFiles {
                     bytes,
                 } => {
                     self.segment(segment)?.write_all_at(bytes, *offset)?;
+                    self.metrics.wal_write_bytes.add(bytes.len() as i64);
                     if !touched.contains(segment) {
                         touched.push(segment.clone());
                     }
@@ -329,7 +341,11 @@ impl OpenFiles {
         }
         // One fdatasync per file per batch: this is where group commit pays.
         for name in touched.iter().filter(|_| sync) {
+            let started = StdInstant::now();
             self.segment(name)?.sync_data()?;
+            self.metrics
+                .wal_fsync
+                .observe(started.elapsed().as_secs_f64());
         }
         if created {
             sync_dir(&self.dir.wal)?;
@@ -370,7 +386,10 @@ impl OpenFiles {
         file.sync_all()
     }
 
-    fn save_snapshot(&mut self, name: &str, bytes: &[u8]) -> io::Result<()> {
+    /// Writes a snapshot file and makes it durable; answers how long that
+    /// took (cairn's backend commit: its state image reaching the disk).
+    fn save_snapshot(&mut self, name: &str, bytes: &[u8]) -> io::Result<std::time::Duration> {
+        let started = StdInstant::now();
         let temp_path = self.dir.snap.join(format!("{name}.tmp"));
         let mut file = OpenOptions::new()
             .write(true)
@@ -381,7 +400,8 @@ impl OpenFiles {
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&temp_path, self.dir.snap.join(name))?;
-        sync_dir(&self.dir.snap)
+        sync_dir(&self.dir.snap)?;
+        Ok(started.elapsed())
     }
 
     fn delete(&mut self, wal: &[String], snapshots: &[String]) -> io::Result<()> {

@@ -6,6 +6,7 @@
 //!   group-committed batch.
 //! * [`transport`]: the peer transport over TCP.
 //! * [`driver`]: the loop that feeds the member and carries out its actions.
+//! * [`metrics`]: what the disk and the transport measure, for `/metrics`.
 //!
 //! Built with `--cfg madsim` (by `cargo sim`), only the driver and its I/O
 //! types are compiled, on madsim's tokio: cairn-runtime-sim supplies the
@@ -15,6 +16,7 @@
 pub mod disk;
 pub mod driver;
 pub mod io;
+pub mod metrics;
 #[cfg(not(madsim))]
 pub mod peer_members;
 #[cfg(not(madsim))]
@@ -29,5 +31,7 @@ pub use driver::{
     Clock, Disk, Driver, DriverParts, MemberHandle, Network, Reply, RuntimeEvent, WatchStream,
     MEMBER_REMOVED,
 };
+#[cfg(not(madsim))]
+pub use metrics::RuntimeMetrics;
 #[cfg(not(madsim))]
 pub use real::{start, StartFailure, StartKind, StartOptions, TokioDriver};

@@ -32,6 +32,8 @@ pub struct StartOptions {
     pub peer_listener_tls: bool,
     /// TLS for `https://` peers, accepted and dialed.
     pub peer_security: Option<Arc<dyn transport::PeerSecurity>>,
+    /// Where the disk and the transport report what they measure.
+    pub metrics: crate::metrics::RuntimeMetrics,
 }
 
 /// Why a member could not start.
@@ -81,13 +83,14 @@ pub fn start(
         now,
     )?;
     let (disk_tx, disk_done) = mpsc::unbounded_channel();
-    let disk = disk::DiskWorker::start(dir.clone(), disk_tx);
+    let disk = disk::DiskWorker::start(dir.clone(), disk_tx, options.metrics.clone());
     let (report_tx, reports) = mpsc::unbounded_channel();
     let transport = transport::Transport::new(
         options.member.cluster_id,
         options.member.id(),
         report_tx,
         options.peer_security.clone(),
+        options.metrics.clone(),
     );
     // A restarted member talks to the members it has applied (the cluster
     // may have changed since --initial-cluster was written); a new one to

@@ -27,6 +27,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::io::{Inbound, SnapshotSource, TransportReport};
+use crate::metrics::{
+    peer_label, tcp_round_trip, Counted, RuntimeMetrics, ROUND_TRIP_SAMPLE_INTERVAL,
+};
 
 /// Messages queued for one peer before new ones are dropped (Raft resends).
 pub const PEER_QUEUE_MESSAGES: usize = 4096;
@@ -101,6 +104,7 @@ pub struct Transport {
     security: Option<Arc<dyn PeerSecurity>>,
     /// What `GET /members` on the peer port answers.
     directory: crate::peer_members::MemberDirectory,
+    metrics: RuntimeMetrics,
 }
 
 impl std::fmt::Debug for Transport {
@@ -135,12 +139,13 @@ impl crate::driver::Network for Transport {
 
 impl Transport {
     /// `security` handshakes `https://` peers; without it they are
-    /// unreachable.
+    /// unreachable. Bytes and round trips are counted in `metrics`.
     pub fn new(
         cluster_id: u64,
         local: NodeId,
         reports: mpsc::UnboundedSender<TransportReport>,
         security: Option<Arc<dyn PeerSecurity>>,
+        metrics: RuntimeMetrics,
     ) -> Transport {
         Transport {
             cluster_id,
@@ -149,6 +154,7 @@ impl Transport {
             reports,
             security,
             directory: Default::default(),
+            metrics,
         }
     }
 
@@ -166,6 +172,7 @@ impl Transport {
         }
         let (tx, rx) = mpsc::channel(PEER_QUEUE_MESSAGES);
         let url = Arc::new(Mutex::new(address));
+        let label = peer_label(id);
         let writer = PeerWriter {
             cluster_id: self.cluster_id,
             local: self.local,
@@ -174,6 +181,8 @@ impl Transport {
             reports: self.reports.clone(),
             security: self.security.clone(),
             last_refusal: None,
+            sent_bytes: self.metrics.peer_sent_bytes.with_label_values(&[&label]),
+            round_trip: self.metrics.peer_round_trip.with_label_values(&[&label]),
         };
         tokio::spawn(writer.run(rx));
         peers.insert(id, Peer { queue: tx, url });
@@ -227,6 +236,7 @@ impl Transport {
                 inbound: inbound.clone(),
                 reports: self.reports.clone(),
                 directory: self.directory.clone(),
+                metrics: self.metrics.clone(),
             };
             let security = self.security.clone().filter(|_| tls);
             let reports = self.reports.clone();
@@ -288,6 +298,10 @@ struct PeerWriter {
     security: Option<Arc<dyn PeerSecurity>>,
     /// The last refusal logged, so a peer that keeps refusing is logged once.
     last_refusal: Option<String>,
+    /// `etcd_network_peer_sent_bytes_total` of this peer.
+    sent_bytes: prometheus::IntCounter,
+    /// `etcd_network_peer_round_trip_time_seconds` of this peer.
+    round_trip: prometheus::Histogram,
 }
 
 impl PeerWriter {
@@ -298,7 +312,7 @@ impl PeerWriter {
             let url = self.url.lock().expect("url lock").clone();
             let started = tokio::time::Instant::now();
             let ended = match self.connect(&url).await {
-                Ok(stream) => self.serve(stream, &mut queue, &mut buffer).await,
+                Ok((stream, socket)) => self.serve(stream, socket, &mut queue, &mut buffer).await,
                 Err(refusal) => Ended::Failed(refusal),
             };
             let Ended::Failed(refusal) = ended else {
@@ -343,14 +357,18 @@ impl PeerWriter {
 
     /// Sends queued messages over one connection until it fails. The read
     /// half is watched: peers never write on this connection, so anything
-    /// read is its end (a TLS alert, a close).
+    /// read is its end (a TLS alert, a close). `socket` is the connection's
+    /// TCP socket, whose round-trip time is sampled after writes.
     async fn serve(
         &self,
         stream: BoxedStream,
+        socket: std::os::fd::RawFd,
         queue: &mut mpsc::Receiver<Outbound>,
         buffer: &mut Vec<u8>,
     ) -> Ended {
-        let (mut read_half, mut stream) = tokio::io::split(stream);
+        let (mut read_half, stream) = tokio::io::split(stream);
+        let mut stream = Counted::new(stream, self.sent_bytes.clone());
+        let mut sampled_at: Option<tokio::time::Instant> = None;
         let (closed_tx, mut closed) = oneshot::channel::<Option<String>>();
         let security = self.security.clone();
         let _watch = AbortOnDrop(tokio::spawn(async move {
@@ -412,6 +430,15 @@ impl PeerWriter {
                     ok: written.is_ok(),
                 });
             }
+            if written.is_ok()
+                && sampled_at.is_none_or(|at| at.elapsed() >= ROUND_TRIP_SAMPLE_INTERVAL)
+            {
+                sampled_at = Some(tokio::time::Instant::now());
+                // The stream (and so the socket) is alive: it is ours.
+                if let Some(round_trip) = tcp_round_trip(socket) {
+                    self.round_trip.observe(round_trip.as_secs_f64());
+                }
+            }
             if written.is_err() {
                 // The watcher may know why (an alert that came first).
                 let reason = tokio::time::timeout(Duration::from_millis(100), &mut closed)
@@ -433,15 +460,21 @@ impl PeerWriter {
         }
     }
 
-    /// Dials `url` (TLS for `https://`) and sends the hello. `Err(Some)` is
-    /// a refusal worth logging; `Err(None)` is ordinary unreachability.
-    async fn connect(&self, url: &str) -> Result<BoxedStream, Option<String>> {
+    /// Dials `url` (TLS for `https://`) and sends the hello; answers the
+    /// connection and its TCP socket. `Err(Some)` is a refusal worth
+    /// logging; `Err(None)` is ordinary unreachability.
+    async fn connect(
+        &self,
+        url: &str,
+    ) -> Result<(BoxedStream, std::os::fd::RawFd), Option<String>> {
+        use std::os::fd::AsRawFd;
         let (scheme, address, host) = split_url(url);
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
             .await
             .map_err(|_| None)?
             .map_err(|_| None)?;
         tcp.set_nodelay(true).map_err(|_| None)?;
+        let socket = tcp.as_raw_fd();
         let mut stream: BoxedStream = if scheme == "https" {
             let Some(security) = &self.security else {
                 return Err(Some(format!(
@@ -460,7 +493,7 @@ impl PeerWriter {
             .await
             .map_err(|_| None)?;
         stream.flush().await.map_err(|_| None)?;
-        Ok(stream)
+        Ok((stream, socket))
     }
 }
 
@@ -513,6 +546,7 @@ struct PeerReader {
     inbound: mpsc::Sender<Inbound>,
     reports: mpsc::UnboundedSender<TransportReport>,
     directory: crate::peer_members::MemberDirectory,
+    metrics: RuntimeMetrics,
 }
 
 impl PeerReader {
@@ -536,6 +570,11 @@ impl PeerReader {
         if let Err(refusal) = hello.check(self.cluster_id, self.local) {
             return Err(refuse(format!("refused a peer connection: {refusal}")));
         }
+        let received = self
+            .metrics
+            .peer_received_bytes
+            .with_label_values(&[&peer_label(hello.from)]);
+        let mut stream = Counted::new(stream, received);
         let mut buffer = BytesMut::with_capacity(64 * 1024);
         loop {
             // Split off every complete frame without copying.
@@ -579,9 +618,9 @@ impl PeerReader {
     }
 
     /// Reads `length u64 | bytes | crc32 u32` that follows a snapshot message.
-    async fn read_snapshot(
+    async fn read_snapshot<S: AsyncRead + Unpin>(
         &self,
-        stream: &mut BoxedStream,
+        stream: &mut S,
         buffer: &mut BytesMut,
     ) -> io::Result<Bytes> {
         while buffer.len() < 8 {

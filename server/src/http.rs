@@ -1,111 +1,241 @@
-//! The HTTP/1.1 endpoints etcd serves on the client port beside gRPC:
-//! `/version`, `/health` and `/metrics`.
+//! The HTTP endpoints etcd serves beside gRPC: `/version`, `/health` and
+//! `/metrics` on the client port, `/metrics` and `/health` on the
+//! `--listen-metrics-urls` ports, with etcd 3.4's status codes, content
+//! types and bodies (Go's `net/http` texts included).
+//!
+//! ```text
+//!   client port ──content-type application/grpc*──▶ gRPC services
+//!        │                                            unknown: Unimplemented, grpc-go's texts
+//!        └───────── anything else ──────────────────▶ /version /health /metrics
+//!                                                     unknown: 404 "404 page not found"
+//! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
 use axum::Router;
 use bytes::Bytes;
 use cairn_core::auth::Caller;
-use cairn_core::member::calls;
+use cairn_core::member::{calls, AlarmKind};
 use cairn_core::mvcc::RangeRequest;
 use cairn_runtime_tokio::MemberHandle;
+use tower::ServiceExt;
 
+use crate::metrics::{grpc, Metrics};
 use crate::version::{ETCD_CLUSTER_VERSION, ETCD_VERSION};
 
-pub fn routes(handle: MemberHandle) -> Router {
-    let health = handle.clone();
-    let metrics = handle;
-    Router::new()
-        .route("/version", get(version))
-        .route("/health", get(move || health_check(health.clone())))
-        .route("/metrics", get(move || metrics_text(metrics.clone())))
+/// Go's content type for text it writes with `http.Error` and sniffs on
+/// plain writes.
+const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+/// How long `/health` waits for its linearizable read (etcd's QGET timeout).
+const HEALTH_READ_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What the HTTP handlers share.
+#[derive(Clone, Debug)]
+struct Shared {
+    handle: MemberHandle,
+    metrics: Arc<Metrics>,
 }
 
-async fn version() -> impl IntoResponse {
+/// The client port: gRPC requests to `grpc` (the services), the rest to
+/// the HTTP endpoints.
+pub fn client_router(grpc: Router, handle: MemberHandle, metrics: Arc<Metrics>) -> Router {
+    let grpc = grpc.fallback(grpc_unknown);
+    let http = Router::new()
+        .route("/version", any(version))
+        .merge(metrics_routes(handle, metrics));
+    Router::new().fallback(move |request: Request| {
+        let target = if !grpc::is_grpc(request.headers()) {
+            Some(http.clone())
+        } else if unknown_method_of_known_service(request.uri().path()) {
+            // tonic's services answer these without grpc-go's message.
+            None
+        } else {
+            Some(grpc.clone())
+        };
+        async move {
+            match target {
+                Some(target) => target.oneshot(request).await.into_response(),
+                None => grpc_unknown(request.uri().clone()).await,
+            }
+        }
+    })
+}
+
+/// Whether `path` names a method cairn does not serve of a service it does.
+fn unknown_method_of_known_service(path: &str) -> bool {
+    let service = path
+        .strip_prefix('/')
+        .and_then(|p| p.split_once('/'))
+        .map(|(service, _)| service);
+    grpc::find_method(path).is_none()
+        && service.is_some_and(|service| grpc::METHODS.iter().any(|m| m.service == service))
+}
+
+/// A `--listen-metrics-urls` port: `/metrics` and `/health` only.
+pub fn metrics_routes(handle: MemberHandle, metrics: Arc<Metrics>) -> Router {
+    let shared = Shared { handle, metrics };
+    let health_shared = shared.clone();
+    Router::new()
+        .route(
+            "/health",
+            any(move |method: Method, uri: Uri| health(health_shared.clone(), method, uri)),
+        )
+        .route("/metrics", any(move || metrics_text(shared.clone())))
+        .fallback(not_found)
+}
+
+/// Go's `http.Error`: the text and a newline, as plain text, not sniffed.
+fn http_error(status: StatusCode, text: &str) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, TEXT_PLAIN),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        format!("{text}\n"),
+    )
+        .into_response()
+}
+
+/// Go's `http.NotFound`.
+async fn not_found() -> Response {
+    http_error(StatusCode::NOT_FOUND, "404 page not found")
+}
+
+/// Refuses all but GET, as etcd's `/version` and `/health` do.
+fn method_not_allowed() -> Response {
+    let mut response = http_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET"));
+    response
+}
+
+/// A gRPC call to a service or method cairn does not serve: Unimplemented,
+/// in grpc-go's words (a trailers-only response, the message not
+/// percent-encoded where gRPC allows it plain, as grpc-go sends it).
+async fn grpc_unknown(uri: Uri) -> Response {
+    let path = uri.path();
+    let message = match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
+        None => format!("malformed method name: {path:?}"),
+        Some((service, method)) if grpc::METHODS.iter().any(|m| m.service == service) => {
+            format!("unknown method {method} for service {service}")
+        }
+        Some((service, _)) => format!("unknown service {service}"),
+    };
+    // Printable ASCII but '%' goes as is; anything else as tonic encodes it.
+    let plain = message
+        .bytes()
+        .all(|b| (0x20..=0x7e).contains(&b) && b != b'%');
+    match HeaderValue::from_str(&message) {
+        Ok(value) if plain => {
+            let mut response = tonic::Status::unimplemented("")
+                .into_http::<Body>()
+                .into_response();
+            response.headers_mut().insert("grpc-message", value);
+            response
+        }
+        _ => tonic::Status::unimplemented(message)
+            .into_http::<Body>()
+            .into_response(),
+    }
+}
+
+async fn version(method: Method) -> Response {
+    if method != Method::GET {
+        return method_not_allowed();
+    }
     (
         [(header::CONTENT_TYPE, "application/json")],
         format!("{{\"etcdserver\":\"{ETCD_VERSION}\",\"etcdcluster\":\"{ETCD_CLUSTER_VERSION}\"}}"),
     )
+        .into_response()
 }
 
-/// Healthy when a leader is known and a linearizable read completes in time
-/// (etcd 3.4 checks alarms, the leader, and a quorum read).
-async fn health_check(handle: MemberHandle) -> impl IntoResponse {
-    let healthy = async {
-        match handle.call(Caller::System, calls::Status).await {
-            Ok((_, status)) if status.leader != 0 => {}
-            _ => return false,
-        }
-        let read = RangeRequest {
-            key: Bytes::from_static(b"health"),
-            ..RangeRequest::default()
-        };
-        matches!(
-            tokio::time::timeout(Duration::from_secs(1), handle.call(Caller::System, read)).await,
-            Ok(Ok(_))
+/// etcd 3.4's health check: unhealthy while an alarm is active (except
+/// those named by `?exclude=`), while there is no leader, or when a
+/// linearizable read does not complete within a second. `{"health":"true"}`
+/// with 200, or `{"health":"false"}` with 503 (through `http.Error`).
+async fn health(shared: Shared, method: Method, uri: Uri) -> Response {
+    if method != Method::GET {
+        return method_not_allowed();
+    }
+    let excluded = excluded_alarms(uri.query().unwrap_or(""));
+    let healthy = is_healthy(&shared.handle, &excluded).await;
+    shared.metrics.health_checked(healthy);
+    if healthy {
+        (
+            [(header::CONTENT_TYPE, TEXT_PLAIN)],
+            "{\"health\":\"true\"}",
         )
-    }
-    .await;
-    let (code, body) = if healthy {
-        (StatusCode::OK, "{\"health\":\"true\"}")
+            .into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "{\"health\":\"false\"}")
-    };
-    (code, [(header::CONTENT_TYPE, "application/json")], body)
+        http_error(StatusCode::SERVICE_UNAVAILABLE, "{\"health\":\"false\"}")
+    }
 }
 
-/// A few of etcd's metrics, in Prometheus's text format.
-async fn metrics_text(handle: MemberHandle) -> impl IntoResponse {
-    let mut out = String::new();
-    if let Ok((header, status)) = handle.call(Caller::System, calls::Status).await {
-        let mut gauge = |name: &str, help: &str, value: String| {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-            ));
-        };
-        gauge(
-            "etcd_server_has_leader",
-            "Whether or not a leader exists. 1 is existence, 0 is not.",
-            u8::from(status.leader != 0).to_string(),
-        );
-        gauge(
-            "etcd_server_is_leader",
-            "Whether or not this member is a leader. 1 if is, 0 otherwise.",
-            u8::from(status.leader == header.member_id).to_string(),
-        );
-        gauge(
-            "etcd_server_is_learner",
-            "Whether or not this member is a learner. 1 if is, 0 otherwise.",
-            u8::from(status.is_learner).to_string(),
-        );
-        gauge(
-            "etcd_server_term",
-            "The current term.",
-            status.raft_term.to_string(),
-        );
-        gauge(
-            "etcd_server_committed_index",
-            "The last raft index this member knows of.",
-            status.raft_index.to_string(),
-        );
-        gauge(
-            "etcd_server_applied_index",
-            "The current applied index of raft.",
-            status.raft_applied_index.to_string(),
-        );
-        gauge(
-            "etcd_mvcc_db_total_size_in_bytes",
-            "Total size of the keys and values held, all revisions.",
-            status.db_size.to_string(),
-        );
-        gauge(
-            "etcd_debugging_mvcc_current_revision",
-            "The current revision of the store.",
-            header.revision.to_string(),
-        );
+async fn is_healthy(handle: &MemberHandle, excluded: &[String]) -> bool {
+    let Ok((_, status)) = handle.call(Caller::System, calls::Status).await else {
+        return false;
+    };
+    let alarmed = status
+        .alarms
+        .iter()
+        .any(|(_, kind)| !excluded.iter().any(|name| name == alarm_name(*kind)));
+    if alarmed || status.leader == 0 {
+        return false;
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    let read = RangeRequest {
+        key: Bytes::from_static(b"health"),
+        ..RangeRequest::default()
+    };
+    matches!(
+        tokio::time::timeout(HEALTH_READ_TIMEOUT, handle.call(Caller::System, read)).await,
+        Ok(Ok(_))
+    )
+}
+
+/// An alarm's name as etcd's `AlarmType` prints it (and `?exclude=` names it).
+fn alarm_name(kind: AlarmKind) -> &'static str {
+    match kind {
+        AlarmKind::NoSpace => "NOSPACE",
+        AlarmKind::Corrupt => "CORRUPT",
+    }
+}
+
+/// The values of every `exclude` parameter of a query string.
+fn excluded_alarms(query: &str) -> Vec<String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| *key == "exclude")
+        .map(|(_, value)| value.to_string())
+        .collect()
+}
+
+/// Every metric, in Prometheus's text format (any method, as etcd's
+/// `promhttp` handler).
+async fn metrics_text(shared: Shared) -> Response {
+    let text = shared.metrics.render(&shared.handle).await;
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusions_are_read_from_the_query() {
+        assert_eq!(
+            excluded_alarms("exclude=NOSPACE&x=1&exclude=CORRUPT"),
+            vec!["NOSPACE".to_string(), "CORRUPT".to_string()]
+        );
+        assert!(excluded_alarms("").is_empty());
+    }
 }

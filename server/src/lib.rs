@@ -8,6 +8,7 @@ pub mod grpc;
 pub mod http;
 pub mod ids;
 pub mod logging;
+pub mod metrics;
 pub mod run;
 pub mod serve;
 pub mod tls;

@@ -8,7 +8,8 @@
 //!   log_settings    etcd's start-up lines
 //!   start_member    open the data dir: recover, bootstrap or join
 //!   corrupt_check   optionally, compare hashes with the other members
-//!   serve_clients   gRPC and HTTP on every client listener
+//!   serve_clients   gRPC and HTTP on every client listener, /metrics and
+//!                   /health on every --listen-metrics-urls listener
 //!   wait            until the member stops; its reason is the exit's
 //! ```
 
@@ -28,6 +29,7 @@ use tokio::task::JoinHandle;
 use crate::config::{ClusterState, Config, InitialCluster, Url};
 use crate::grpc::tokens::TokenProvider;
 use crate::logging::Logger;
+use crate::metrics::{Metrics, MetricsConfig};
 use crate::serve::ClientListener;
 use crate::{compactor, corrupt_check, events, grpc, http, ids, serve, tls};
 
@@ -42,7 +44,12 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         }) as Arc<dyn PeerSecurity>
     });
     let identity = identify(&config, peer_security.as_ref()).await?;
-    let listeners = bind_listeners(&config, peer_tls.is_some()).await?;
+    let metrics = Arc::new(Metrics::new(MetricsConfig {
+        extensive: config.metrics == "extensive",
+        quota_backend_bytes: config.quota_backend_bytes,
+        member_id: identity.local_id,
+    })?);
+    let listeners = bind_listeners(&config, peer_tls.is_some(), client_tls.is_some()).await?;
     let member = member_config(&config, &identity, listeners.client_urls);
     let tokens = Arc::new(TokenProvider::from_flags(
         &config.auth_token,
@@ -55,6 +62,7 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         member,
         listeners.peer,
         peer_security,
+        metrics.runtime.clone(),
         &log,
     )?;
     let dialer = tls::Dialer::new(client_tls.as_ref().map(|tls| tls.client.clone()));
@@ -68,8 +76,10 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     };
     let files =
         cairn_runtime_tokio::DataDir::new(&config.data_dir_path(), config.wal_dir.as_deref());
-    let router = grpc::router(backend, dialer.clone(), limits, cluster, Some(files))
-        .merge(http::routes(handle.clone()));
+    let services = grpc::router(backend, dialer.clone(), limits, cluster, Some(files));
+    let router =
+        http::client_router(services, handle.clone(), metrics.clone()).layer(metrics.grpc.layer());
+    let metrics_router = http::metrics_routes(handle.clone(), metrics.clone());
     let driver = tokio::spawn(driver.run());
     let compaction = config.auto_compaction().map_err(|e| e.to_string())?;
     compactor::spawn(handle.clone(), compaction, log.clone());
@@ -86,6 +96,7 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         ));
     }
     let client_server_tls = client_tls.map(|tls| tls.server);
+    serve_metrics(listeners.metrics, metrics_router, &client_server_tls, &log);
     serve_clients(listeners.clients, router, client_server_tls, &config, &log);
     Err(wait(driver).await)
 }
@@ -246,12 +257,18 @@ struct Listeners {
     clients: Vec<ClientListener>,
     /// `--advertise-client-urls`, with port 0 replaced by the bound port.
     client_urls: Vec<String>,
+    /// `--listen-metrics-urls`.
+    metrics: Vec<ClientListener>,
 }
 
 /// Binds the peer and client ports (after TLS, as etcd configures peer
 /// listeners, then client ones), so that port 0 resolves to real ports that
 /// can be advertised.
-async fn bind_listeners(config: &Config, has_peer_tls: bool) -> Result<Listeners, String> {
+async fn bind_listeners(
+    config: &Config,
+    has_peer_tls: bool,
+    has_client_tls: bool,
+) -> Result<Listeners, String> {
     let peer_url = config
         .listen_peer_urls
         .first()
@@ -285,6 +302,18 @@ async fn bind_listeners(config: &Config, has_peer_tls: bool) -> Result<Listeners
             }
         })
         .collect();
+    // etcd serves https:// metrics URLs with the client certificate.
+    if let Some(url) = config
+        .listen_metrics_urls
+        .iter()
+        .find(|url| url.scheme.is_tls() && !has_client_tls)
+    {
+        return Err(format!(
+            "cannot listen on TLS for {}: KeyFile and CertFile are not presented",
+            url.host_port()
+        ));
+    }
+    let metrics = serve::bind(&config.listen_metrics_urls).await?;
     Ok(Listeners {
         peer: PeerListener {
             listener: peer,
@@ -292,6 +321,7 @@ async fn bind_listeners(config: &Config, has_peer_tls: bool) -> Result<Listeners
         },
         clients,
         client_urls,
+        metrics,
     })
 }
 
@@ -369,6 +399,7 @@ fn start_member(
     member: MemberConfig,
     peer: PeerListener,
     peer_security: Option<Arc<dyn PeerSecurity>>,
+    metrics: cairn_runtime_tokio::RuntimeMetrics,
     log: &Arc<Logger>,
 ) -> Result<(TokioDriver, MemberHandle), String> {
     let options = StartOptions {
@@ -380,6 +411,7 @@ fn start_member(
         peer_listener: peer.listener,
         peer_listener_tls: peer.tls,
         peer_security,
+        metrics,
     };
     let (local_id, cluster_id) = (identity.local_id, identity.cluster_id);
     let events_log = log.clone();
@@ -431,6 +463,38 @@ fn serve_clients(
         ));
     }
 }
+
+/// Serves `/metrics` and `/health` on every `--listen-metrics-urls`
+/// listener (https:// ones with the client certificate), each in its own
+/// task.
+fn serve_metrics(
+    listeners: Vec<ClientListener>,
+    router: axum::Router,
+    tls: &Option<Arc<tls::ServerTls>>,
+    log: &Arc<Logger>,
+) {
+    for listener in listeners {
+        let scheme = if listener.tls { "https" } else { "http" };
+        log.info(
+            "embed",
+            &format!(
+                "listening for metrics on {scheme}://{}",
+                listener.local_address()
+            ),
+        );
+        let tls = tls.clone().filter(|_| listener.tls);
+        tokio::spawn(serve::serve(
+            listener,
+            router.clone(),
+            tls,
+            DEFAULT_MAX_CONCURRENT_STREAMS,
+            log.clone(),
+        ));
+    }
+}
+
+/// HTTP/2 streams per metrics connection (Go's default).
+const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 250;
 
 /// Waits for the member's driver to stop; answers why it did.
 async fn wait(driver: JoinHandle<String>) -> String {

@@ -116,8 +116,8 @@ impl Authz<'_> {
 }
 
 /// Requests answered without looking at credentials (etcd checks none of
-/// these): membership and status, and lease keep-alives and TTLs, which are
-/// forwarded to the leader.
+/// these): membership and status, lease keep-alives and TTLs, which are
+/// forwarded to the leader, and the counters `/metrics` shows.
 pub(super) fn unchecked(request: &ClientRequest) -> bool {
     matches!(
         request,
@@ -131,5 +131,6 @@ pub(super) fn unchecked(request: &ClientRequest) -> bool {
                 action: AlarmAction::Get,
                 ..
             }
+            | ClientRequest::Counters
     )
 }

@@ -26,6 +26,7 @@ use super::client::{
     AlarmAction, AuthRequest, ClientError, ClientRequest, ClientResponse, Header, MemberStatus,
     StatusInfo,
 };
+use super::counters::MemberCounters;
 use super::request::AlarmKind;
 use crate::auth::{AuthOp, AuthQuery, AuthResponse, Permission};
 use crate::lease::{LeaseId, TimeToLive};
@@ -563,6 +564,27 @@ auth_query!(PasswordHash => StoredPassword,
     |this| AuthQuery::PasswordHash { name: this.name },
     AuthResponse::PasswordHash { hash, revision } => StoredPassword { hash, revision });
 
+// ----- Metrics -----
+
+/// The member's counters, for `/metrics` (the server's own question).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counters;
+
+impl Call for Counters {
+    type Response = MemberCounters;
+
+    fn into_request(self) -> ClientRequest {
+        ClientRequest::Counters
+    }
+
+    fn from_response(response: ClientResponse) -> Option<MemberCounters> {
+        match response {
+            ClientResponse::Counters(counters) => Some(counters),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -616,6 +638,7 @@ mod tests {
                 hash: b"$2b$".to_vec(),
                 revision: 2,
             }),
+            ClientResponse::Counters(MemberCounters::default()),
         ]
     }
 
@@ -875,5 +898,15 @@ mod tests {
     #[should_panic(expected = "another request's response")]
     fn a_mismatched_response_is_a_bug() {
         let _ = answer::<PutRequest>(Header::default(), Ok(ClientResponse::Compact));
+    }
+
+    #[test]
+    fn the_counters_call_pairs_with_its_response() {
+        pairs(
+            Counters,
+            ClientRequest::Counters,
+            ClientResponse::Counters(MemberCounters::default()),
+            MemberCounters::default(),
+        );
     }
 }

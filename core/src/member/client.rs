@@ -72,6 +72,8 @@ pub enum ClientRequest {
     /// every WAL segment the new snapshot makes unnecessary. Answered once
     /// the new snapshot is durable; the member serves throughout.
     Defragment,
+    /// The member's counters, for `/metrics`.
+    Counters,
 }
 
 /// A membership change a client asks for.
@@ -205,6 +207,7 @@ pub enum ClientResponse {
     LeaderMoved,
     /// The member's files are compacted.
     Defragmented,
+    Counters(super::MemberCounters),
 }
 
 /// Why a request failed. The texts are etcd's wire texts: clients match on them.

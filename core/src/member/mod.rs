@@ -13,6 +13,7 @@ mod authz;
 pub mod calls;
 mod client;
 mod config;
+mod counters;
 mod leases;
 mod membership;
 mod node;
@@ -33,6 +34,7 @@ pub use client::{
     ClientToken, Header, MemberChange, MemberStatus, StatusInfo,
 };
 pub use config::{Knobs, MemberConfig};
+pub use counters::{MemberCounters, MvccOps, SLOW_REQUEST_MS};
 pub use node::Member;
 pub use payload::{
     decode_member_info, decode_proposal, encode_member_info, encode_proposal, encode_proposal_into,

@@ -65,6 +65,8 @@ pub struct Member {
     pub(super) progress_notify_at: Instant,
     /// Membership changes and leadership moves clients wait on.
     pub(super) membership: super::membership::MembershipRequests,
+    /// What `/metrics` shows of this member.
+    pub(super) counters: super::counters::Counters,
 }
 
 impl Member {
@@ -178,6 +180,7 @@ impl Member {
         request: ClientRequest,
     ) {
         self.now = now;
+        self.counters.request_taken(token, &request, now);
         let checked = if authz::unchecked(&request) {
             Ok(Identity::Anonymous)
         } else {
@@ -283,6 +286,7 @@ impl Member {
         token: ClientToken,
         result: Result<ClientResponse, ClientError>,
     ) {
+        self.counters.request_answered(token, self.now);
         let header = self.header();
         self.actions.push_back(Action::Respond {
             token,
@@ -315,9 +319,13 @@ impl Member {
         self.expire_membership_requests();
         self.maybe_auto_promote();
         self.serve_waiting_lease_queries();
+        let pending = self.requests.proposals_pending();
         for token in self.requests.expired(self.now) {
             self.respond(token, Err(ClientError::Timeout));
         }
+        // Proposals that time out have failed (etcd counts them so).
+        self.counters
+            .proposals_failed(pending - self.requests.proposals_pending());
     }
 
     /// Once a leader exists, announce this member's name and client URLs
@@ -494,6 +502,7 @@ impl Member {
 
     pub(super) fn on_role_change(&mut self, role: RoleState) {
         let was_leader = self.role.role == Role::Leader;
+        self.counters.leader_known(role.leader);
         self.role = role;
         // A new leader's lessor is promoted once it has applied an entry of
         // its own term (`leases.rs`), not here.
@@ -537,7 +546,10 @@ impl Member {
 
     pub(super) fn apply_proposal(&mut self, proposal: Proposal) {
         let (origin, seq) = (proposal.origin, proposal.seq);
+        let applying = super::counters::Applying::of(&proposal.op);
         let applied = self.state.apply(proposal, self.now);
+        let ran = applying.ran(applied.result.as_ref(), &applied.events);
+        self.counters.count(ran);
         self.written(&applied.events);
         if let Some((member, name, client_urls)) = applied.published {
             // Only this incarnation's announcement counts: a restarted

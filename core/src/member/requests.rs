@@ -146,4 +146,9 @@ impl Requests {
             .retain(|_, reads| !reads.is_empty());
         timed_out
     }
+
+    /// Proposals of this member's clients waiting to be applied.
+    pub fn proposals_pending(&self) -> usize {
+        self.pending.len()
+    }
 }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use super::client::{
     AlarmAction, AuthRequest, ClientError, ClientRequest, ClientResponse, ClientToken,
 };
+use super::counters::MvccOps;
 use super::leases::LeaseQuery;
 use super::node::Member;
 use super::request::{AlarmKind, Op, Proposal};
@@ -42,6 +43,9 @@ impl Member {
                     .range(&range)
                     .map(ClientResponse::Range)
                     .map_err(ClientError::from);
+                if result.is_ok() {
+                    self.counters.count(MvccOps::range());
+                }
                 self.respond(token, result);
             }
             ClientRequest::Range(range) => {
@@ -155,6 +159,10 @@ impl Member {
                 self.disk.defrag_waiters.push(token);
                 self.maybe_snapshot();
             }
+            ClientRequest::Counters => {
+                let counters = self.counters();
+                self.respond(token, Ok(ClientResponse::Counters(counters)));
+            }
         }
     }
 
@@ -175,9 +183,13 @@ impl Member {
         match self.raft.propose(data) {
             Ok(_) => self.requests.wait_for_apply(seq, token, deadline),
             Err(crate::raft::ProposeError::NoLeader) => {
+                self.counters.proposals_failed(1);
                 self.respond(token, Err(ClientError::NoLeader))
             }
-            Err(_) => self.respond(token, Err(ClientError::LeaderChanged)),
+            Err(_) => {
+                self.counters.proposals_failed(1);
+                self.respond(token, Err(ClientError::LeaderChanged))
+            }
         }
     }
 
@@ -216,7 +228,9 @@ impl Member {
     /// refusal (no leader) is fine: its caller retries later.
     pub(super) fn propose_internal(&mut self, op: Op) {
         let (_, data) = self.encode_own(Identity::System, op);
-        let _ = self.raft.propose(data);
+        if self.raft.propose(data).is_err() {
+            self.counters.proposals_failed(1);
+        }
     }
 
     pub(super) fn start_read(
@@ -267,6 +281,13 @@ impl Member {
                 .map(ClientResponse::Auth)
                 .map_err(ClientError::from),
         };
+        match (&read.request, &result) {
+            (ReadRequest::Range(_), Ok(_)) => self.counters.count(MvccOps::range()),
+            (ReadRequest::Txn(txn), Ok(ClientResponse::Txn(answer))) => {
+                self.counters.count(MvccOps::txn(txn, answer))
+            }
+            _ => {}
+        }
         self.respond(read.token, result);
     }
 }

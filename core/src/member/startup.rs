@@ -250,6 +250,7 @@ impl Member {
             lease_ids: LeaseIdGenerator::new(
                 config.seed ^ config.raft.id.rotate_left(32) ^ config.first_seq.rotate_left(17),
             ),
+            counters: super::counters::Counters::default(),
             watch: WatchHub::new(),
             progress_notify_at: now + config.watch_progress_notify_interval_ms,
             membership: super::membership::MembershipRequests::default(),

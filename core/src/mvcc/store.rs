@@ -113,6 +113,12 @@ impl Store {
         self.index.len()
     }
 
+    /// Keys that exist now (not deleted). Walks the index: for `/metrics`,
+    /// not for every request.
+    pub fn live_key_count(&self) -> usize {
+        self.index.values().filter(|index| index.is_live()).count()
+    }
+
     /// Each live key's lease, for rebuilding the lessor after a snapshot.
     pub fn attached_leases(&self) -> impl Iterator<Item = (LeaseId, Bytes)> + '_ {
         self.index.iter().filter_map(|(key, index)| {

@@ -63,6 +63,9 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
     "peer-crl-file",
     "cipher-suites",
     "experimental-peer-skip-client-san-verification",
+    // /metrics and /health (server/src/metrics/, server/src/http.rs).
+    "metrics",
+    "listen-metrics-urls",
     // Not settings: they select what the binary does.
     "config-file",
     "version",
@@ -90,19 +93,20 @@ pub const REFUSED_FLAGS: &[(&str, &str)] = &[
 type UrlsOf = fn(&Config) -> &[Url];
 
 /// URL flags cairn serves over http and https, not yet over unix sockets.
-const URL_FLAGS: [(&str, UrlsOf); 4] = [
+const URL_FLAGS: [(&str, UrlsOf); 5] = [
     ("listen-peer-urls", |c| &c.listen_peer_urls),
     ("listen-client-urls", |c| &c.listen_client_urls),
     ("initial-advertise-peer-urls", |c| {
         &c.initial_advertise_peer_urls
     }),
     ("advertise-client-urls", |c| &c.advertise_client_urls),
+    ("listen-metrics-urls", |c| &c.listen_metrics_urls),
 ];
 
 impl Config {
     /// One sentence per setting that differs from etcd's default but belongs to a
-    /// feature cairn does not implement yet (unix sockets, auth, v2 API, discovery, proxy,
-    /// pprof, metrics URLs, ...), in flag-table order. Empty when cairn honours
+    /// feature cairn does not implement yet (unix sockets, v2 API, discovery, proxy,
+    /// pprof, ...), in flag-table order. Empty when cairn honours
     /// everything that was asked for.
     pub fn unsupported_settings(&self) -> Vec<String> {
         let defaults = Config::default();
@@ -235,6 +239,25 @@ mod tests {
             config.set(flag, value).unwrap();
         }
         assert_eq!(config.unsupported_settings(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn metrics_flags_are_supported_over_http_and_https_only() {
+        let mut config = Config::default();
+        config.set("metrics", "extensive").unwrap();
+        config
+            .set(
+                "listen-metrics-urls",
+                "http://127.0.0.1:2381,https://127.0.0.1:2382",
+            )
+            .unwrap();
+        assert_eq!(config.unsupported_settings(), Vec::<String>::new());
+        config
+            .set("listen-metrics-urls", "unix://localhost:2381")
+            .unwrap();
+        let found = config.unsupported_settings();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("--listen-metrics-urls=unix://localhost:2381: unix://"));
     }
 
     #[test]

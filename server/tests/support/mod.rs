@@ -7,6 +7,8 @@
 
 pub mod auth;
 pub mod certs;
+pub mod etcd;
+pub mod http;
 pub mod netfault;
 
 use std::path::PathBuf;
