@@ -16,6 +16,7 @@
 pub mod disk;
 pub mod driver;
 pub mod io;
+#[cfg(not(madsim))]
 pub mod metrics;
 #[cfg(not(madsim))]
 pub mod peer_members;
