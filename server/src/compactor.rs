@@ -68,6 +68,41 @@ async fn compact(handle: &MemberHandle, revision: i64) -> Result<(), ClientError
     }
 }
 
+/// Compacts at `revision`, logging as etcd's compactor logs; whether it
+/// succeeded (or the revision was compacted already).
+async fn compact_logged(
+    handle: &MemberHandle,
+    revision: i64,
+    retention: &str,
+    retry: Duration,
+    log: &Logger,
+) -> bool {
+    log.notice(
+        "compactor",
+        &format!("Starting auto-compaction at revision {revision} (retention: {retention})"),
+    );
+    match compact(handle, revision).await {
+        Ok(()) => {
+            log.notice(
+                "compactor",
+                &format!("Finished auto-compaction at revision {revision}"),
+            );
+            true
+        }
+        Err(error) => {
+            log.notice(
+                "compactor",
+                &format!("Failed auto-compaction at revision {revision} ({error})"),
+            );
+            log.notice(
+                "compactor",
+                &format!("Retry after {}", format_duration(retry)),
+            );
+            false
+        }
+    }
+}
+
 async fn periodic(handle: MemberHandle, period: Duration, log: Arc<Logger>) {
     let compact_interval = period.min(MAX_PERIODIC_INTERVAL);
     let retry_interval = compact_interval / RETRY_DIVISOR;
@@ -97,31 +132,9 @@ async fn periodic(handle: MemberHandle, period: Duration, log: Arc<Logger>) {
         let Some(&revision) = revisions.front() else {
             continue;
         };
-        log.notice(
-            "compactor",
-            &format!(
-                "Starting auto-compaction at revision {revision} (retention: {})",
-                format_duration(period)
-            ),
-        );
-        match compact(&handle, revision).await {
-            Ok(()) => {
-                log.notice(
-                    "compactor",
-                    &format!("Finished auto-compaction at revision {revision}"),
-                );
-                last_success = Instant::now();
-            }
-            Err(error) => {
-                log.notice(
-                    "compactor",
-                    &format!("Failed auto-compaction at revision {revision} ({error})"),
-                );
-                log.notice(
-                    "compactor",
-                    &format!("Retry after {}", format_duration(retry_interval)),
-                );
-            }
+        let retention = format_duration(period);
+        if compact_logged(&handle, revision, &retention, retry_interval, &log).await {
+            last_success = Instant::now();
         }
     }
 }
@@ -138,30 +151,9 @@ async fn by_revision(handle: MemberHandle, retention: u64, interval: Duration, l
         if revision <= 0 || revision == previous {
             continue;
         }
-        log.notice(
-            "compactor",
-            &format!(
-                "Starting auto-compaction at revision {revision} (retention: {retention} revisions)"
-            ),
-        );
-        match compact(&handle, revision).await {
-            Ok(()) => {
-                previous = revision;
-                log.notice(
-                    "compactor",
-                    &format!("Finished auto-compaction at revision {revision}"),
-                );
-            }
-            Err(error) => {
-                log.notice(
-                    "compactor",
-                    &format!("Failed auto-compaction at revision {revision} ({error})"),
-                );
-                log.notice(
-                    "compactor",
-                    &format!("Retry after {}", format_duration(interval)),
-                );
-            }
+        let kept = format!("{retention} revisions");
+        if compact_logged(&handle, revision, &kept, interval, &log).await {
+            previous = revision;
         }
     }
 }

@@ -26,18 +26,9 @@ use tonic::transport::Channel;
 const ETCD: &str = "/usr/bin/etcd";
 const ETCDCTL: &str = "/usr/bin/etcdctl";
 
-/// Whether the real etcd is here; fails when CI requires it.
+/// Whether the real etcd and etcdctl are here; fails when CI requires them.
 fn etcd_available(test: &str) -> bool {
-    let present = Path::new(ETCD).exists() && Path::new(ETCDCTL).exists();
-    let required = std::env::var("CAIRN_REQUIRE_ETCD").is_ok_and(|v| v != "0" && !v.is_empty());
-    if !present {
-        assert!(
-            !required,
-            "{test}: CAIRN_REQUIRE_ETCD is set but {ETCD} / {ETCDCTL} are missing: apt-get install etcd-server etcd-client"
-        );
-        eprintln!("SKIPPED {test}: {ETCD} or {ETCDCTL} not installed");
-    }
-    present
+    support::tools_available(test, &[ETCD, ETCDCTL], "etcd-server etcd-client")
 }
 
 /// A real etcd member on loopback.

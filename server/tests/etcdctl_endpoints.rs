@@ -21,7 +21,6 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -34,16 +33,7 @@ const ETCDCTL: &str = "/usr/bin/etcdctl";
 
 /// Whether etcdctl is installed; fails when CI requires it.
 fn etcdctl_available(test: &str) -> bool {
-    let present = Path::new(ETCDCTL).exists();
-    let required = std::env::var("CAIRN_REQUIRE_ETCD").is_ok_and(|v| v != "0" && !v.is_empty());
-    if !present {
-        assert!(
-            !required,
-            "{test}: CAIRN_REQUIRE_ETCD is set but {ETCDCTL} is missing: apt-get install etcd-client"
-        );
-        eprintln!("SKIPPED {test}: {ETCDCTL} not installed");
-    }
-    present
+    support::tools_available(test, &[ETCDCTL], "etcd-client")
 }
 
 /// etcdctl pointed at one endpoint, with flags of its own (TLS files).

@@ -142,16 +142,7 @@ async fn a_full_quota_is_cleared_by_compact_defrag_and_disarm() {
     // The alarm is raised through the log, just after the refusal.
     let deadline = Instant::now() + Duration::from_secs(5);
     let alarms = loop {
-        let alarms = maintenance
-            .alarm(pb::AlarmRequest {
-                action: pb::alarm_request::AlarmAction::Get as i32,
-                member_id: 0,
-                alarm: pb::AlarmType::None as i32,
-            })
-            .await
-            .expect("alarm list")
-            .into_inner()
-            .alarms;
+        let alarms = cluster.alarms(0).await;
         if !alarms.is_empty() || Instant::now() > deadline {
             break alarms;
         }
@@ -270,20 +261,7 @@ async fn a_member_with_corrupt_data_raises_corrupt_and_writes_stop() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let channel = cluster
-        .channel(leader, Duration::from_secs(10))
-        .await
-        .expect("connect");
-    let alarms = MaintenanceClient::new(channel)
-        .alarm(pb::AlarmRequest {
-            action: pb::alarm_request::AlarmAction::Get as i32,
-            member_id: 0,
-            alarm: pb::AlarmType::None as i32,
-        })
-        .await
-        .expect("alarm list")
-        .into_inner()
-        .alarms;
+    let alarms = cluster.alarms(leader).await;
     assert!(
         alarms
             .iter()

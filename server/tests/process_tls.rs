@@ -13,7 +13,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,16 +28,7 @@ const CURL: &str = "/usr/bin/curl";
 
 /// Whether `tool` is installed; fails when CI requires it.
 fn tool_available(tool: &str, test: &str) -> bool {
-    let present = Path::new(tool).exists();
-    let required = std::env::var("CAIRN_REQUIRE_ETCD").is_ok_and(|v| v != "0" && !v.is_empty());
-    if !present {
-        assert!(
-            !required,
-            "{test}: CAIRN_REQUIRE_ETCD is set but {tool} is missing: apt-get install etcd-client curl"
-        );
-        eprintln!("SKIPPED {test}: {tool} not installed");
-    }
-    present
+    support::tools_available(test, &[tool], "etcd-client curl")
 }
 
 /// One `cairn` process with flags of the test's choosing.

@@ -3,7 +3,7 @@
 //! test prints SKIPPED, unless `CAIRN_REQUIRE_ETCD=1` (as in CI), where it
 //! fails.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,16 +13,7 @@ pub const ETCD: &str = "/usr/bin/etcd";
 
 /// Whether the real etcd is here; fails when CI requires it.
 pub fn etcd_available(test: &str) -> bool {
-    let present = Path::new(ETCD).exists();
-    let required = std::env::var("CAIRN_REQUIRE_ETCD").is_ok_and(|v| v != "0" && !v.is_empty());
-    if !present {
-        assert!(
-            !required,
-            "{test}: CAIRN_REQUIRE_ETCD is set but {ETCD} is missing: apt-get install etcd-server"
-        );
-        eprintln!("SKIPPED {test}: {ETCD} not installed");
-    }
-    present
+    super::tools_available(test, &[ETCD], "etcd-server")
 }
 
 /// One real etcd member.

@@ -23,6 +23,26 @@ use tonic::transport::Channel;
 mod ports;
 pub use ports::free_port;
 
+/// Whether every one of `tools` (paths) is installed. A test that needs
+/// them prints SKIPPED without them, unless `CAIRN_REQUIRE_ETCD=1` (as in
+/// CI), where it fails, naming the Debian `packages` to install.
+pub fn tools_available(test: &str, tools: &[&str], packages: &str) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|tool| !std::path::Path::new(tool).exists())
+        .collect();
+    let required = std::env::var("CAIRN_REQUIRE_ETCD").is_ok_and(|v| v != "0" && !v.is_empty());
+    if !missing.is_empty() {
+        assert!(
+            !required,
+            "{test}: CAIRN_REQUIRE_ETCD is set but {missing:?} missing: apt-get install {packages}"
+        );
+        eprintln!("SKIPPED {test}: {missing:?} not installed");
+    }
+    missing.is_empty()
+}
+
 /// A fresh directory under the system temp dir.
 pub fn temp_dir(tag: &str) -> PathBuf {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -455,6 +475,24 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The active alarms, as member i lists them.
+    pub async fn alarms(&self, i: usize) -> Vec<pb::AlarmMember> {
+        let channel = self
+            .channel(i, Duration::from_secs(10))
+            .await
+            .expect("connect");
+        MaintenanceClient::new(channel)
+            .alarm(pb::AlarmRequest {
+                action: pb::alarm_request::AlarmAction::Get as i32,
+                member_id: 0,
+                alarm: pb::AlarmType::None as i32,
+            })
+            .await
+            .expect("alarm list")
+            .into_inner()
+            .alarms
     }
 
     /// The index of the member that leads, as the members report it.
