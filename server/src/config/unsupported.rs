@@ -252,10 +252,11 @@ mod tests {
             )
             .unwrap();
         assert_eq!(config.unsupported_settings(), Vec::<String>::new());
+        assert_eq!(config.refused_settings(), Vec::<String>::new());
         config
             .set("listen-metrics-urls", "unix://localhost:2381")
             .unwrap();
-        let found = config.unsupported_settings();
+        let found = config.refused_settings();
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].starts_with("--listen-metrics-urls=unix://localhost:2381: unix://"));
     }
