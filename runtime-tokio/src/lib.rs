@@ -26,8 +26,8 @@ mod real;
 #[cfg(not(madsim))]
 pub use disk::{DataDir, DataDirError};
 pub use driver::{
-    Clock, Disk, Driver, DriverParts, MemberHandle, Network, Reply, RuntimeEvent, WatchStream,
-    MEMBER_REMOVED,
+    startup_peers, Clock, Disk, Driver, DriverParts, MemberHandle, Network, Reply, RuntimeEvent,
+    WatchStream, MEMBER_REMOVED,
 };
 #[cfg(not(madsim))]
 pub use real::{start, StartFailure, StartKind, StartOptions, TokioDriver};
