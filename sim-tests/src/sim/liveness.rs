@@ -2,7 +2,10 @@
 //! every live member converges to the same applied index, KV hash and
 //! member list (the members that joined included), the list is what the
 //! operator made of the cluster, and every watcher saw a prefix of the
-//! converged history.
+//! converged history. Last, every live member's value of every workload
+//! key joins the history as a read ([`final_reads`]): the linearizability
+//! checker then shows that every acknowledged write is there, on every
+//! member, new ones included.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,6 +20,7 @@ use super::faults::Cluster;
 use super::members::{client_address, member_id, slot_of, Membership, MEMBER_SLOTS};
 use super::operator::{added_after_all, names, settle, start_joining};
 use super::{client, watcher, World};
+use crate::history::{Input, Operation, Output};
 use crate::trace::EventKind;
 
 /// After faults are healed, a write must commit within this long.
@@ -55,12 +59,32 @@ fn live_members(world: &Mutex<World>) -> Vec<usize> {
         .collect()
 }
 
-/// Runs the phase; returns the failures found.
+/// Client numbers of the final reads: this plus the member's slot.
+const FINAL_READ_CLIENT: u32 = 1_000;
+
+/// What the phase found: failures, and the final reads for the history.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub failures: Vec<String>,
+    pub final_reads: Vec<Operation>,
+}
+
+impl Found {
+    fn failed(failures: Vec<String>) -> Found {
+        Found {
+            failures,
+            final_reads: Vec::new(),
+        }
+    }
+}
+
+/// Runs the phase.
 pub async fn run(
     cluster: Arc<Mutex<Cluster>>,
     world: Arc<Mutex<World>>,
+    keys: usize,
     watch_logs: Vec<watcher::WatchLog>,
-) -> Vec<String> {
+) -> Found {
     let endpoint = Endpoint::bind("0.0.0.0:0").await.expect("bind the probe");
     let mut probe = Probe {
         endpoint,
@@ -69,9 +93,9 @@ pub async fn run(
     };
     let healed_ms = probe.now();
     if !probe.write_commits(healed_ms + LIVENESS_WRITE_MS).await {
-        return vec![format!(
+        return Found::failed(vec![format!(
             "liveness: no write committed within {LIVENESS_WRITE_MS}ms of healing"
-        )];
+        )]);
     }
     let converge_from = probe.now();
     let deadline_ms = converge_from + CONVERGENCE_MS;
@@ -103,7 +127,16 @@ pub async fn run(
                     .find(|&slot| !probe.is_learner(slot))
                     .unwrap_or(live[0]);
                 failures.extend(check_watchers(voter, revision, &watch_logs).await);
-                return failures;
+                let final_reads = probe.final_reads(&live, keys).await;
+                if final_reads.len() < live.len() * keys {
+                    failures.push(
+                        "liveness: a member did not answer the final reads of every key".into(),
+                    );
+                }
+                return Found {
+                    failures,
+                    final_reads,
+                };
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -114,13 +147,13 @@ pub async fn run(
             .iter()
             .map(|list| list.as_ref().map(|l| names(l)))
             .collect();
-        return vec![format!(
+        return Found::failed(vec![format!(
             "convergence: members {named:?} agree on their data, but their voters not on the member list {CONVERGENCE_MS}ms after a write committed: {lists:?}"
-        )];
+        )]);
     }
-    vec![format!(
+    Found::failed(vec![format!(
         "convergence: members {named:?} still disagree {CONVERGENCE_MS}ms after a write committed: (applied index, revision, hash) = {last:?}"
-    )]
+    )])
 }
 
 /// The liveness phase's client.
@@ -222,6 +255,46 @@ impl Probe {
             Some(ClientResponse::Range(range)) => Some(range),
             _ => None,
         }
+    }
+
+    /// Each live member's value of each workload key, read locally, as reads
+    /// for the history. Taken once the members agree on their applied
+    /// index, after a write of the final leader's term committed: each
+    /// member's state then holds every write acknowledged in the run, so a
+    /// local read is as good as a linearizable one. One read per key keeps
+    /// the checker's parts as small as the workload's own.
+    async fn final_reads(&mut self, live: &[usize], keys: usize) -> Vec<Operation> {
+        let mut reads = Vec::new();
+        for &slot in live {
+            let call_ms = self.now();
+            let range = ClientRequest::Range(RangeRequest {
+                key: Bytes::from(client::key(0)),
+                range_end: Bytes::from_static(b"k:"),
+                serializable: true,
+                ..RangeRequest::default()
+            });
+            let Some(ClientResponse::Range(range)) = self.ask(slot, range).await else {
+                continue;
+            };
+            let return_ms = self.now();
+            for index in 0..keys {
+                let key = client::key(index);
+                let value = range
+                    .kvs
+                    .iter()
+                    .find(|kv| kv.key == key.as_bytes())
+                    .map(|kv| String::from_utf8_lossy(&kv.value).into_owned());
+                reads.push(Operation {
+                    id: (1 << 61) + (slot * 64 + index) as u64,
+                    client: FINAL_READ_CLIENT + slot as u32,
+                    call_ms,
+                    return_ms: Some(return_ms),
+                    input: Input::Get { key },
+                    output: Some(Output::Get(value)),
+                });
+            }
+        }
+        reads
     }
 
     /// Every live learner has the keys of the first live voter.

@@ -312,10 +312,17 @@ async fn harness(scenario: Scenario, slot: WorldSlot) -> Collected {
         .name("probe")
         .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)))
         .build();
-    let mut failures = probe
-        .spawn(liveness::run(cluster, world.clone(), watch_logs))
+    let found = probe
+        .spawn(liveness::run(
+            cluster,
+            world.clone(),
+            scenario.keys,
+            watch_logs,
+        ))
         .await
         .expect("liveness task");
+    history.ops.extend(found.final_reads);
+    let mut failures = found.failures;
     failures.extend(lease_failures);
     let world = world.lock().expect("world");
     (
