@@ -1310,3 +1310,46 @@ fn leadership_moves_on_request_and_before_the_leader_is_removed() {
         Ok(ClientResponse::Put(_))
     ));
 }
+
+/// Simulator seed 4208: a leader cut off from the others was asked to remove
+/// itself; handing leadership over put off its check-quorum, so it went on
+/// leading (and answering keep-alives) well after a successor took over,
+/// past the election timeout the successor adds to every lease, and a lease
+/// kept alive through it was revoked. Whenever in its check-quorum round the
+/// removal arrives (and however often it is asked again), the cut-off leader
+/// steps down when it would have had nobody asked it anything.
+#[test]
+fn a_leader_cut_off_while_asked_to_remove_itself_steps_down_as_soon_as_otherwise() {
+    let unasked_ms = leads_after_cut_ms(None);
+    assert!(unasked_ms <= 2_000, "check-quorum took {unasked_ms}ms");
+    for asked_after_ms in (0..1_000).step_by(100) {
+        let led_ms = leads_after_cut_ms(Some(asked_after_ms));
+        assert!(
+            led_ms <= unasked_ms,
+            "asked {asked_after_ms}ms after the cut, the leader led {led_ms}ms after it \
+             ({unasked_ms}ms unasked)"
+        );
+    }
+}
+
+/// How long the leader of a fresh cluster leads once cut off from the
+/// others; from `asked_after_ms` on, it is asked every 300 ms (as a client
+/// that got no answer asks again) to remove itself.
+fn leads_after_cut_ms(asked_after_ms: Option<u64>) -> u64 {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.run(3_000);
+    let leader = cluster.leader().expect("a leader");
+    cluster.isolated.insert(leader);
+    let cut_at = cluster.now;
+    while cluster.member(leader).role().role == Role::Leader {
+        let since_cut = cluster.now - cut_at;
+        assert!(since_cut < 10_000, "still leading 10 s after the cut");
+        if asked_after_ms.is_some_and(|asked| since_cut >= asked && (since_cut - asked) % 300 == 0)
+        {
+            let remove = MemberChange::Remove { id: leader };
+            cluster.request(leader, ClientRequest::ChangeMember(remove));
+        }
+        cluster.run(10);
+    }
+    cluster.now - cut_at
+}
