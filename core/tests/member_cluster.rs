@@ -1353,3 +1353,39 @@ fn leads_after_cut_ms(asked_after_ms: Option<u64>) -> u64 {
     }
     cluster.now - cut_at
 }
+
+/// Simulator seed 5413: a leader whose process stalled for seconds (no
+/// ticks, nothing received) resumed and answered a keep-alive that had
+/// waited for it before it took the tick that was long due: as leader of its
+/// old term, "lease not found" of a lease its successor had granted during
+/// the stall. A request now takes an overdue tick first, so check-quorum
+/// deposes such a leader before it answers anything as leader.
+#[test]
+fn a_leader_that_stalled_takes_its_overdue_tick_before_answering_a_keep_alive() {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.run(3_000);
+    let old = cluster.leader().expect("a leader");
+    let node = cluster.nodes.get_mut(&old).expect("node");
+    let stalled = node.member.take();
+    node.disk_stuck = true;
+    cluster.run(3_000);
+    let new = cluster.leader().expect("a new leader");
+    assert_ne!(new, old);
+    let grant = ClientRequest::LeaseGrant { id: 9, ttl_secs: 5 };
+    let granted = cluster.call(new, &Caller::Anonymous, grant);
+    assert!(
+        matches!(granted, Ok(ClientResponse::LeaseGrant { .. })),
+        "{granted:?}"
+    );
+    // The stalled leader resumes; a keep-alive that waited for it is the
+    // first thing it takes, before any tick or message.
+    let node = cluster.nodes.get_mut(&old).expect("node");
+    node.member = stalled;
+    node.disk_stuck = false;
+    let token = cluster.request(old, keep_alive(9));
+    assert_eq!(
+        cluster.response(old, token),
+        Some(&Err(ClientError::NotLeader))
+    );
+    assert_ne!(cluster.member(old).role().role, Role::Leader);
+}
