@@ -335,32 +335,35 @@ impl Probe {
     }
 
     /// While a change's fate is unknown, settles it from the member list of
-    /// the first live member that answers (what a list shows is committed);
-    /// returns whether the members changed.
+    /// every live voter that answers (what a list shows is committed, so one
+    /// list without a member on its way out shows it removed, even while
+    /// that member, never told, still lists itself); returns whether the
+    /// members changed.
     async fn settle_unsettled(
         &mut self,
         cluster: &Mutex<Cluster>,
         live: &[usize],
         last: bool,
     ) -> bool {
-        let unsettled = self
-            .world
-            .lock()
-            .expect("world")
-            .membership
-            .iter()
-            .any(|m| matches!(m, Membership::Pending { .. } | Membership::Leaving));
-        if !unsettled {
-            return false;
-        }
+        let mut changed = false;
         for slot in self.voters_of(live) {
+            let unsettled = self
+                .world
+                .lock()
+                .expect("world")
+                .membership
+                .iter()
+                .any(|m| matches!(m, Membership::Pending { .. } | Membership::Leaving));
+            if !unsettled {
+                break;
+            }
             if let Some(ClientResponse::MemberList(list)) =
                 self.ask(slot, ClientRequest::MemberList).await
             {
-                return self.settle(cluster, &list, last);
+                changed |= self.settle(cluster, &list, last);
             }
         }
-        false
+        changed
     }
 
     /// The list the live members agree on, at the end: settles every change
