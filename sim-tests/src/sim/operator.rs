@@ -4,11 +4,12 @@
 //!
 //! * A change is planned against the cluster as the operator knows it when
 //!   the change comes due, so that the voters stay between
-//!   [`VOTERS_MIN`] and [`VOTERS_MAX`]: a voter is removed from a cluster of
-//!   three only after a new one was added (etcd's advice: add first), and a
-//!   down voter of three is replaced learner first (add a learner, promote
-//!   it, remove the down one), since etcd refuses to add a voter while one
-//!   is unreachable.
+//!   [`VOTERS_MIN`] and [`VOTERS_MAX`], counting for the minimum only
+//!   voters that can run (a member refusing its corrupt storage never will):
+//!   a voter is removed from three only after a new one was added (etcd's
+//!   advice: add first), and a down voter of three is replaced learner first
+//!   (add a learner, promote it, remove the down one), since etcd refuses to
+//!   add a voter while one is unreachable.
 //! * Each step asks the member the operator believes leads, and retries
 //!   (another leader, a refusal of etcd's checks that may pass later) until
 //!   the change's deadline. An answer that may hide a change that took
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_core::member::{ClientError, ClientRequest, ClientResponse, MemberChange, MemberStatus};
+use cairn_runtime_sim::node::MemberExit;
 use madsim::net::Endpoint;
 use tokio::sync::mpsc;
 
@@ -207,6 +209,19 @@ struct View {
     leader: Option<usize>,
     /// Members not running (killed, refusing their storage, stopped).
     out: Vec<usize>,
+    /// Members that will never run again (they refuse their storage).
+    broken: Vec<usize>,
+}
+
+impl View {
+    /// Voters other than `except` that can run (down for a while maybe, but
+    /// not broken for good): what the cluster's fault tolerance rests on.
+    fn runnable_voters_except(&self, except: usize) -> usize {
+        self.voters
+            .iter()
+            .filter(|&&voter| voter != except && !self.broken.contains(&voter))
+            .count()
+    }
 }
 
 impl Operator {
@@ -238,8 +253,13 @@ impl Operator {
             learners: world.learners(),
             leader: world.leader().filter(|l| members.contains(l)),
             out: members
-                .into_iter()
+                .iter()
+                .copied()
                 .filter(|&slot| world.is_out(slot))
+                .collect(),
+            broken: members
+                .into_iter()
+                .filter(|&slot| matches!(world.exits[slot], Some(MemberExit::Refused(_))))
                 .collect(),
         }
     }
@@ -325,10 +345,15 @@ impl Operator {
         }
     }
 
-    /// Removes `slot`; a voter of [`VOTERS_MIN`] is replaced by a new voter
-    /// added first.
+    /// Removes `slot`; a voter whose removal would leave fewer than
+    /// [`VOTERS_MIN`] voters that can run is replaced by a new voter added
+    /// first. (A voter broken for good counts as a voter for etcd's checks
+    /// but not for fault tolerance: removing a healthy member next to it
+    /// leaves a cluster that a power loss before the removal's commit is
+    /// durable can leave without a quorum of its old configuration; seed
+    /// 19975.)
     fn remove_plan(&mut self, slot: usize, view: &View) -> Result<Vec<Step>, String> {
-        if view.voters.contains(&slot) && view.voters.len() <= VOTERS_MIN {
+        if view.voters.contains(&slot) && view.runnable_voters_except(slot) < VOTERS_MIN {
             return Ok(vec![
                 Step::Add {
                     slot: self.new_slot()?,
@@ -340,14 +365,15 @@ impl Operator {
         Ok(vec![Step::Remove { slot }])
     }
 
-    /// Removes the down member `slot` and replaces it: a voter of
-    /// [`VOTERS_MIN`] learner first (a voter cannot be added while one is
-    /// unreachable), otherwise by a voter added after the removal.
+    /// Removes the down member `slot` and replaces it: by a voter added
+    /// after the removal if [`VOTERS_MIN`] voters that can run remain,
+    /// otherwise learner first (a voter cannot be added while one is
+    /// unreachable).
     fn replace_plan(&mut self, slot: usize, view: &View) -> Result<Vec<Step>, String> {
         if !view.voters.contains(&slot) {
             return Ok(vec![Step::Remove { slot }]);
         }
-        if view.voters.len() > VOTERS_MIN {
+        if view.runnable_voters_except(slot) >= VOTERS_MIN {
             return Ok(vec![
                 Step::Remove { slot },
                 Step::Add {
