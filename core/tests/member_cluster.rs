@@ -1417,3 +1417,83 @@ fn with_auto_promotion_a_caught_up_learner_becomes_a_voter_by_itself() {
         .iter()
         .all(|(_, learner)| !learner));
 }
+
+/// Simulator seed 4208: a leader cut off from the others was asked to remove
+/// itself; handing leadership over put off its check-quorum, so it went on
+/// leading (and answering keep-alives) well after a successor took over,
+/// past the election timeout the successor adds to every lease, and a lease
+/// kept alive through it was revoked. Whenever in its check-quorum round the
+/// removal arrives (and however often it is asked again), the cut-off leader
+/// steps down when it would have had nobody asked it anything.
+#[test]
+fn a_leader_cut_off_while_asked_to_remove_itself_steps_down_as_soon_as_otherwise() {
+    let unasked_ms = leads_after_cut_ms(None);
+    assert!(unasked_ms <= 2_000, "check-quorum took {unasked_ms}ms");
+    for asked_after_ms in (0..1_000).step_by(100) {
+        let led_ms = leads_after_cut_ms(Some(asked_after_ms));
+        assert!(
+            led_ms <= unasked_ms,
+            "asked {asked_after_ms}ms after the cut, the leader led {led_ms}ms after it \
+             ({unasked_ms}ms unasked)"
+        );
+    }
+}
+
+/// How long the leader of a fresh cluster leads once cut off from the
+/// others; from `asked_after_ms` on, it is asked every 300 ms (as a client
+/// that got no answer asks again) to remove itself.
+fn leads_after_cut_ms(asked_after_ms: Option<u64>) -> u64 {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.run(3_000);
+    let leader = cluster.leader().expect("a leader");
+    cluster.isolated.insert(leader);
+    let cut_at = cluster.now;
+    while cluster.member(leader).role().role == Role::Leader {
+        let since_cut = cluster.now - cut_at;
+        assert!(since_cut < 10_000, "still leading 10 s after the cut");
+        if asked_after_ms
+            .is_some_and(|asked| since_cut >= asked && (since_cut - asked).is_multiple_of(300))
+        {
+            let remove = MemberChange::Remove { id: leader };
+            cluster.request(leader, ClientRequest::ChangeMember(remove));
+        }
+        cluster.run(10);
+    }
+    cluster.now - cut_at
+}
+
+/// Simulator seed 5413: a leader whose process stalled for seconds (no
+/// ticks, nothing received) resumed and answered a keep-alive that had
+/// waited for it before it took the tick that was long due: as leader of its
+/// old term, "lease not found" of a lease its successor had granted during
+/// the stall. A request now takes an overdue tick first, so check-quorum
+/// deposes such a leader before it answers anything as leader.
+#[test]
+fn a_leader_that_stalled_takes_its_overdue_tick_before_answering_a_keep_alive() {
+    let mut cluster = Cluster::new(3, 1000);
+    cluster.run(3_000);
+    let old = cluster.leader().expect("a leader");
+    let node = cluster.nodes.get_mut(&old).expect("node");
+    let stalled = node.member.take();
+    node.disk_stuck = true;
+    cluster.run(3_000);
+    let new = cluster.leader().expect("a new leader");
+    assert_ne!(new, old);
+    let grant = ClientRequest::LeaseGrant { id: 9, ttl_secs: 5 };
+    let granted = cluster.call(new, &Caller::Anonymous, grant);
+    assert!(
+        matches!(granted, Ok(ClientResponse::LeaseGrant { .. })),
+        "{granted:?}"
+    );
+    // The stalled leader resumes; a keep-alive that waited for it is the
+    // first thing it takes, before any tick or message.
+    let node = cluster.nodes.get_mut(&old).expect("node");
+    node.member = stalled;
+    node.disk_stuck = false;
+    let token = cluster.request(old, keep_alive(9));
+    assert_eq!(
+        cluster.response(old, token),
+        Some(&Err(ClientError::NotLeader))
+    );
+    assert_ne!(cluster.member(old).role().role, Role::Leader);
+}

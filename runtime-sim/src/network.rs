@@ -5,9 +5,16 @@
 //! and killed nodes apply to them), passed as values rather than bytes: the
 //! peer codec has its own tests, and the simulator spends its time on
 //! schedules instead.
+//!
+//! A member that fell behind may not know the members added while it was
+//! away (it dials the members it has applied), yet must answer them for
+//! them to bring it up to date: as etcd's transport does with the sender's
+//! `X-PeerURLs` (`AddRemote`), it learns where an unknown sender listens
+//! from the sender's own address, and answers there.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use cairn_core::raft::{Message, NodeId};
@@ -30,6 +37,9 @@ struct PeerPacket {
 pub struct SimNetwork {
     tx: mpsc::UnboundedSender<(SocketAddr, PeerPacket)>,
     peers: BTreeMap<NodeId, SocketAddr>,
+    /// Where senders that are not peers listen, as their packets showed:
+    /// used only for members not in `peers`.
+    remotes: Arc<Mutex<BTreeMap<NodeId, SocketAddr>>>,
     reports: mpsc::UnboundedSender<TransportReport>,
 }
 
@@ -62,12 +72,15 @@ impl SimNetwork {
                 let _ = sender.send_to_raw(to, PEER_TAG, Box::new(packet)).await;
             }
         });
+        let remotes = Arc::new(Mutex::new(BTreeMap::new()));
+        let learned = remotes.clone();
         tokio::spawn(async move {
-            while let Ok((payload, _from)) = endpoint.recv_from_raw(PEER_TAG).await {
+            while let Ok((payload, from)) = endpoint.recv_from_raw(PEER_TAG).await {
                 let Ok(packet) = payload.downcast::<PeerPacket>() else {
                     continue;
                 };
                 let PeerPacket { message, snapshot } = *packet;
+                learned.lock().expect("remotes").insert(message.from, from);
                 if inbound.send(Inbound { message, snapshot }).await.is_err() {
                     return;
                 }
@@ -76,13 +89,19 @@ impl SimNetwork {
         Ok(SimNetwork {
             tx,
             peers: BTreeMap::new(),
+            remotes,
             reports,
         })
     }
 
     fn send_packet(&mut self, packet: PeerPacket) -> bool {
-        match self.peers.get(&packet.message.to) {
-            Some(address) => self.tx.send((*address, packet)).is_ok(),
+        let to = packet.message.to;
+        let address = match self.peers.get(&to) {
+            Some(address) => Some(*address),
+            None => self.remotes.lock().expect("remotes").get(&to).copied(),
+        };
+        match address {
+            Some(address) => self.tx.send((address, packet)).is_ok(),
             None => false,
         }
     }

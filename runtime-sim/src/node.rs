@@ -16,7 +16,9 @@ use cairn_core::raft::NodeId;
 use cairn_core::snapshot::parse_snapshot_name;
 use cairn_core::time::Instant;
 use cairn_core::watch::CreateRequest;
-use cairn_runtime_tokio::{Clock, Driver, DriverParts, MemberHandle, Reply, RuntimeEvent};
+use cairn_runtime_tokio::{
+    startup_peers, Clock, Driver, DriverParts, MemberHandle, Reply, RuntimeEvent, MEMBER_REMOVED,
+};
 use madsim::net::Endpoint;
 use tokio::sync::mpsc;
 
@@ -54,7 +56,13 @@ pub struct ClientPacket {
 pub struct MemberSpec {
     pub ip: IpAddr,
     pub config: MemberConfig,
+    /// The members to dial before any is applied: the initial cluster, or
+    /// for a member that joins a running cluster, the members it listed.
     pub initial_cluster: Vec<(NodeId, MemberInfo)>,
+    /// `--initial-cluster-state existing`: on empty storage, join a running
+    /// cluster (the member was added through its leader) instead of
+    /// bootstrapping one.
+    pub join_existing: bool,
     pub storage: SimStorage,
     /// Clock drift of this node, in parts per million.
     pub clock_rate_ppm: i64,
@@ -78,6 +86,9 @@ pub enum MemberExit {
     Refused(String),
     /// It stopped on a fatal error (a failed disk write).
     Fatal(String),
+    /// It applied its own removal from the cluster and stopped
+    /// ([`MEMBER_REMOVED`]).
+    Removed,
 }
 
 /// The peer URL of the member at `ip`.
@@ -85,7 +96,8 @@ pub fn peer_url(ip: IpAddr) -> String {
     format!("http://{ip}:{PEER_PORT}")
 }
 
-/// Recovers the member from its storage, or bootstraps it on empty storage.
+/// Recovers the member from its storage, or on empty storage bootstraps it
+/// (or joins a running cluster).
 fn open_member(spec: &MemberSpec) -> Result<Member, String> {
     let now = Instant::ZERO;
     let mut config = spec.config.clone();
@@ -116,9 +128,16 @@ fn open_member(spec: &MemberSpec) -> Result<Member, String> {
         .iter()
         .map(|(name, bytes)| (name.as_str(), &bytes[..]))
         .collect();
-    Member::start(config, &spec.initial_cluster, false, &views, snapshots, now)
-        .map(|(member, _)| member)
-        .map_err(|e| e.to_string())
+    Member::start(
+        config,
+        &spec.initial_cluster,
+        spec.join_existing,
+        &views,
+        snapshots,
+        now,
+    )
+    .map(|(member, _)| member)
+    .map_err(|e| e.to_string())
 }
 
 /// Runs the member until it stops; call from a madsim node's init.
@@ -136,8 +155,8 @@ pub async fn run_member(spec: Arc<MemberSpec>) -> MemberExit {
         Ok(network) => network,
         Err(error) => return MemberExit::Fatal(format!("bind {address}: {error}")),
     };
-    for (id, info) in &spec.initial_cluster {
-        cairn_runtime_tokio::Network::set_peer(&mut network, *id, &info.peer_urls);
+    for (id, peer_urls) in startup_peers(&member, &spec.initial_cluster) {
+        cairn_runtime_tokio::Network::set_peer(&mut network, id, &peer_urls);
     }
     let parts = DriverParts {
         disk_done,
@@ -163,7 +182,12 @@ pub async fn run_member(spec: Arc<MemberSpec>) -> MemberExit {
         }
         Err(error) => return MemberExit::Fatal(format!("bind {client_address}: {error}")),
     }
-    MemberExit::Fatal(driver.run().await)
+    let reason = driver.run().await;
+    if reason == MEMBER_REMOVED {
+        MemberExit::Removed
+    } else {
+        MemberExit::Fatal(reason)
+    }
 }
 
 /// Answers client packets, each in its own task.

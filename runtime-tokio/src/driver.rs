@@ -10,8 +10,9 @@ use std::time::Duration;
 use cairn_core::auth::Caller;
 use cairn_core::member::{
     answer, Action, Call, CallResult, ClientError, ClientRequest, ClientResponse, ClientToken,
-    Header, Member, MemberEvent, WatchInput,
+    Header, Member, MemberEvent, MemberInfo, WatchInput,
 };
+use cairn_core::raft::NodeId;
 use cairn_core::time::Instant;
 use cairn_core::watch::WatchResponse;
 use tokio::sync::{mpsc, oneshot};
@@ -226,6 +227,34 @@ pub struct Driver<D: Disk, N: Network> {
     on_event: Box<dyn FnMut(RuntimeEvent) + Send>,
     /// Set when the member must stop (it was removed from the cluster).
     stop: Option<String>,
+}
+
+/// The peers a member dials when it starts. A restarted member talks to the
+/// members it has applied (the cluster may have changed since the initial
+/// cluster was written); a new one to the initial cluster (or, joining, the
+/// members the cluster listed). Both runtimes start this way.
+pub fn startup_peers(
+    member: &Member,
+    initial_cluster: &[(NodeId, MemberInfo)],
+) -> Vec<(NodeId, Vec<String>)> {
+    let own = member.id();
+    let applied = member.members();
+    if applied
+        .iter()
+        .any(|m| m.id != own && !m.peer_urls.is_empty())
+    {
+        applied
+            .into_iter()
+            .filter(|m| m.id != own)
+            .map(|m| (m.id, m.peer_urls))
+            .collect()
+    } else {
+        initial_cluster
+            .iter()
+            .filter(|(id, _)| *id != own)
+            .map(|(id, info)| (*id, info.peer_urls.clone()))
+            .collect()
+    }
 }
 
 /// Why a member removed from its cluster stops: etcd's words.

@@ -29,8 +29,8 @@ mod real;
 #[cfg(not(madsim))]
 pub use disk::{DataDir, DataDirError};
 pub use driver::{
-    Clock, Disk, Driver, DriverParts, MemberHandle, Network, Reply, RuntimeEvent, WatchStream,
-    MEMBER_REMOVED,
+    startup_peers, Clock, Disk, Driver, DriverParts, MemberHandle, Network, Reply, RuntimeEvent,
+    WatchStream, MEMBER_REMOVED,
 };
 #[cfg(not(madsim))]
 pub use metrics::RuntimeMetrics;

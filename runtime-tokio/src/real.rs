@@ -92,23 +92,9 @@ pub fn start(
         options.peer_security.clone(),
         options.metrics.clone(),
     );
-    // A restarted member talks to the members it has applied (the cluster
-    // may have changed since --initial-cluster was written); a new one to
-    // the initial cluster (or, joining, the members the cluster listed).
-    let own = member.id();
-    let applied = member.members();
-    crate::driver::Network::set_members(&mut transport.clone(), &applied);
-    if applied
-        .iter()
-        .any(|m| m.id != own && !m.peer_urls.is_empty())
-    {
-        for m in applied.iter().filter(|m| m.id != own) {
-            transport.set_peer(m.id, &m.peer_urls);
-        }
-    } else {
-        for (id, info) in &options.initial_cluster {
-            transport.set_peer(*id, &info.peer_urls);
-        }
+    crate::driver::Network::set_members(&mut transport.clone(), &member.members());
+    for (id, peer_urls) in driver::startup_peers(&member, &options.initial_cluster) {
+        transport.set_peer(id, &peer_urls);
     }
     let (inbound_tx, inbound) = mpsc::channel(transport::PEER_QUEUE_MESSAGES);
     tokio::spawn(transport.clone().serve(

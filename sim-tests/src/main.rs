@@ -5,7 +5,12 @@
 //! cargo sim --seeds 1..200 [--bug NAME] [--expect-failure]
 //! cargo sim --seeds 1299,1351,2198
 //! cargo sim --seed 42 --check-determinism
+//! cargo sim --seeds 1..300 --static-membership
 //! ```
+//!
+//! `--static-membership` leaves out the schedule's membership changes: the
+//! cluster keeps its initial members, and the rest of the run is what the
+//! seed drew before membership changes existed.
 //!
 //! A single run prints, as its last line,
 //! `seed=<seed> ops=<n> faults=<n> trace=<hex>`; a sweep prints
@@ -43,10 +48,11 @@ mod cli {
         verbose: bool,
         check_determinism: bool,
         expect_failure: bool,
+        static_membership: bool,
         out: PathBuf,
     }
 
-    const USAGE: &str = "usage: cargo sim (--seed N | --seeds A..B | --seeds N,M,...) [--bug ack-before-fsync|local-reads|skip-vote-persistence|lease-no-extend] [--timeline FILE.html] [--check-determinism] [--expect-failure] [--out DIR] [--verbose]";
+    const USAGE: &str = "usage: cargo sim (--seed N | --seeds A..B | --seeds N,M,...) [--bug ack-before-fsync|local-reads|skip-vote-persistence|lease-no-extend] [--timeline FILE.html] [--check-determinism] [--expect-failure] [--static-membership] [--out DIR] [--verbose]";
 
     fn parse(args: Vec<String>) -> Result<Options, String> {
         let mut options = Options {
@@ -74,6 +80,7 @@ mod cli {
                 "--verbose" => options.verbose = true,
                 "--check-determinism" => options.check_determinism = true,
                 "--expect-failure" => options.expect_failure = true,
+                "--static-membership" => options.static_membership = true,
                 "-h" | "--help" => return Err(USAGE.to_string()),
                 other => return Err(format!("unknown argument {other}\n{USAGE}")),
             }
@@ -93,11 +100,15 @@ mod cli {
         }
     }
 
-    fn reproduce(seed: u64, bug: Option<Bug>) -> String {
-        match bug {
-            Some(bug) => format!("cargo sim --seed {seed} --bug {}", bug.name()),
-            None => format!("cargo sim --seed {seed}"),
+    fn reproduce(options: &Options, seed: u64) -> String {
+        let mut command = format!("cargo sim --seed {seed}");
+        if let Some(bug) = options.bug {
+            command.push_str(&format!(" --bug {}", bug.name()));
         }
+        if options.static_membership {
+            command.push_str(" --static-membership");
+        }
+        command
     }
 
     fn report_failure(options: &Options, seed: u64, outcome: &RunOutcome) {
@@ -112,7 +123,7 @@ mod cli {
         let _ = std::fs::write(&trace, outcome.trace.to_text());
         println!("  history: {}", history.display());
         println!("  trace:   {}", trace.display());
-        println!("  REPRODUCE WITH: {}", reproduce(seed, options.bug));
+        println!("  REPRODUCE WITH: {}", reproduce(options, seed));
     }
 
     fn summary(seed: u64, outcome: &RunOutcome) -> String {
@@ -139,7 +150,10 @@ mod cli {
         // Seeds that failed a check outright (not just an inconclusive one).
         let mut caught = 0usize;
         for &seed in &options.seeds {
-            let scenario = Scenario::from_seed(seed, options.bug);
+            let mut scenario = Scenario::from_seed(seed, options.bug);
+            if options.static_membership {
+                scenario = scenario.static_membership();
+            }
             for (_, fault) in &scenario.faults {
                 *fault_kinds.entry(fault.kind()).or_default() += 1;
             }

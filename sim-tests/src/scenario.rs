@@ -68,6 +68,24 @@ pub enum Fault {
     /// The member crashes and a bit of its WAL flips on the platter; it
     /// must refuse to restart (at most one member a run).
     Corrupt { node: usize },
+    // Membership changes and leadership moves (issue 15), asked of the leader
+    // as an operator would ask, one at a time. What they act on is resolved
+    // against the cluster as it is when they come due: `pick` chooses among
+    // the candidates then.
+    /// Add a new member (a voter or the learner) and start it on an empty
+    /// data dir: it joins the running cluster.
+    AddMember { learner: bool },
+    /// Promote the learner to a voter.
+    PromoteLearner,
+    /// Remove a member other than the leader.
+    RemoveFollower { pick: u64 },
+    /// Remove the leader itself: it hands leadership over first.
+    RemoveLeader,
+    /// Remove a member that is down (crashed, or refusing its storage) and
+    /// replace it by a new one.
+    ReplaceDown { pick: u64 },
+    /// Move leadership to another voter.
+    MoveLeader { pick: u64 },
 }
 
 impl Fault {
@@ -84,7 +102,28 @@ impl Fault {
             Fault::SlowDisk { .. } => "slow-disk",
             Fault::DiskFull { .. } => "disk-full",
             Fault::Corrupt { .. } => "corruption",
+            Fault::AddMember { learner: false } => "add-voter",
+            Fault::AddMember { learner: true } => "add-learner",
+            Fault::PromoteLearner => "promote-learner",
+            Fault::RemoveFollower { .. } => "remove-follower",
+            Fault::RemoveLeader => "remove-leader",
+            Fault::ReplaceDown { .. } => "replace-down",
+            Fault::MoveLeader { .. } => "move-leader",
         }
+    }
+
+    /// Whether this is a membership change or leadership move (carried out
+    /// by the simulator's operator, through the leader).
+    pub fn is_membership(&self) -> bool {
+        matches!(
+            self,
+            Fault::AddMember { .. }
+                | Fault::PromoteLearner
+                | Fault::RemoveFollower { .. }
+                | Fault::RemoveLeader
+                | Fault::ReplaceDown { .. }
+                | Fault::MoveLeader { .. }
+        )
     }
 }
 
@@ -104,7 +143,7 @@ pub struct Scenario {
     pub snapshot_catchup_entries: u64,
     /// Clock drift per member, parts per million.
     pub drift_ppm: Vec<i64>,
-    /// Faults in time order.
+    /// Faults in time order, membership changes among them.
     pub faults: Vec<(u64, Fault)>,
     pub bug: Option<Bug>,
 }
@@ -115,6 +154,23 @@ pub const DRIFT_PPM_MAX: i64 = 10_000;
 
 impl Scenario {
     pub fn from_seed(seed: u64, bug: Option<Bug>) -> Scenario {
+        let mut scenario = Scenario::with_initial_members(seed, bug);
+        // Membership changes come from a stream of their own, so that the
+        // rest of a seed's schedule is what it was before they existed
+        // (`static_membership` gives that schedule back exactly). A
+        // deliberate bug's sweep keeps the schedule it was tuned with.
+        if bug.is_none() {
+            let mut membership = SplitMix64(seed ^ 0x5ce0_a210_0000_0002);
+            let changes = membership_schedule(&mut membership, scenario.safety_ms);
+            scenario.faults.extend(changes);
+            // Stable: faults drawn for the same instant keep their order.
+            scenario.faults.sort_by_key(|(at, _)| *at);
+        }
+        scenario
+    }
+
+    /// The scenario as seeds drew it before membership changes existed.
+    fn with_initial_members(seed: u64, bug: Option<Bug>) -> Scenario {
         let mut rng = SplitMix64(seed ^ 0x5ce0_a210_0000_0001);
         let nodes = if rng.below(3) == 0 { 5 } else { 3 };
         let clients = 3 + rng.below(4) as usize;
@@ -143,6 +199,50 @@ impl Scenario {
             bug,
         }
     }
+}
+
+impl Scenario {
+    /// The same run without membership changes: the cluster keeps its
+    /// initial members (the schedule seeds drew before issue 15).
+    pub fn static_membership(mut self) -> Scenario {
+        self.faults.retain(|(_, fault)| !fault.is_membership());
+        self
+    }
+
+    /// Whether the schedule changes the membership.
+    pub fn changes_membership(&self) -> bool {
+        self.faults.iter().any(|(_, fault)| fault.is_membership())
+    }
+}
+
+/// Out of this many seeds, one keeps its initial members.
+const STATIC_MEMBERSHIP_ONE_IN: u64 = 5;
+
+/// Membership changes and leadership moves: none for one seed in
+/// [`STATIC_MEMBERSHIP_ONE_IN`]; otherwise one every 1.5 to 5 seconds from
+/// the third second or so, until 4 seconds before the safety phase ends (a
+/// change may take a few seconds, and a new member time to catch up).
+fn membership_schedule(rng: &mut SplitMix64, safety_ms: u64) -> Vec<(u64, Fault)> {
+    let mut changes = Vec::new();
+    if rng.below(STATIC_MEMBERSHIP_ONE_IN) == 0 {
+        return changes;
+    }
+    let mut at = 2_500 + rng.below(2_500);
+    while at + 4_000 < safety_ms {
+        let pick = rng.below(1 << 32);
+        let change = match rng.below(100) {
+            0..=19 => Fault::AddMember { learner: false },
+            20..=29 => Fault::AddMember { learner: true },
+            30..=39 => Fault::PromoteLearner,
+            40..=59 => Fault::RemoveFollower { pick },
+            60..=71 => Fault::RemoveLeader,
+            72..=79 => Fault::ReplaceDown { pick },
+            _ => Fault::MoveLeader { pick },
+        };
+        changes.push((at, change));
+        at += 1_500 + rng.below(3_500);
+    }
+    changes
 }
 
 fn schedule(
@@ -272,6 +372,36 @@ mod tests {
         assert_eq!(a.faults, b.faults);
         assert_eq!(a.drift_ppm, b.drift_ppm);
         assert_ne!(Scenario::from_seed(43, None).faults, a.faults);
+    }
+
+    #[test]
+    fn membership_changes_leave_the_rest_of_the_schedule_as_it_was() {
+        let mut dynamic = 0;
+        for seed in 0..500 {
+            let scenario = Scenario::from_seed(seed, None);
+            let before = Scenario::with_initial_members(seed, None).faults;
+            assert_eq!(
+                scenario.clone().static_membership().faults,
+                before,
+                "seed {seed}"
+            );
+            if scenario.changes_membership() {
+                dynamic += 1;
+                let last = scenario
+                    .faults
+                    .iter()
+                    .filter(|(_, f)| f.is_membership())
+                    .map(|(at, _)| *at)
+                    .max()
+                    .expect("changes");
+                assert!(last + 4_000 < scenario.safety_ms, "seed {seed}");
+            }
+            assert!(scenario.faults.windows(2).all(|w| w[0].0 <= w[1].0));
+            let with_bug = Scenario::from_seed(seed, Some(Bug::LocalReads));
+            assert!(!with_bug.changes_membership(), "seed {seed}");
+        }
+        // One seed in five keeps its members.
+        assert!((350..450).contains(&dynamic), "{dynamic} of 500");
     }
 
     #[test]

@@ -41,15 +41,38 @@ fn a_seed_sweep_passes() {
     println!("{}", tail(&text));
     assert!(ok, "the sweep failed:\n{}", tail(&text));
     assert!(text.contains(&format!("{seeds} passed, 0 failed")));
+    // The schedules change the membership (issue 15).
+    for kind in ["add-voter", "remove-leader", "move-leader"] {
+        assert!(text.contains(kind), "no {kind} in the sweep");
+    }
 }
 
-/// Seeds that once failed, kept so that their bugs stay fixed. The first six
+/// Seeds that once failed, kept so that their bugs stay fixed. These six
 /// found leases revoked under their holders (issue 13): a revocation proposed
 /// by an earlier leader and committed after a new leader renewed the lease
 /// (1299), a leader answering "not found" before applying a committed grant
 /// (1351, 2198, 2997), and a lease renewed after its revocation was proposed
-/// (2800, 2975).
-const REGRESSION_SEEDS: &str = "1299,1351,2198,2800,2975,2997";
+/// (2800, 2975). They failed before schedules changed the membership, so
+/// they run the schedules they failed with (`--static-membership`).
+const REGRESSION_SEEDS_STATIC_MEMBERSHIP: &str = "1299,1351,2198,2800,2975,2997";
+
+/// Seeds that failed with membership changes in the schedule. 4208: a leader
+/// cut off from the others was asked to remove itself; each leadership
+/// transfer it started (again after each was abandoned) reset the timer of
+/// its check-quorum, so it went on leading and renewing a lease for ~1.7 s
+/// after its successor took over, and the successor revoked the lease
+/// under its holder (raft: a transfer is timed on its own counter now).
+/// 5413: a leader stalled for 4 s (a pause) answered a keep-alive that had
+/// waited for it before taking its overdue tick, "not found" of a lease its
+/// successor granted meanwhile (member: a request takes an overdue tick
+/// first). 8785: the harness settled an unanswered removal from the list
+/// of the removed member itself, which, never told, still listed itself.
+/// 19975: the operator removed a healthy voter next to one whose storage
+/// was corrupt for good; a power loss of the other two before the
+/// removal's commit was durable left them the old configuration, whose
+/// quorum needed the removed member (the operator now counts only voters
+/// that can run).
+const REGRESSION_SEEDS: &str = "4208,5413,8785,19975";
 
 #[test]
 fn regression_seeds_pass() {
@@ -57,6 +80,19 @@ fn regression_seeds_pass() {
     println!("{}", tail(&text));
     assert!(ok, "a regression seed failed:\n{}", tail(&text));
     let count = REGRESSION_SEEDS.split(',').count();
+    assert!(text.contains(&format!("{count} passed, 0 failed")));
+}
+
+#[test]
+fn regression_seeds_with_static_membership_pass() {
+    let (ok, _, text) = cargo_sim(&[
+        "--seeds",
+        REGRESSION_SEEDS_STATIC_MEMBERSHIP,
+        "--static-membership",
+    ]);
+    println!("{}", tail(&text));
+    assert!(ok, "a regression seed failed:\n{}", tail(&text));
+    let count = REGRESSION_SEEDS_STATIC_MEMBERSHIP.split(',').count();
     assert!(text.contains(&format!("{count} passed, 0 failed")));
 }
 

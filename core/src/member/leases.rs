@@ -23,8 +23,10 @@
 //!
 //! A leader deposed without knowing it still answers keep-alives until
 //! check-quorum makes it step down, at most an election timeout after its
-//! successor could win; its successor gives every lease that election
-//! timeout on top of the full TTL when it is promoted.
+//! successor could win (a leadership transfer under way does not put that
+//! off: `raft/replication.rs`, simulator seed 4208); its successor gives
+//! every lease that election timeout on top of the full TTL when it is
+//! promoted.
 
 use super::client::{ClientError, ClientResponse, ClientToken};
 use super::node::Member;

@@ -179,6 +179,14 @@ impl Member {
         caller: &Caller,
         request: ClientRequest,
     ) {
+        if now >= self.raft.next_deadline() {
+            // A tick is overdue (the process stalled, or the runtime took
+            // other inputs first): take it before answering. A leader deposed
+            // meanwhile then learns so from check-quorum and answers nothing
+            // as leader of its old term: keep-alives lean on it stepping down
+            // in time (`leases.rs`; simulator seed 5413).
+            self.handle_tick(now);
+        }
         self.now = now;
         self.counters.request_taken(token, &request, now);
         let checked = if authz::unchecked(&request) {

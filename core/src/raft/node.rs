@@ -63,6 +63,10 @@ pub struct RawNode {
     /// Candidates and pre-candidates: votes received.
     pub(crate) votes: BTreeMap<NodeId, bool>,
     pub(crate) election_elapsed: u32,
+    /// Ticks since the leadership transfer in progress started: it is
+    /// abandoned after an election timeout. Counted apart from
+    /// `election_elapsed`, so that a transfer never puts off check-quorum.
+    pub(crate) transfer_elapsed: u32,
     pub(crate) heartbeat_elapsed: u32,
     pub(crate) randomized_election_ticks: u32,
     /// Leader only: the member leadership is being handed to.
@@ -568,6 +572,7 @@ impl RawNode {
             2 * self.config.election_ticks as u64,
         ) as u32;
         self.transfer_target = None;
+        self.transfer_elapsed = 0;
         self.votes.clear();
         self.progress.clear();
         self.committed_in_term = false;

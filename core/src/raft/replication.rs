@@ -19,13 +19,21 @@ impl RawNode {
             if self.config.check_quorum && !self.quorum_recently_active() {
                 // Dissertation §6.2: a leader that cannot hear a majority steps
                 // down, so clients stop waiting on it and reads stay safe.
+                // Invariant: at most two election timeouts after it last heard
+                // a majority, transfer or not (the lessor's promotion
+                // extension counts on it).
                 let term = self.term;
                 self.become_follower(term, NO_NODE);
                 return;
             }
-            // A transfer that has not finished within an election timeout is
-            // abandoned, and the leader takes proposals again.
-            self.transfer_target = None;
+        }
+        if self.transfer_target.is_some() {
+            self.transfer_elapsed += 1;
+            if self.transfer_elapsed >= self.config.election_ticks {
+                // A transfer that has not finished within an election timeout
+                // is abandoned, and the leader takes proposals again.
+                self.transfer_target = None;
+            }
         }
         if self.heartbeat_elapsed >= self.config.heartbeat_ticks {
             self.heartbeat_elapsed = 0;
@@ -318,7 +326,12 @@ impl RawNode {
             return Ok(());
         }
         self.transfer_target = Some(target);
-        self.election_elapsed = 0;
+        // Timed on its own: resetting `election_elapsed` here (as etcd's raft
+        // does) would put off check-quorum by up to an election timeout per
+        // transfer, and a deposed leader asked to hand over again and again
+        // would go on leading, and renewing leases, long after its successor
+        // took over.
+        self.transfer_elapsed = 0;
         let caught_up = self
             .progress
             .get(&target)

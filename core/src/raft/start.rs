@@ -135,6 +135,7 @@ impl RawNode {
             heartbeat_elapsed: 0,
             randomized_election_ticks,
             transfer_target: None,
+            transfer_elapsed: 0,
             pending_conf_index: 0,
             committed_in_term: false,
             reads: Reads::default(),

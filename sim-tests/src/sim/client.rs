@@ -185,6 +185,7 @@ fn refused_before_proposal(error: &ClientError) -> bool {
             | ClientError::NoSpace
             | ClientError::TooLarge
             | ClientError::Mvcc(_)
+            | ClientError::NotSupportedForLearner
     )
 }
 
@@ -193,13 +194,7 @@ fn is_read(input: &Input) -> bool {
 }
 
 /// Runs one client until `until_ms`; call on the client's madsim node.
-pub async fn run(
-    client: u32,
-    keys: usize,
-    servers: Vec<SocketAddr>,
-    until_ms: u64,
-    world: Arc<Mutex<World>>,
-) -> ClientLog {
+pub async fn run(client: u32, keys: usize, until_ms: u64, world: Arc<Mutex<World>>) -> ClientLog {
     let mut log = ClientLog::default();
     let endpoint = Endpoint::bind("0.0.0.0:0").await.expect("bind a client");
     let mut sequence = 0u64;
@@ -218,6 +213,9 @@ pub async fn run(
             format!("c{client}.{sequence}")
         };
         let planned = plan(keys, value);
+        // The members of the moment: a client learns of new ones and stops
+        // using removed ones as soon as the operator does.
+        let servers = world.lock().expect("world").serving();
         let server = servers[thread_rng().gen_range(0..servers.len())];
         match planned {
             Planned::Local(request) => {

@@ -4,46 +4,47 @@
 
 mod client;
 mod faults;
+mod liveness;
+mod members;
+mod operator;
 mod watcher;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cairn_core::member::{ClientRequest, ClientResponse, MemberConfig, MemberEvent, MemberInfo};
-use cairn_core::mvcc::PutRequest;
-use cairn_core::raft::{self, NodeId};
-use cairn_runtime_sim::disk::SimStorage;
-use cairn_runtime_sim::node::{peer_url, run_member, MemberExit, MemberSpec, CLIENT_PORT};
-use cairn_runtime_tokio::RuntimeEvent;
-use madsim::net::Endpoint;
+use cairn_core::member::MemberInfo;
+use cairn_core::raft::NodeId;
+use cairn_runtime_sim::node::MemberExit;
 use madsim::runtime::{Handle, Runtime};
 
 use crate::checker::{self, CheckResult};
 use crate::history::History;
-use crate::scenario::{Bug, Scenario};
+use crate::scenario::Scenario;
 use crate::trace::{check_local_reads_monotonic, EventKind, LocalRead, Trace};
+use members::{Launcher, Membership, MEMBER_SLOTS};
+
+pub use liveness::{CONVERGENCE_MS, LIVENESS_WRITE_MS};
 
 /// How an undecided linearizability check is reported.
 const INCONCLUSIVE: &str = "the checker ran out of budget (inconclusive)";
-const CLUSTER_ID: u64 = 0xca1e_0000_0000_0001;
-/// After faults are healed, a write must commit within this long.
-pub const LIVENESS_WRITE_MS: u64 = 20_000;
-/// ... and every live member must then agree within this long.
-pub const CONVERGENCE_MS: u64 = 30_000;
 
 /// State shared by the harness, the members' event callbacks and clients.
 #[derive(Debug)]
 pub struct World {
     start: tokio::time::Instant,
     pub trace: Trace,
-    /// Per member (index = id - 1): restarts so far.
+    /// Per member slot (index = id - 1): restarts so far.
     incarnations: Vec<u64>,
-    /// Per member: its latest role and term.
+    /// Per slot: its latest role and term.
     pub roles: Vec<(String, u64)>,
     pub down: Vec<bool>,
-    /// Per member: why it stopped, if it did on its own.
+    /// Per slot: why it stopped, if it did on its own.
     pub exits: Vec<Option<MemberExit>>,
+    /// Per slot: whether it is a member, as far as the harness knows.
+    pub membership: Vec<Membership>,
+    /// A membership change is under way (they go one at a time).
+    pub operator_busy: bool,
 }
 
 impl World {
@@ -114,29 +115,6 @@ impl RunOutcome {
             .filter(|e| matches!(e.kind, EventKind::Fault { .. }))
             .count()
     }
-}
-
-fn member_ip(index: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(10, 0, 0, index as u8 + 1))
-}
-
-fn member_config(scenario: &Scenario, index: usize) -> MemberConfig {
-    let id = index as u64 + 1;
-    let mut raft = raft::Config::new(id, scenario.seed.rotate_left(7) ^ id);
-    raft.knobs.skip_vote_persistence = scenario.bug == Some(Bug::SkipVotePersistence);
-    let ip = member_ip(index);
-    let mut config = MemberConfig::new(
-        raft,
-        CLUSTER_ID,
-        format!("m{id}"),
-        vec![format!("http://{ip}:{CLIENT_PORT}")],
-    );
-    config.snapshot_count = scenario.snapshot_count;
-    config.snapshot_catchup_entries = scenario.snapshot_catchup_entries;
-    config.request_timeout_ms = 3_000;
-    config.knobs.local_linearizable_reads = scenario.bug == Some(Bug::LocalReads);
-    config.knobs.lease_no_extend_on_promote = scenario.bug == Some(Bug::LeaseNoExtend);
-    config
 }
 
 /// Runs `scenario` on a fresh madsim runtime seeded with its seed.
@@ -223,82 +201,22 @@ async fn harness(scenario: Scenario, slot: WorldSlot) -> Collected {
     let world = Arc::new(Mutex::new(World {
         start: tokio::time::Instant::now(),
         trace: Trace::default(),
-        incarnations: vec![0; nodes],
-        roles: vec![("Follower".to_string(), 0); nodes],
-        down: vec![false; nodes],
-        exits: vec![None; nodes],
+        incarnations: vec![0; MEMBER_SLOTS],
+        roles: vec![("Follower".to_string(), 0); MEMBER_SLOTS],
+        down: vec![false; MEMBER_SLOTS],
+        exits: vec![None; MEMBER_SLOTS],
+        membership: vec![Membership::Unused; MEMBER_SLOTS],
+        operator_busy: false,
     }));
     *slot.lock().expect("world slot") = Some(world.clone());
     let initial_cluster: Vec<(NodeId, MemberInfo)> = (0..nodes)
-        .map(|i| {
-            let ip = member_ip(i);
-            (
-                i as u64 + 1,
-                MemberInfo {
-                    name: format!("m{}", i + 1),
-                    peer_urls: vec![peer_url(ip)],
-                    client_urls: vec![format!("http://{ip}:{CLIENT_PORT}")],
-                },
-            )
-        })
+        .map(|i| (members::member_id(i), members::member_info(i)))
         .collect();
-    let mut storages = Vec::new();
-    let mut member_nodes = Vec::new();
+    let launcher = Launcher::new(handle.clone(), scenario.clone(), world.clone());
+    let mut cluster = faults::Cluster::new(handle.clone(), launcher, world.clone());
     for i in 0..nodes {
-        let storage = SimStorage::default();
-        storage.faults.lock().expect("faults").ack_before_fsync =
-            scenario.bug == Some(Bug::AckBeforeFsync);
-        storages.push(storage.clone());
-        let events_world = world.clone();
-        let node = i as u64 + 1;
-        let spec = Arc::new(MemberSpec {
-            ip: member_ip(i),
-            config: member_config(&scenario, i),
-            initial_cluster: initial_cluster.clone(),
-            storage,
-            clock_rate_ppm: scenario.drift_ppm[i],
-            events: Arc::new(move |event| {
-                if let RuntimeEvent::Member(MemberEvent::RoleChanged(state)) = event {
-                    let mut world = events_world.lock().expect("world");
-                    let role = format!("{:?}", state.role);
-                    world.roles[i] = (role.clone(), state.term);
-                    world.record(
-                        Some(node),
-                        EventKind::Role {
-                            role,
-                            term: state.term,
-                            leader: state.leader,
-                        },
-                    );
-                }
-            }),
-        });
-        let exit_world = world.clone();
-        let member = handle
-            .create_node()
-            .name(format!("m{node}"))
-            .ip(member_ip(i))
-            .init(move || {
-                let spec = spec.clone();
-                let world = exit_world.clone();
-                async move {
-                    let exit = run_member(spec).await;
-                    let mut world = world.lock().expect("world");
-                    let kind = match &exit {
-                        MemberExit::Refused(why) => EventKind::Refused(why.clone()),
-                        MemberExit::Fatal(why) => EventKind::Stopped(why.clone()),
-                    };
-                    world.record(Some(node), kind);
-                    world.roles[i] = ("Down".to_string(), world.roles[i].1);
-                    world.exits[i] = Some(exit);
-                }
-            })
-            .build();
-        member_nodes.push(member);
+        cluster.launch(i, initial_cluster.clone(), false, Membership::Voter);
     }
-    let servers: Vec<SocketAddr> = (0..nodes)
-        .map(|i| SocketAddr::new(member_ip(i), CLIENT_PORT))
-        .collect();
 
     // Safety phase: clients and faults together. Each client runs on a
     // madsim node of its own (subnet 10.0.<subnet>.x), so it has an address.
@@ -317,42 +235,37 @@ async fn harness(scenario: Scenario, slot: WorldSlot) -> Collected {
     let clients: Vec<_> = spawn_clients(1, "client", scenario.clients)
         .into_iter()
         .enumerate()
-        .map(|(i, node)| {
-            let run = client::run(
-                i as u32,
-                scenario.keys,
-                servers.clone(),
-                end_ms,
-                world.clone(),
-            );
-            node.spawn(run)
-        })
+        .map(|(i, node)| node.spawn(client::run(i as u32, scenario.keys, end_ms, world.clone())))
         .collect();
     let watchers: Vec<_> = spawn_clients(3, "watcher", scenario.watchers)
         .into_iter()
         .enumerate()
-        .map(|(i, node)| {
-            node.spawn(watcher::run_watcher(
-                i as u32,
-                servers.clone(),
-                end_ms,
-                world.clone(),
-            ))
-        })
+        .map(|(i, node)| node.spawn(watcher::run_watcher(i as u32, end_ms, world.clone())))
         .collect();
     let holders: Vec<_> = spawn_clients(4, "lease", scenario.lease_holders)
         .into_iter()
         .enumerate()
-        .map(|(i, node)| {
-            let run = watcher::run_lease_holder(i as u32, servers.clone(), end_ms, world.clone());
-            node.spawn(run)
-        })
+        .map(|(i, node)| node.spawn(watcher::run_lease_holder(i as u32, end_ms, world.clone())))
         .collect();
-    let mut cluster = faults::Cluster::new(handle.clone(), member_nodes, storages, world.clone());
-    cluster
-        .run_schedule(&scenario.faults, scenario.safety_ms)
-        .await;
-    cluster.heal_all().await;
+    let cluster = Arc::new(Mutex::new(cluster));
+    // The operator who changes the membership, on a node of its own; only
+    // in runs whose schedule changes it, so that the others run as before.
+    let operator = scenario.changes_membership().then(|| {
+        let node = handle
+            .create_node()
+            .name("operator")
+            .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 5, 1)))
+            .build();
+        let (changes, inbox) = tokio::sync::mpsc::unbounded_channel();
+        let task = node.spawn(operator::run(cluster.clone(), world.clone(), inbox, nodes));
+        (changes, task)
+    });
+    let (changes, operator_task) = operator.unzip();
+    faults::run_schedule(&cluster, &scenario.faults, scenario.safety_ms, changes).await;
+    if let Some(task) = operator_task {
+        task.await.expect("operator task");
+    }
+    cluster.lock().expect("cluster").heal_all();
 
     let mut history = History::default();
     let mut local_reads = Vec::new();
@@ -399,19 +312,17 @@ async fn harness(scenario: Scenario, slot: WorldSlot) -> Collected {
         .name("probe")
         .ip(IpAddr::V4(Ipv4Addr::new(10, 0, 2, 1)))
         .build();
-    let live: Vec<usize> = (0..nodes)
-        .filter(|i| {
-            !matches!(
-                world.lock().expect("world").exits[*i],
-                Some(MemberExit::Refused(_))
-            )
-        })
-        .collect();
-    let probe_world = world.clone();
-    let mut failures = probe
-        .spawn(liveness(servers, live, probe_world, watch_logs))
+    let found = probe
+        .spawn(liveness::run(
+            cluster,
+            world.clone(),
+            scenario.keys,
+            watch_logs,
+        ))
         .await
         .expect("liveness task");
+    history.ops.extend(found.final_reads);
+    let mut failures = found.failures;
     failures.extend(lease_failures);
     let world = world.lock().expect("world");
     (
@@ -423,97 +334,24 @@ async fn harness(scenario: Scenario, slot: WorldSlot) -> Collected {
     )
 }
 
-/// After healing: a write commits, then every live member converges to the
-/// same applied index and the same KV hash, and every watcher saw a prefix
-/// of the converged history.
-async fn liveness(
-    servers: Vec<SocketAddr>,
-    live: Vec<usize>,
-    world: Arc<Mutex<World>>,
-    watch_logs: Vec<watcher::WatchLog>,
-) -> Vec<String> {
-    let endpoint = Endpoint::bind("0.0.0.0:0").await.expect("bind the probe");
-    let now = || world.lock().expect("world").now_ms();
-    let healed_ms = now();
-    let mut id = 1u64 << 60;
-    let mut committed = false;
-    'write: while now() < healed_ms + LIVENESS_WRITE_MS {
-        for &i in &live {
-            id += 1;
-            let put = ClientRequest::Put(PutRequest {
-                key: "liveness".into(),
-                value: "ok".into(),
-                ..PutRequest::default()
-            });
-            if let Some((_, Ok(_))) = client::call(&endpoint, servers[i], id, put).await {
-                committed = true;
-                break 'write;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    if !committed {
-        return vec![format!(
-            "liveness: no write committed within {LIVENESS_WRITE_MS}ms of healing"
-        )];
-    }
-    let converge_from = now();
-    let mut last = Vec::new();
-    while now() < converge_from + CONVERGENCE_MS {
-        last.clear();
-        for &i in &live {
-            id += 1;
-            let status = client::call(&endpoint, servers[i], id, ClientRequest::Status).await;
-            id += 1;
-            let hash = client::call(
-                &endpoint,
-                servers[i],
-                id,
-                ClientRequest::HashKv { revision: 0 },
-            )
-            .await;
-            match (status, hash) {
-                (
-                    Some((_, Ok(ClientResponse::Status(status)))),
-                    Some((_, Ok(ClientResponse::HashKv(hash)))),
-                ) => last.push(Some((
-                    status.raft_applied_index,
-                    hash.current_revision,
-                    hash.hash,
-                ))),
-                _ => last.push(None),
-            }
-        }
-        if last.iter().all(Option::is_some) && last.windows(2).all(|w| w[0] == w[1]) {
-            let revision = last[0].map_or(0, |(_, revision, _)| revision);
-            return match watcher::reference_history(servers[live[0]], revision).await {
-                None => vec![format!(
-                    "watch: m{} did not replay its history up to revision {revision}",
-                    live[0] + 1
-                )],
-                Some(reference) => match watcher::check_watchers(&watch_logs, &reference) {
-                    Ok(()) => Vec::new(),
-                    Err(error) => vec![format!("watch: {error}")],
-                },
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    vec![format!(
-        "convergence: members {live:?} still disagree {CONVERGENCE_MS}ms after a write committed: (applied index, revision, hash) = {last:?}"
-    )]
-}
-
 /// The picture of a run (see [`crate::timeline`]): each member's role and
 /// term over time, faults as bands, client operations as bars, the
 /// violation (if any) marked.
 pub fn timeline(scenario: &Scenario, outcome: &RunOutcome) -> String {
     use crate::timeline::{Band, BandKind, Role, RoleSpan, Timeline};
-    let nodes: Vec<u64> = (1..=scenario.nodes as u64).collect();
+    // The initial members and every one added later.
+    let last_node = outcome
+        .trace
+        .events
+        .iter()
+        .filter_map(|event| event.node)
+        .fold(scenario.nodes as u64, u64::max)
+        .min(MEMBER_SLOTS as u64);
+    let nodes: Vec<u64> = (1..=last_node).collect();
     let end_ms = outcome.end_ms;
     let mut roles = Vec::new();
     // Per member: the open span (role, term, since).
-    let mut open: Vec<(Role, u64, u64)> = vec![(Role::Follower, 0, 0); scenario.nodes];
+    let mut open: Vec<(Role, u64, u64)> = vec![(Role::Follower, 0, 0); nodes.len()];
     let mut switch =
         |node: u64, role: Role, term: Option<u64>, at: u64, roles: &mut Vec<RoleSpan>| {
             let slot = &mut open[node as usize - 1];
@@ -575,6 +413,11 @@ pub fn timeline(scenario: &Scenario, outcome: &RunOutcome) -> String {
                 };
                 match (*kind, node) {
                     ("crash", Some(node)) => band(BandKind::Crash { node }),
+                    (
+                        "add-voter" | "add-learner" | "promote-learner" | "remove-follower"
+                        | "remove-leader" | "replace-down" | "move-leader",
+                        _,
+                    ) => notes.push((at, described)),
                     ("power-loss", _) => {
                         for &node in &nodes {
                             band(BandKind::Crash { node });

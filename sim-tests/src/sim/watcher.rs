@@ -95,13 +95,15 @@ async fn read_stream(
     }
 }
 
+/// A member to talk to, at random among the members of the moment (see
+/// [`World::serving`]).
+fn pick_server(world: &Mutex<World>) -> SocketAddr {
+    let servers = world.lock().expect("world").serving();
+    servers[thread_rng().gen_range(0..servers.len())]
+}
+
 /// Runs one watcher until `until_ms`.
-pub async fn run_watcher(
-    watcher: u32,
-    servers: Vec<SocketAddr>,
-    until_ms: u64,
-    world: Arc<Mutex<World>>,
-) -> WatchLog {
+pub async fn run_watcher(watcher: u32, until_ms: u64, world: Arc<Mutex<World>>) -> WatchLog {
     let mut log = WatchLog {
         watcher,
         ..WatchLog::default()
@@ -115,7 +117,7 @@ pub async fn run_watcher(
         let endpoint = Endpoint::bind("0.0.0.0:0").await.expect("bind a watcher");
         tag += 1;
         log.connections += 1;
-        let server = servers[thread_rng().gen_range(0..servers.len())];
+        let server = pick_server(&world);
         let open = WatchOpen {
             reply_tag: tag,
             request: watched_range(next_revision),
@@ -196,12 +198,7 @@ pub struct LeaseLog {
 }
 
 /// Runs one lease holder until `until_ms`.
-pub async fn run_lease_holder(
-    holder: u32,
-    servers: Vec<SocketAddr>,
-    until_ms: u64,
-    world: Arc<Mutex<World>>,
-) -> LeaseLog {
+pub async fn run_lease_holder(holder: u32, until_ms: u64, world: Arc<Mutex<World>>) -> LeaseLog {
     let mut log = LeaseLog {
         holder,
         ..LeaseLog::default()
@@ -221,7 +218,7 @@ pub async fn run_lease_holder(
     let ttl_ms = LEASE_TTL_SECS as u64 * 1_000;
     let allowed_ms = ttl_ms - ttl_ms * DRIFT_PPM_MAX as u64 * 2 / 1_000_000;
     'grant: while now() < until_ms {
-        let server = servers[thread_rng().gen_range(0..servers.len())];
+        let server = pick_server(&world);
         // The lease's TTL starts when the leader applies the grant: no
         // earlier than this call (a lagging member may answer much later).
         let grant_called_ms = now();
@@ -287,7 +284,7 @@ pub async fn run_lease_holder(
                     continue 'grant;
                 }
                 // Not the leader, no leader, or no answer: ask someone else.
-                _ => leader = servers[thread_rng().gen_range(0..servers.len())],
+                _ => leader = pick_server(&world),
             }
         }
     }

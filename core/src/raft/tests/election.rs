@@ -508,6 +508,42 @@ fn dissertation_6_2_a_leader_that_hears_no_majority_steps_down() {
 }
 
 #[test]
+fn dissertation_6_2_a_leader_handing_over_still_steps_down_when_it_hears_no_majority() {
+    // A leader cut off from everyone is asked, again and again, to hand
+    // leadership over (a client removing it retries the removal, which
+    // starts a new transfer each time the last one was abandoned). Handing
+    // over must not put off check-quorum: it steps down within two election
+    // timeouts of last hearing from a majority, as a leader not handing over
+    // does. Otherwise it answers keep-alives as leader long after its
+    // successor took over, past the extension the successor gives every
+    // lease (simulator seed 4208: a lease kept alive was revoked).
+    let mut node = leader(&[1, 2, 3]);
+    node.handle_message(message(
+        2,
+        1,
+        1,
+        MessageBody::HeartbeatResponse { read_round: 0 },
+    ));
+    // Nothing is heard after this. Late in the check-quorum round, a
+    // transfer starts; it is asked for again whenever it was abandoned.
+    tick(&mut node, 9);
+    for _ in 9..20 {
+        let _ = node.transfer_leader(3);
+        tick(&mut node, 1);
+        settle(&mut node);
+    }
+    assert_eq!(
+        node.role_state(),
+        RoleState {
+            role: Role::Follower,
+            term: 1,
+            leader: NO_NODE
+        },
+        "still leading two election timeouts after it last heard a majority"
+    );
+}
+
+#[test]
 fn a_learner_never_campaigns() {
     let restored = Restored {
         hard_state: HardState::default(),
