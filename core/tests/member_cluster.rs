@@ -1040,6 +1040,15 @@ fn a_damaged_newest_snapshot_falls_back_to_an_older_one() {
 // ----- membership changes and leadership moves -----
 
 impl Cluster {
+    /// Puts `key` through member `id` and expects it acknowledged.
+    fn put_ok(&mut self, id: NodeId, key: &str, value: &str) {
+        let answer = self.call(id, &Caller::Anonymous, put(key, value));
+        assert!(
+            matches!(answer, Ok(ClientResponse::Put(_))),
+            "put {key} through m{id}: {answer:?}"
+        );
+    }
+
     /// Starts member `id` with an empty data dir, joining the cluster.
     fn join(&mut self, id: NodeId) {
         let member = Member::join(config(id, self.snapshot_count), self.instant()).expect("joins");
@@ -1088,10 +1097,7 @@ fn a_cluster_grows_from_one_to_three_members_that_serve_what_was_written_before(
     let mut cluster = Cluster::new(1, 5);
     cluster.run(3_000);
     for i in 0..20 {
-        assert!(matches!(
-            cluster.call(1, &Caller::Anonymous, put(&format!("k{i}"), "v")),
-            Ok(ClientResponse::Put(_))
-        ));
+        cluster.put_ok(1, &format!("k{i}"), "v");
     }
     for id in [2, 3] {
         match cluster.change(1, add(id, false)) {
@@ -1132,10 +1138,7 @@ fn a_cluster_grows_from_one_to_three_members_that_serve_what_was_written_before(
     cluster.run(3_000);
     let leader = cluster.leader().expect("a new leader");
     assert_ne!(leader, 1);
-    assert!(matches!(
-        cluster.call(leader, &Caller::Anonymous, put("after", "v")),
-        Ok(ClientResponse::Put(_))
-    ));
+    cluster.put_ok(leader, "after", "v");
 }
 
 #[test]
@@ -1220,10 +1223,7 @@ fn a_learner_catches_up_refuses_writes_and_is_promoted() {
     let mut cluster = Cluster::new(3, 1000);
     cluster.run(3_000);
     let leader = cluster.leader().expect("a leader");
-    assert!(matches!(
-        cluster.call(leader, &Caller::Anonymous, put("k", "v")),
-        Ok(ClientResponse::Put(_))
-    ));
+    cluster.put_ok(leader, "k", "v");
     assert!(cluster.change(leader, add(4, true)).is_ok());
     cluster.join(4);
     cluster.run(2_000);
@@ -1247,10 +1247,7 @@ fn a_learner_catches_up_refuses_writes_and_is_promoted() {
         .members_seen_by(4)
         .iter()
         .all(|(_, learner)| !learner));
-    assert!(matches!(
-        cluster.call(4, &Caller::Anonymous, put("k", "w")),
-        Ok(ClientResponse::Put(_))
-    ));
+    cluster.put_ok(4, "k", "w");
 }
 
 #[test]
@@ -1305,10 +1302,7 @@ fn leadership_moves_on_request_and_before_the_leader_is_removed() {
         .collect();
     assert!(!remaining.contains(&old));
     assert_eq!(remaining.len(), 2);
-    assert!(matches!(
-        cluster.call(new, &Caller::Anonymous, put("k", "v")),
-        Ok(ClientResponse::Put(_))
-    ));
+    cluster.put_ok(new, "k", "v");
 }
 
 #[test]
@@ -1317,10 +1311,7 @@ fn defragment_keeps_one_fresh_snapshot_and_serves_throughout() {
     cluster.run(3_000);
     let leader = cluster.leader().expect("a leader");
     for i in 0..80 {
-        assert!(matches!(
-            cluster.call(leader, &Caller::Anonymous, put(&format!("k{i}"), "v")),
-            Ok(ClientResponse::Put(_))
-        ));
+        cluster.put_ok(leader, &format!("k{i}"), "v");
     }
     let before = cluster.nodes[&leader].disk.snapshots.len();
     assert!(before > 1, "several snapshots before: {before}");
@@ -1386,10 +1377,7 @@ fn a_corrupt_alarm_stops_writes_on_every_member_until_disarmed() {
         alarm: Some(AlarmKind::Corrupt),
     };
     assert!(cluster.call(follower, &Caller::Anonymous, clear).is_ok());
-    assert!(matches!(
-        cluster.call(follower, &Caller::Anonymous, put("k", "v")),
-        Ok(ClientResponse::Put(_))
-    ));
+    cluster.put_ok(follower, "k", "v");
 }
 
 #[test]
