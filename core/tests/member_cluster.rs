@@ -1344,7 +1344,8 @@ fn leads_after_cut_ms(asked_after_ms: Option<u64>) -> u64 {
     while cluster.member(leader).role().role == Role::Leader {
         let since_cut = cluster.now - cut_at;
         assert!(since_cut < 10_000, "still leading 10 s after the cut");
-        if asked_after_ms.is_some_and(|asked| since_cut >= asked && (since_cut - asked) % 300 == 0)
+        if asked_after_ms
+            .is_some_and(|asked| since_cut >= asked && (since_cut - asked).is_multiple_of(300))
         {
             let remove = MemberChange::Remove { id: leader };
             cluster.request(leader, ClientRequest::ChangeMember(remove));
