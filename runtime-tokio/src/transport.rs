@@ -44,6 +44,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 const CONNECTION_STABLE: Duration = Duration::from_secs(2);
 /// Time for the TCP connect of a dial.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often, at most, members are asked for an unknown peer's URLs (and
+/// how long one may take to answer).
+const DISCOVERY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A peer connection's bytes: plain TCP, or TLS over it.
 pub trait PeerStream: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -105,6 +108,8 @@ pub struct Transport {
     /// What `GET /members` on the peer port answers.
     directory: crate::peer_members::MemberDirectory,
     metrics: RuntimeMetrics,
+    /// When members were last asked for an unknown peer's URLs.
+    last_discovery: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -155,6 +160,7 @@ impl Transport {
             security,
             directory: Default::default(),
             metrics,
+            last_discovery: Arc::default(),
         }
     }
 
@@ -210,7 +216,11 @@ impl Transport {
         let sent = peers
             .get(&to)
             .is_some_and(|peer| peer.queue.try_send(outbound).is_ok());
+        let known = peers.contains_key(&to);
         drop(peers);
+        if !known && to != self.local {
+            self.discover(to);
+        }
         if !sent {
             let _ = self.reports.send(TransportReport::Unreachable(to));
             if is_snapshot {
@@ -219,6 +229,49 @@ impl Transport {
                     .send(TransportReport::SnapshotSent { to, ok: false });
             }
         }
+    }
+
+    /// A message is for a member this one has no URL for: one added while
+    /// this member was away, that it has not applied yet (it may be the
+    /// leader sending it that very change). Asks the members it knows for
+    /// theirs (`GET /members`), at most once a second, and takes `to`'s URLs
+    /// from an answer of this cluster.
+    fn discover(&self, to: NodeId) {
+        {
+            let mut last = self.last_discovery.lock().expect("discovery lock");
+            if last.is_some_and(|at| at.elapsed() < DISCOVERY_INTERVAL) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let urls: Vec<String> = self
+            .peers
+            .lock()
+            .expect("peers lock")
+            .values()
+            .map(|peer| peer.url.lock().expect("url lock").clone())
+            .collect();
+        let transport = self.clone();
+        tokio::spawn(async move {
+            for url in urls {
+                let Ok(remote) = crate::peer_members::fetch_members(
+                    &url,
+                    transport.security.as_ref(),
+                    DISCOVERY_INTERVAL,
+                )
+                .await
+                else {
+                    continue;
+                };
+                if remote.cluster_id != transport.cluster_id {
+                    continue;
+                }
+                if let Some(member) = remote.members.iter().find(|m| m.id == to) {
+                    transport.set_peer(to, &member.peer_urls);
+                    return;
+                }
+            }
+        });
     }
 
     /// Accepts peer connections on `listener` forever, handing messages to

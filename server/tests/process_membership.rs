@@ -204,7 +204,29 @@ async fn a_learner_catches_up_is_promoted_and_the_leader_is_removed() {
             Err(status) => panic!("promote: {status}"),
         }
     }
-    let members = member_list(&cluster, learner).await;
+    // Through the promoted member itself, once it has applied its promotion
+    // (a learner is not served member lists).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let members = loop {
+        let channel = cluster
+            .channel(learner, Duration::from_secs(10))
+            .await
+            .expect("connect");
+        match ClusterClient::new(channel)
+            .member_list(pb::MemberListRequest {})
+            .await
+        {
+            Ok(list) => break list.into_inner().members,
+            Err(status) if Instant::now() < deadline => {
+                assert_eq!(
+                    status.message(),
+                    "etcdserver: rpc not supported for learner"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("member list on the promoted member: {status}"),
+        }
+    };
     assert_eq!(members.len(), 4);
     assert!(members.iter().all(|m| !m.is_learner));
     learner_kv.put(put("x", "y")).await.expect("a voter writes");
@@ -229,4 +251,58 @@ async fn a_learner_catches_up_is_promoted_and_the_leader_is_removed() {
         .await
         .expect("write after removal");
     assert_eq!(member_list(&cluster, new_leader).await.len(), 3);
+}
+
+/// A member that was down while another joined, and comes back while the
+/// new one leads: it has no URL for the leader until it applies the change
+/// that added it, which that leader has to send it. It asks the members it
+/// knows (`GET /members` on their peer ports) and catches up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_back_from_downtime_finds_a_leader_added_meanwhile() {
+    let mut cluster = Cluster::start("rejoin", 3).await;
+    let leader = cluster.leader().await.expect("a leader");
+    let away = (leader + 1) % 3;
+    cluster.kill(away);
+    let (new, new_id) = cluster.add_member(leader, false).await;
+    cluster.wait_serving(new).await;
+    // Leadership to the new member (MoveLeader is asked of the leader).
+    let channel = cluster
+        .channel(leader, Duration::from_secs(10))
+        .await
+        .expect("connect");
+    pb::maintenance_client::MaintenanceClient::new(channel)
+        .move_leader(pb::MoveLeaderRequest { target_id: new_id })
+        .await
+        .expect("move leader to the new member");
+    let mut kv = cluster.kv(new).await.expect("connect");
+    kv.put(put("written-while-away", "v"))
+        .await
+        .expect("put through the new leader");
+    cluster.spawn(away);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = match cluster.kv(away).await {
+            Ok(mut kv) => kv
+                .range(pb::RangeRequest {
+                    key: b"written-while-away".to_vec().into(),
+                    serializable: true,
+                    ..Default::default()
+                })
+                .await
+                .map(|r| r.into_inner().count)
+                .unwrap_or(0),
+            // Not listening yet.
+            Err(_) => 0,
+        };
+        if found == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the returning member did not catch up; its log:\n{}",
+            cluster.members[away].log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(member_list(&cluster, away).await.len(), 4);
 }

@@ -103,7 +103,11 @@ impl Progress {
             probe_sent: false,
             inflights: Inflights::new(max_inflight),
             recent_active: false,
-            active_last_round: false,
+            // Until a first check-quorum round has passed (a new leader, a
+            // new member), a member is taken to be as active as the leader
+            // last saw it: etcd's reconfiguration checks look at its peer
+            // connections, which outlive an election.
+            active_last_round: true,
             read_round_acked: 0,
         }
     }
