@@ -152,6 +152,24 @@ async fn identify(
     }
     if restarted {
         if let Some(metadata) = dir.wal_metadata() {
+            // A member bootstrapped with these flags has the IDs they
+            // derive; a data dir whose member *and* cluster differ from them
+            // was written by another cluster (a member added at run time
+            // starts with `existing` and has an ID of its own).
+            if config.initial_cluster_state == ClusterState::New {
+                let member_ids: Vec<NodeId> = initial.iter().map(|(id, _)| *id).collect();
+                let cluster_id = ids::cluster_id(&member_ids);
+                if let Some(local_id) = local_id {
+                    if metadata.member_id != local_id && metadata.cluster_id != cluster_id {
+                        return Err(format!(
+                            "the data directory {} belongs to member {:x} of cluster {:x}, not to member {local_id:x} of cluster {cluster_id:x} that --name, --initial-cluster and --initial-cluster-token describe; start it with the flags it was created with, or use an empty data directory",
+                            config.data_dir_path().display(),
+                            metadata.member_id,
+                            metadata.cluster_id
+                        ));
+                    }
+                }
+            }
             return Ok(Identity {
                 local_id: metadata.member_id,
                 cluster_id: metadata.cluster_id,
