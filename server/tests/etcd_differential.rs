@@ -31,9 +31,10 @@ fn etcd_available(test: &str) -> bool {
     support::tools_available(test, &[ETCD, ETCDCTL], "etcd-server etcd-client")
 }
 
-/// A real etcd member on loopback.
+/// A real etcd member on loopback, stopped and its directory removed when
+/// dropped.
 struct RealEtcd {
-    child: Child,
+    server: Option<Server>,
     port: u16,
     dir: std::path::PathBuf,
 }
@@ -41,50 +42,24 @@ struct RealEtcd {
 impl RealEtcd {
     async fn start() -> RealEtcd {
         let dir = temp_dir("etcd");
-        let port = free_port();
-        let peer = free_port();
-        let child = Command::new(ETCD)
-            .args([
-                "--name",
-                "m1",
-                "--data-dir",
-                dir.join("m1.etcd").to_str().expect("utf-8"),
-                "--listen-client-urls",
-                &format!("http://127.0.0.1:{port}"),
-                "--advertise-client-urls",
-                &format!("http://127.0.0.1:{port}"),
-                "--listen-peer-urls",
-                &format!("http://127.0.0.1:{peer}"),
-                "--initial-advertise-peer-urls",
-                &format!("http://127.0.0.1:{peer}"),
-                "--initial-cluster",
-                &format!("m1=http://127.0.0.1:{peer}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start etcd");
-        let etcd = RealEtcd { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while kv(etcd.port).await.is_err() || !etcd.answers().await {
-            assert!(Instant::now() < deadline, "etcd did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        etcd
-    }
-
-    async fn answers(&self) -> bool {
-        match kv(self.port).await {
-            Ok(mut client) => client.range(range("x")).await.is_ok(),
-            Err(_) => false,
+        let (port, peer) = (free_port(), free_port());
+        let server = start_server(
+            ETCD,
+            &single_member_args(&dir.join("m1.etcd"), port, peer),
+            port,
+        )
+        .await;
+        RealEtcd {
+            server: Some(server),
+            port,
+            dir,
         }
     }
 }
 
 impl Drop for RealEtcd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        drop(self.server.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
