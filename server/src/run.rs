@@ -98,8 +98,19 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     let client_server_tls = client_tls.map(|tls| tls.server);
     serve_metrics(listeners.metrics, metrics_router, &client_server_tls, &log);
     serve_clients(listeners.clients, router, client_server_tls, &config, &log);
-    Err(wait(driver).await)
+    let reason = wait(driver).await;
+    if reason == cairn_runtime_tokio::MEMBER_REMOVED {
+        // As etcd does, a removed member lingers a second before it exits:
+        // answers in flight (a removal forwarded through it, say) still
+        // reach their clients.
+        tokio::time::sleep(REMOVED_MEMBER_LINGER).await;
+    }
+    Err(reason)
 }
+
+/// How long a removed member keeps serving what is in flight (etcd's
+/// `stopWithDelay` of one second).
+const REMOVED_MEMBER_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Who this member is: its id and its cluster's, from the initial cluster.
 #[derive(Debug)]
