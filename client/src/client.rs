@@ -398,6 +398,9 @@ impl Client {
 /// A bare endpoint's transport made explicit, so that a dialer with TLS
 /// (for https:// endpoints) does not also put bare ones over TLS.
 fn explicit(endpoint: &Endpoint, tls_options_given: bool) -> Endpoint {
+    if endpoint.socket_path().is_some() {
+        return endpoint.clone();
+    }
     let scheme = if endpoint.uses_tls(tls_options_given) {
         Scheme::Https
     } else {

@@ -1,17 +1,17 @@
 //! Dialling: an [`Endpoint`] becomes a tonic [`Channel`], plain or over
-//! rustls. tonic sees a plain `http://host:port` URI either way; for TLS a
-//! connector underneath makes the TCP connection and the handshake, so
-//! tonic needs no TLS feature of its own.
+//! rustls, on TCP or a Unix socket. tonic sees a plain `http://host:port`
+//! URI either way; for TLS or a Unix socket a connector underneath makes the
+//! connection (and the handshake), so tonic needs no TLS feature of its own.
 //!
 //! ```text
-//!   Endpoint ── uses_tls? ──no──▶ tonic Endpoint::connect (TCP)
+//!   Endpoint ── TLS or Unix? ──no──▶ tonic Endpoint::connect (TCP)
 //!                  │yes
 //!                  ▼
-//!   TlsConnect (tower::Service<Uri>): TCP ─▶ rustls handshake (ALPN h2,
-//!                                     server name = endpoint host)
+//!   Connect (tower::Service<Uri>): TCP or Unix socket ─▶ [rustls handshake
+//!                                  (ALPN h2, server name = endpoint host)]
 //! ```
 //!
-//! The dial timeout bounds the TCP connection and the handshake together.
+//! The dial timeout bounds the connection and the handshake together.
 
 use std::future::Future;
 use std::io;
@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::TlsConnector;
 use tonic::codegen::http::Uri;
 use tonic::transport::Channel;
@@ -153,7 +153,7 @@ impl Dialer {
     fn prepare(
         &self,
         endpoint: &Endpoint,
-    ) -> Result<(tonic::transport::Endpoint, Option<TlsConnect>), DialError> {
+    ) -> Result<(tonic::transport::Endpoint, Option<Connect>), DialError> {
         let builder =
             tonic::transport::Endpoint::from_shared(format!("http://{}", endpoint.authority()))
                 .map_err(|error| DialError::Connect {
@@ -166,21 +166,29 @@ impl Dialer {
             Some(timeout) => builder.timeout(timeout),
             None => builder,
         };
+        let socket = endpoint.socket_path().map(str::to_string);
         if !endpoint.uses_tls(self.has_tls()) {
-            return Ok((builder, None));
+            return Ok((
+                builder,
+                socket.map(|socket| Connect {
+                    socket: Some(socket),
+                    tls: None,
+                    error_text: None,
+                }),
+            ));
         }
         let Some(connector) = self.tls.clone() else {
             return Err(DialError::NoTls {
                 endpoint: endpoint.to_string(),
             });
         };
-        let name = server_name(endpoint.host()).map_err(|error| DialError::Connect {
+        let name = server_name(endpoint.tls_name()).map_err(|error| DialError::Connect {
             endpoint: endpoint.to_string(),
             message: error.to_string(),
         })?;
-        let connector = TlsConnect {
-            connector,
-            name,
+        let connector = Connect {
+            socket,
+            tls: Some((connector, name)),
             error_text: self.handshake_error_text,
         };
         Ok((builder, Some(connector)))
@@ -202,17 +210,23 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// tonic's connector for TLS endpoints: TCP to the URI's authority, then
-/// the handshake with the endpoint's host as the server name.
+/// A dialled connection: TCP or a Unix socket, maybe under TLS.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// tonic's connector for TLS and Unix endpoints: TCP to the URI's authority
+/// (or the endpoint's socket file), then, for TLS, the handshake with the
+/// endpoint's host as the server name.
 #[derive(Clone)]
-struct TlsConnect {
-    connector: TlsConnector,
-    name: ServerName<'static>,
+struct Connect {
+    /// The socket file of a Unix endpoint.
+    socket: Option<String>,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
     error_text: Option<HandshakeErrorText>,
 }
 
-impl tower::Service<Uri> for TlsConnect {
-    type Response = TokioIo<TlsStream<TcpStream>>;
+impl tower::Service<Uri> for Connect {
+    type Response = TokioIo<Box<dyn Io>>;
     type Error = io::Error;
     type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
 
@@ -221,24 +235,34 @@ impl tower::Service<Uri> for TlsConnect {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let connector = self.connector.clone();
-        let name = self.name.clone();
-        let error_text = self.error_text;
+        let this = self.clone();
         Box::pin(async move {
-            let authority = uri
-                .authority()
-                .map(|a| a.as_str().to_string())
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no authority"))?;
-            let tcp = TcpStream::connect(authority.as_str()).await?;
-            tcp.set_nodelay(true)?;
-            let stream = connector
-                .connect(name, tcp)
-                .await
-                .map_err(|error| match error_text {
-                    Some(text) => io::Error::new(error.kind(), text(&error)),
-                    None => error,
-                })?;
-            Ok(TokioIo::new(stream))
+            let stream: Box<dyn Io> = match &this.socket {
+                Some(path) => Box::new(UnixStream::connect(path).await?),
+                None => {
+                    let authority =
+                        uri.authority()
+                            .map(|a| a.as_str().to_string())
+                            .ok_or_else(|| {
+                                io::Error::new(io::ErrorKind::InvalidInput, "no authority")
+                            })?;
+                    let tcp = TcpStream::connect(authority.as_str()).await?;
+                    tcp.set_nodelay(true)?;
+                    Box::new(tcp)
+                }
+            };
+            let Some((connector, name)) = this.tls else {
+                return Ok(TokioIo::new(stream));
+            };
+            let stream =
+                connector
+                    .connect(name, stream)
+                    .await
+                    .map_err(|error| match this.error_text {
+                        Some(text) => io::Error::new(error.kind(), text(&error)),
+                        None => error,
+                    })?;
+            Ok(TokioIo::new(Box::new(stream) as Box<dyn Io>))
         })
     }
 }

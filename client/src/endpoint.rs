@@ -1,5 +1,6 @@
 //! etcd-style endpoints: `host:port`, `http://host:port`, `https://host:port`,
-//! alone or in comma-separated lists (`--endpoints`).
+//! `unix://socket` and `unixs://socket`, alone or in comma-separated lists
+//! (`--endpoints`).
 //!
 //! Whether an endpoint is dialled over TLS follows etcd's client
 //! (`client/v3/internal/endpoint`, "credentials requirement"):
@@ -9,7 +10,13 @@
 //!   https://host:port    TLS with them          TLS, system CA roots
 //!   http://host:port     plain (options unused) plain
 //!   host:port            TLS with them          plain
+//!   unixs://socket       TLS with them          TLS, system CA roots
+//!   unix://socket        plain (options unused) plain
 //! ```
+//!
+//! A Unix endpoint names a socket file by everything after `unix://`, as
+//! etcd's client does (`unix://localhost:2379` is the file `localhost:2379`
+//! in the working directory, `unix:///run/etcd.sock` an absolute path).
 //!
 //! As in etcd, anything after the authority of a URL (a path, a query) is
 //! ignored; a port is required (gRPC cannot dial without one).
@@ -29,6 +36,10 @@ pub enum Scheme {
     Http,
     /// `https://host:port`: always TLS.
     Https,
+    /// `unix://socket`: a Unix domain socket, plain.
+    Unix,
+    /// `unixs://socket`: a Unix domain socket, TLS.
+    Unixs,
 }
 
 /// One parsed endpoint. Its [`Display`](fmt::Display) form parses back to
@@ -36,7 +47,8 @@ pub enum Scheme {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     scheme: Scheme,
-    /// A name, an IPv4 address, or an IPv6 address without its brackets.
+    /// A name, an IPv4 address, or an IPv6 address without its brackets;
+    /// for a Unix endpoint, the socket file's path (and the port is 0).
     host: String,
     port: u16,
 }
@@ -55,7 +67,7 @@ pub enum EndpointError {
 pub enum Problem {
     #[error("empty endpoint")]
     Empty,
-    #[error("unix sockets are not supported")]
+    #[error("a Unix socket endpoint is written unix://<socket file> or unixs://<socket file>")]
     UnixSocket,
     #[error("unknown scheme {0:?} (expected http or https)")]
     UnknownScheme(String),
@@ -120,9 +132,12 @@ impl Endpoint {
         self.port
     }
 
-    /// `host:port`, an IPv6 host in brackets: what TCP connects to.
+    /// `host:port`, an IPv6 host in brackets: what TCP connects to (for a
+    /// Unix endpoint, `localhost`, the authority its requests carry).
     pub fn authority(&self) -> String {
-        if self.host.contains(':') {
+        if self.socket_path().is_some() {
+            "localhost".to_string()
+        } else if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
             format!("{}:{}", self.host, self.port)
@@ -133,14 +148,39 @@ impl Endpoint {
     /// has TLS options (see the table at the top of this file).
     pub fn uses_tls(&self, tls_options_given: bool) -> bool {
         match self.scheme {
-            Scheme::Https => true,
-            Scheme::Http => false,
+            Scheme::Https | Scheme::Unixs => true,
+            Scheme::Http | Scheme::Unix => false,
             Scheme::Bare => tls_options_given,
         }
     }
 
-    /// The same host and port, as written with another scheme.
+    /// The socket file of a `unix://` or `unixs://` endpoint.
+    pub fn socket_path(&self) -> Option<&str> {
+        matches!(self.scheme, Scheme::Unix | Scheme::Unixs).then_some(self.host.as_str())
+    }
+
+    /// The name a TLS server's certificate is checked against: the host,
+    /// or for a Unix socket the part of its file name before a `:port`
+    /// (`localhost` for `unixs://localhost:2379`), as etcd's client does.
+    pub fn tls_name(&self) -> &str {
+        match self.socket_path() {
+            Some(path) => {
+                let file = path.rsplit('/').next().unwrap_or(path);
+                match file.rsplit_once(':') {
+                    Some((host, _)) if !host.is_empty() => host,
+                    _ => "localhost",
+                }
+            }
+            None => &self.host,
+        }
+    }
+
+    /// The same host and port, as written with another scheme (a Unix
+    /// endpoint keeps its own).
     pub fn with_scheme(&self, scheme: Scheme) -> Endpoint {
+        if self.socket_path().is_some() {
+            return self.clone();
+        }
         Endpoint {
             scheme,
             ..self.clone()
@@ -160,6 +200,8 @@ impl fmt::Display for Endpoint {
             Scheme::Bare => "",
             Scheme::Http => "http://",
             Scheme::Https => "https://",
+            Scheme::Unix => return write!(f, "unix://{}", self.host),
+            Scheme::Unixs => return write!(f, "unixs://{}", self.host),
         };
         write!(f, "{prefix}{}", self.authority())
     }
@@ -203,7 +245,8 @@ fn parse_one(text: &str) -> Result<Endpoint, Problem> {
             let scheme = match scheme.to_ascii_lowercase().as_str() {
                 "http" => Scheme::Http,
                 "https" => Scheme::Https,
-                "unix" | "unixs" => return Err(Problem::UnixSocket),
+                "unix" => return parse_unix(Scheme::Unix, rest),
+                "unixs" => return parse_unix(Scheme::Unixs, rest),
                 _ => return Err(Problem::UnknownScheme(scheme.to_string())),
             };
             // As etcd (Go's url.Host): the authority ends the URL's interest.
@@ -223,6 +266,24 @@ fn parse_one(text: &str) -> Result<Endpoint, Problem> {
         scheme,
         host: parse_host(host)?,
         port: parse_port(port)?,
+    })
+}
+
+/// A Unix endpoint: the socket file is everything up to a query or
+/// fragment (etcd's client joins the URL's host and path).
+fn parse_unix(scheme: Scheme, rest: &str) -> Result<Endpoint, Problem> {
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let path = &rest[..end];
+    if path.is_empty() {
+        return Err(Problem::Empty);
+    }
+    if path.contains('\0') {
+        return Err(Problem::UnixSocket);
+    }
+    Ok(Endpoint {
+        scheme,
+        host: path.to_string(),
+        port: 0,
     })
 }
 
@@ -358,7 +419,7 @@ mod tests {
         assert_eq!(problem("h:65536"), Problem::InvalidPort("65536".into()));
         assert_eq!(problem("h:1/x"), Problem::InvalidPort("1/x".into()));
         assert_eq!(problem("::1:2379"), Problem::BareIpv6);
-        assert_eq!(problem("unix://a.sock"), Problem::UnixSocket);
+        assert_eq!(problem("unix://"), Problem::Empty);
         assert_eq!(problem("unixs:a.sock"), Problem::UnixSocket);
         assert_eq!(problem("ftp://h:1"), Problem::UnknownScheme("ftp".into()));
         assert_eq!(problem("http://u:p@h:1"), Problem::UserInfo);
@@ -387,6 +448,23 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn unix_endpoints_name_a_socket_file_as_etcds_client_does() {
+        let relative = parsed("unix://localhost:2379");
+        assert_eq!(relative.socket_path(), Some("localhost:2379"));
+        assert_eq!(relative.to_string(), "unix://localhost:2379");
+        assert_eq!(relative.tls_name(), "localhost");
+        assert!(!relative.uses_tls(true));
+        let absolute = parsed("unixs:///run/etcd/m1:2379");
+        assert_eq!(absolute.socket_path(), Some("/run/etcd/m1:2379"));
+        assert_eq!(absolute.tls_name(), "m1");
+        assert!(absolute.uses_tls(false));
+        assert_eq!(parsed("unix:///tmp/e.sock").tls_name(), "localhost");
+        assert_eq!(relative.with_scheme(Scheme::Http), relative);
+        assert_eq!(parsed(&relative.to_string()), relative);
+        assert!(parsed("http://localhost:2379").socket_path().is_none());
     }
 
     #[test]

@@ -22,9 +22,18 @@ fn host() -> impl Strategy<Value = String> {
 }
 
 fn endpoint() -> impl Strategy<Value = Endpoint> {
-    (scheme(), host(), 1u16..).prop_map(|(scheme, host, port)| {
-        Endpoint::new(scheme, &host, port).expect("generated parts are valid")
-    })
+    prop_oneof![
+        (scheme(), host(), 1u16..).prop_map(|(scheme, host, port)| {
+            Endpoint::new(scheme, &host, port).expect("generated parts are valid")
+        }),
+        // Unix sockets: a file name, relative or absolute.
+        ("unixs?://", "/?[a-z0-9._-]{1,12}(/[a-z0-9._:-]{1,12}){0,3}").prop_map(
+            |(scheme, path)| {
+                Endpoint::parse(&format!("{scheme}{path}"))
+                    .expect("generated socket paths are valid")
+            }
+        ),
+    ]
 }
 
 /// Text close to endpoints: the characters they use, in any order.
@@ -64,8 +73,8 @@ proptest! {
     #[test]
     fn tls_is_decided_by_scheme_then_by_options(endpoint in endpoint(), options_given in any::<bool>()) {
         let expected = match endpoint.scheme() {
-            Scheme::Https => true,
-            Scheme::Http => false,
+            Scheme::Https | Scheme::Unixs => true,
+            Scheme::Http | Scheme::Unix => false,
             Scheme::Bare => options_given,
         };
         prop_assert_eq!(endpoint.uses_tls(options_given), expected);

@@ -19,6 +19,8 @@ pub mod io;
 #[cfg(not(madsim))]
 pub mod metrics;
 #[cfg(not(madsim))]
+pub mod net;
+#[cfg(not(madsim))]
 pub mod peer_members;
 #[cfg(not(madsim))]
 pub mod transport;
@@ -34,5 +36,7 @@ pub use driver::{
 };
 #[cfg(not(madsim))]
 pub use metrics::RuntimeMetrics;
+#[cfg(not(madsim))]
+pub use net::{is_unix_scheme, NetListener, NetStream};
 #[cfg(not(madsim))]
 pub use real::{start, StartFailure, StartKind, StartOptions, TokioDriver};

@@ -14,7 +14,6 @@ use cairn_core::member::MemberStatus;
 use cairn_core::raft::NodeId;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::transport::{BoxedStream, PeerSecurity};
 
@@ -124,12 +123,13 @@ pub async fn fetch_members(
             Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']'),
             None => address,
         };
-        let tcp = TcpStream::connect(address)
+        let unix = crate::net::is_unix_scheme(scheme);
+        let tcp = crate::net::NetStream::connect(unix, address)
             .await
-            .map_err(|e| format!("dial tcp {address}: {e}"))?;
+            .map_err(|e| format!("dial {} {address}: {e}", if unix { "unix" } else { "tcp" }))?;
         let mut stream: BoxedStream = match (scheme, security) {
-            ("https", Some(security)) => security.connect(tcp, host.to_string()).await?,
-            ("https", None) => return Err(format!("{url}: no peer TLS configured")),
+            ("https" | "unixs", Some(security)) => security.connect(tcp, host.to_string()).await?,
+            ("https" | "unixs", None) => return Err(format!("{url}: no peer TLS configured")),
             _ => Box::new(tcp),
         };
         let request =

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use cairn_core::member::{Member, MemberConfig, MemberInfo, StartError};
 use cairn_core::raft::NodeId;
 use cairn_core::time::Instant;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::disk::{self, DataDir, DataDirError};
@@ -27,8 +26,9 @@ pub struct StartOptions {
     /// `--initial-cluster-state existing`: join a running cluster.
     pub join_existing: bool,
     /// Where peers connect.
-    pub peer_listener: TcpListener,
-    /// Whether the peer listener serves TLS (an `https://` listen URL).
+    pub peer_listener: crate::net::NetListener,
+    /// Whether the peer listener serves TLS (an `https://` or `unixs://`
+    /// listen URL).
     pub peer_listener_tls: bool,
     /// TLS for `https://` peers, accepted and dialed.
     pub peer_security: Option<Arc<dyn transport::PeerSecurity>>,

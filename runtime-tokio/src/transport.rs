@@ -23,13 +23,13 @@ use cairn_core::codec::{
 };
 use cairn_core::raft::{Message, MessageBody, NodeId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::io::{Inbound, SnapshotSource, TransportReport};
 use crate::metrics::{
     peer_label, tcp_round_trip, Counted, RuntimeMetrics, ROUND_TRIP_SAMPLE_INTERVAL,
 };
+use crate::net::{is_unix_scheme, NetListener, NetStream};
 
 /// Messages queued for one peer before new ones are dropped (Raft resends).
 pub const PEER_QUEUE_MESSAGES: usize = 4096;
@@ -48,7 +48,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// how long one may take to answer).
 const DISCOVERY_INTERVAL: Duration = Duration::from_secs(1);
 
-/// A peer connection's bytes: plain TCP, or TLS over it.
+/// A peer connection's bytes: plain TCP or Unix socket, or TLS over one.
 pub trait PeerStream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> PeerStream for T {}
 
@@ -60,19 +60,20 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// TLS for peer connections, supplied by the server (`https://` peer URLs).
 pub trait PeerSecurity: Send + Sync + std::fmt::Debug {
-    /// Handshakes a connection accepted on an `https://` peer listener.
-    /// `Err` is the refusal as it should be logged.
+    /// Handshakes a connection accepted on an `https://` (or `unixs://`)
+    /// peer listener, from `remote` (`None` on a Unix socket). `Err` is the
+    /// refusal as it should be logged.
     fn accept(
         &self,
-        stream: TcpStream,
-        remote: SocketAddr,
+        stream: NetStream,
+        remote: Option<SocketAddr>,
     ) -> BoxFuture<'static, Result<BoxedStream, String>>;
 
-    /// Handshakes a connection dialed to an `https://` peer URL whose host
-    /// is `host`. `Err` is why, as it should be logged.
+    /// Handshakes a connection dialed to an `https://` (or `unixs://`) peer
+    /// URL whose host is `host`. `Err` is why, as it should be logged.
     fn connect(
         &self,
-        stream: TcpStream,
+        stream: NetStream,
         host: String,
     ) -> BoxFuture<'static, Result<BoxedStream, String>>;
 
@@ -277,7 +278,7 @@ impl Transport {
     /// Accepts peer connections on `listener` forever, handing messages to
     /// `inbound`. With `tls` (an `https://` listen URL) every connection
     /// must complete a TLS handshake first.
-    pub async fn serve(self, listener: TcpListener, inbound: mpsc::Sender<Inbound>, tls: bool) {
+    pub async fn serve(self, listener: NetListener, inbound: mpsc::Sender<Inbound>, tls: bool) {
         loop {
             let Ok((stream, remote)) = listener.accept().await else {
                 tokio::time::sleep(BACKOFF_MIN).await;
@@ -296,7 +297,7 @@ impl Transport {
             // A reader's error ends its connection; refusals are reported
             // from inside, and the peer reconnects.
             tokio::spawn(async move {
-                let _ = stream.set_nodelay(true);
+                let _ = stream.set_nodelay();
                 let stream: BoxedStream = match (tls, security) {
                     (false, _) => Box::new(stream),
                     (true, Some(security)) => match security.accept(stream, remote).await {
@@ -411,11 +412,12 @@ impl PeerWriter {
     /// Sends queued messages over one connection until it fails. The read
     /// half is watched: peers never write on this connection, so anything
     /// read is its end (a TLS alert, a close). `socket` is the connection's
-    /// TCP socket, whose round-trip time is sampled after writes.
+    /// TCP socket, whose round-trip time is sampled after writes (a Unix
+    /// socket has none).
     async fn serve(
         &self,
         stream: BoxedStream,
-        socket: std::os::fd::RawFd,
+        socket: Option<std::os::fd::RawFd>,
         queue: &mut mpsc::Receiver<Outbound>,
         buffer: &mut Vec<u8>,
     ) -> Ended {
@@ -488,7 +490,7 @@ impl PeerWriter {
             {
                 sampled_at = Some(tokio::time::Instant::now());
                 // The stream (and so the socket) is alive: it is ours.
-                if let Some(round_trip) = tcp_round_trip(socket) {
+                if let Some(round_trip) = socket.and_then(tcp_round_trip) {
                     self.round_trip.observe(round_trip.as_secs_f64());
                 }
             }
@@ -513,25 +515,26 @@ impl PeerWriter {
         }
     }
 
-    /// Dials `url` (TLS for `https://`) and sends the hello; answers the
-    /// connection and its TCP socket. `Err(Some)` is a refusal worth
-    /// logging; `Err(None)` is ordinary unreachability.
+    /// Dials `url` (TLS for `https://` and `unixs://`) and sends the hello;
+    /// answers the connection and its TCP socket (none for a Unix socket).
+    /// `Err(Some)` is a refusal worth logging; `Err(None)` is ordinary
+    /// unreachability.
     async fn connect(
         &self,
         url: &str,
-    ) -> Result<(BoxedStream, std::os::fd::RawFd), Option<String>> {
-        use std::os::fd::AsRawFd;
+    ) -> Result<(BoxedStream, Option<std::os::fd::RawFd>), Option<String>> {
         let (scheme, address, host) = split_url(url);
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+        let unix = is_unix_scheme(scheme);
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, NetStream::connect(unix, address))
             .await
             .map_err(|_| None)?
             .map_err(|_| None)?;
-        tcp.set_nodelay(true).map_err(|_| None)?;
-        let socket = tcp.as_raw_fd();
-        let mut stream: BoxedStream = if scheme == "https" {
+        tcp.set_nodelay().map_err(|_| None)?;
+        let socket = tcp.tcp_fd();
+        let mut stream: BoxedStream = if scheme == "https" || scheme == "unixs" {
             let Some(security) = &self.security else {
                 return Err(Some(format!(
-                    "{url} is an https:// peer URL but no peer TLS is configured (--peer-cert-file/--peer-key-file or --peer-auto-tls)"
+                    "{url} is an {scheme}:// peer URL but no peer TLS is configured (--peer-cert-file/--peer-key-file or --peer-auto-tls)"
                 )));
             };
             security

@@ -13,7 +13,6 @@
 //!   wait            until the member stops; its reason is the exit's
 //! ```
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,8 +21,8 @@ use cairn_core::raft::{self, NodeId};
 use cairn_core::snapshot::RetentionPolicy;
 use cairn_runtime_tokio::peer_members;
 use cairn_runtime_tokio::transport::PeerSecurity;
+use cairn_runtime_tokio::NetListener;
 use cairn_runtime_tokio::{MemberHandle, RuntimeEvent, StartKind, StartOptions, TokioDriver};
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::{ClusterState, Config, InitialCluster, Url};
@@ -303,28 +302,30 @@ async fn bind_listeners(
         .first()
         .ok_or("--listen-peer-urls is empty")?;
     let peer_address = peer_url.host_port();
-    let peer = TcpListener::bind(&peer_address)
-        .await
-        .map_err(|e| format!("listen tcp {peer_address}: bind: {e}"))?;
+    let unix = peer_url.scheme.is_unix();
+    let peer = NetListener::bind(unix, &peer_address).await.map_err(|e| {
+        let network = if unix { "unix" } else { "tcp" };
+        format!("listen {network} {peer_address}: bind: {e}")
+    })?;
     let peer_tls = peer_url.scheme.is_tls();
     if peer_tls && !has_peer_tls {
         return Err(format!(
             "cannot listen on TLS for {}: KeyFile and CertFile are not presented",
-            peer.local_addr().map_err(|e| e.to_string())?
+            peer.local_address().map_err(|e| e.to_string())?
         ));
     }
     let clients = serve::bind(&config.listen_client_urls).await?;
-    let bound: Vec<SocketAddr> = clients
+    let bound: Vec<u16> = clients
         .iter()
-        .filter_map(|l| l.listener.local_addr().ok())
+        .filter_map(ClientListener::local_port)
         .collect();
     let client_urls = config
         .advertise_client_urls
         .iter()
         .enumerate()
         .map(|(i, url)| {
-            if url.port == 0 {
-                let port = bound.get(i).or(bound.first()).map_or(0, SocketAddr::port);
+            if url.port == 0 && !url.scheme.is_unix() {
+                let port = bound.get(i).or(bound.first()).copied().unwrap_or(0);
                 format!("{}://{}:{port}", url.scheme.as_str(), url.host)
             } else {
                 url.to_string()
@@ -414,7 +415,7 @@ fn log_settings(config: &Config, data_dir: &Path, snapshot_count: u64, log: &Log
 /// Where peers reach this member.
 #[derive(Debug)]
 struct PeerListener {
-    listener: TcpListener,
+    listener: NetListener,
     /// The listen URL is `https://`.
     tls: bool,
 }
@@ -503,7 +504,12 @@ fn serve_metrics(
     log: &Arc<Logger>,
 ) {
     for listener in listeners {
-        let scheme = if listener.tls { "https" } else { "http" };
+        let scheme = match (listener.listener.is_unix(), listener.tls) {
+            (false, false) => "http",
+            (false, true) => "https",
+            (true, false) => "unix",
+            (true, true) => "unixs",
+        };
         log.info(
             "embed",
             &format!(

@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::http::Request;
+use cairn_runtime_tokio::{NetListener, NetStream};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::{Scheme, Url};
 use crate::logging::Logger;
@@ -32,8 +32,9 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 /// One bound client port and what it serves.
 #[derive(Debug)]
 pub struct ClientListener {
-    pub listener: TcpListener,
-    /// The address as configured (`host:port`).
+    pub listener: NetListener,
+    /// The address as configured (`host:port`; for a Unix URL, the socket
+    /// file's name).
     pub address: String,
     /// Listed as `http://`.
     pub plain: bool,
@@ -45,28 +46,40 @@ impl ClientListener {
     /// The address actually bound (port 0 resolved).
     pub fn local_address(&self) -> String {
         self.listener
-            .local_addr()
-            .map_or_else(|_| self.address.clone(), |a| a.to_string())
+            .local_address()
+            .unwrap_or_else(|_| self.address.clone())
+    }
+
+    /// The TCP port bound (`None` for a Unix socket).
+    pub fn local_port(&self) -> Option<u16> {
+        match &self.listener {
+            NetListener::Tcp(listener) => listener.local_addr().ok().map(|a| a.port()),
+            NetListener::Unix { .. } => None,
+        }
     }
 }
 
 /// Binds each client port once; a port listed as both `http://` and
-/// `https://` serves both (port 0 always means a new port).
+/// `https://` (or `unix://` and `unixs://`) serves both (TCP port 0 always
+/// means a new port). A Unix URL binds the socket file named by its
+/// `host:port`, as etcd does.
 pub async fn bind(urls: &[Url]) -> Result<Vec<ClientListener>, String> {
     let mut bound: Vec<ClientListener> = Vec::new();
     for url in urls {
         let address = url.host_port();
         let tls = url.scheme.is_tls();
-        if url.port != 0 {
+        let unix = url.scheme.is_unix();
+        if url.port != 0 || unix {
             if let Some(existing) = bound.iter_mut().find(|l| l.address == address) {
                 existing.tls |= tls;
                 existing.plain |= !tls;
                 continue;
             }
         }
-        let listener = TcpListener::bind(&address)
-            .await
-            .map_err(|e| format!("listen tcp {address}: bind: {e}"))?;
+        let listener = NetListener::bind(unix, &address).await.map_err(|e| {
+            let network = if unix { "unix" } else { "tcp" };
+            format!("listen {network} {address}: bind: {e}")
+        })?;
         bound.push(ClientListener {
             listener,
             address,
@@ -110,7 +123,7 @@ pub async fn serve(
             }
         };
         // Small gRPC frames must not wait for delayed ACKs (Nagle).
-        let _ = stream.set_nodelay(true);
+        let _ = stream.set_nodelay();
         let router = router.clone();
         let tls = tls.clone();
         let log = log.clone();
@@ -140,7 +153,7 @@ pub async fn serve(
 }
 
 /// Peeks at the first byte (waiting at most the handshake timeout).
-async fn starts_with_tls(stream: &TcpStream) -> bool {
+async fn starts_with_tls(stream: &NetStream) -> bool {
     let mut first = [0u8; 1];
     matches!(
         tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)).await,

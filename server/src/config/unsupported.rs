@@ -3,7 +3,6 @@
 
 use super::fields::{Config, LogLevel};
 use super::spec::{FlagKind, FLAGS};
-use super::url::{Scheme, Url};
 
 /// Flags whose settings cairn implements now (any value is honoured).
 pub const IMPLEMENTED_FLAGS: &[&str] = &[
@@ -89,23 +88,9 @@ pub const REFUSED_FLAGS: &[(&str, &str)] = &[
     ("experimental-enable-lease-checkpoint-persist", "lease checkpoints are not implemented yet"),
 ];
 
-/// Reads one URL list out of a configuration.
-type UrlsOf = fn(&Config) -> &[Url];
-
-/// URL flags cairn serves over http and https, not yet over unix sockets.
-const URL_FLAGS: [(&str, UrlsOf); 5] = [
-    ("listen-peer-urls", |c| &c.listen_peer_urls),
-    ("listen-client-urls", |c| &c.listen_client_urls),
-    ("initial-advertise-peer-urls", |c| {
-        &c.initial_advertise_peer_urls
-    }),
-    ("advertise-client-urls", |c| &c.advertise_client_urls),
-    ("listen-metrics-urls", |c| &c.listen_metrics_urls),
-];
-
 impl Config {
     /// One sentence per setting that differs from etcd's default but belongs to a
-    /// feature cairn does not implement yet (unix sockets, v2 API, discovery, proxy,
+    /// feature cairn does not implement yet (v2 API, discovery, proxy,
     /// pprof, ...), in flag-table order. Empty when cairn honours
     /// everything that was asked for.
     pub fn unsupported_settings(&self) -> Vec<String> {
@@ -127,21 +112,11 @@ impl Config {
     }
 
     /// One sentence per setting that cairn must refuse: a flag of
-    /// [`REFUSED_FLAGS`] set to anything but etcd's default, or a `unix://`
-    /// URL. Empty when the start may go on.
+    /// [`REFUSED_FLAGS`] set to anything but etcd's default. Empty when the
+    /// start may go on.
     pub fn refused_settings(&self) -> Vec<String> {
         let defaults = Config::default();
         let mut found = Vec::new();
-        for (flag, urls) in URL_FLAGS {
-            for url in urls(self) {
-                if !matches!(url.scheme, Scheme::Http | Scheme::Https) {
-                    found.push(format!(
-                        "--{flag}={url}: {}:// URLs are not supported yet (only http:// and https://)",
-                        url.scheme.as_str()
-                    ));
-                }
-            }
-        }
         for (flag, why) in REFUSED_FLAGS {
             let value = self.get(flag);
             if value != defaults.get(flag) {
@@ -186,8 +161,7 @@ mod tests {
         config.set("backend-batch-limit", "100").unwrap();
         config.set("name", "n1").unwrap();
         let refused = config.refused_settings();
-        assert_eq!(refused.len(), 3, "{refused:?}");
-        assert!(refused[0].starts_with("--listen-client-urls=unix://localhost:2379: unix://"));
+        assert_eq!(refused.len(), 2, "{refused:?}");
         assert!(refused
             .iter()
             .any(|s| s.starts_with("--enable-v2=true: the v2 API is not implemented")));
@@ -242,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn metrics_flags_are_supported_over_http_and_https_only() {
+    fn metrics_flags_are_supported_over_every_scheme() {
         let mut config = Config::default();
         config.set("metrics", "extensive").unwrap();
         config
@@ -256,9 +230,7 @@ mod tests {
         config
             .set("listen-metrics-urls", "unix://localhost:2381")
             .unwrap();
-        let found = config.refused_settings();
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].starts_with("--listen-metrics-urls=unix://localhost:2381: unix://"));
+        assert_eq!(config.refused_settings(), Vec::<String>::new());
     }
 
     #[test]

@@ -31,6 +31,11 @@ impl Scheme {
     pub fn is_tls(self) -> bool {
         matches!(self, Scheme::Https | Scheme::Unixs)
     }
+
+    /// A Unix domain socket (`unix://`, `unixs://`).
+    pub fn is_unix(self) -> bool {
+        matches!(self, Scheme::Unix | Scheme::Unixs)
+    }
 }
 
 /// One `scheme://host:port` URL. `host` is kept without IPv6 brackets and may be

@@ -41,7 +41,8 @@ pub struct Accepted<S> {
 /// A refused connection; displays as etcd logs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
-    pub remote: SocketAddr,
+    /// `None` on a Unix socket (logged as Go logs one: "").
+    pub remote: Option<SocketAddr>,
     pub error: String,
     pub server_name: String,
     /// The client certificate's SANs, when the refusal came after the
@@ -54,7 +55,10 @@ impl fmt::Display for Rejected {
         write!(
             f,
             "rejected connection from \"{}\" (error {:?}, ServerName {:?}",
-            self.remote, self.error, self.server_name
+            self.remote
+                .map_or_else(String::new, |remote| remote.to_string()),
+            self.error,
+            self.server_name
         )?;
         if let Some((ips, names)) = &self.certificate {
             let ips: Vec<String> = ips.iter().map(|ip| format!("\"{ip}\"")).collect();
@@ -79,9 +83,13 @@ impl ServerTls {
         }
     }
 
-    /// Handshakes `stream` (from `remote`) within [`HANDSHAKE_TIMEOUT`] and
-    /// checks the client certificate.
-    pub async fn accept<S>(&self, stream: S, remote: SocketAddr) -> Result<Accepted<S>, Rejected>
+    /// Handshakes `stream` (from `remote`; `None` on a Unix socket) within
+    /// [`HANDSHAKE_TIMEOUT`] and checks the client certificate.
+    pub async fn accept<S>(
+        &self,
+        stream: S,
+        remote: Option<SocketAddr>,
+    ) -> Result<Accepted<S>, Rejected>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -96,7 +104,11 @@ impl ServerTls {
         }
     }
 
-    async fn handshake<S>(&self, stream: S, remote: SocketAddr) -> Result<Accepted<S>, Rejected>
+    async fn handshake<S>(
+        &self,
+        stream: S,
+        remote: Option<SocketAddr>,
+    ) -> Result<Accepted<S>, Rejected>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -141,6 +153,10 @@ impl ServerTls {
             check_crl(crl_file, &chain).map_err(with_certificate)?;
         }
         if self.check_san {
+            // A Unix socket's peer has no address to check: refused, as
+            // etcd refuses it ("missing port in address").
+            let remote = remote
+                .ok_or_else(|| with_certificate("address : missing port in address".into()))?;
             check_san(&facts, remote.ip())
                 .await
                 .map_err(with_certificate)?;
@@ -158,7 +174,7 @@ mod tests {
 
     #[test]
     fn rejections_read_as_etcds() {
-        let remote: SocketAddr = "127.0.0.1:1234".parse().unwrap();
+        let remote: Option<SocketAddr> = Some("127.0.0.1:1234".parse().unwrap());
         let short = Rejected {
             remote,
             error: "remote error: tls: bad certificate".into(),

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_runtime_tokio::transport::{BoxFuture, BoxedStream, PeerSecurity};
+use cairn_runtime_tokio::NetStream;
 use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::Channel;
@@ -95,8 +95,8 @@ pub struct PeerTls {
 impl PeerSecurity for PeerTls {
     fn accept(
         &self,
-        stream: TcpStream,
-        remote: SocketAddr,
+        stream: NetStream,
+        remote: Option<SocketAddr>,
     ) -> BoxFuture<'static, Result<BoxedStream, String>> {
         let server = self.server.clone();
         Box::pin(async move {
@@ -109,7 +109,7 @@ impl PeerSecurity for PeerTls {
 
     fn connect(
         &self,
-        stream: TcpStream,
+        stream: NetStream,
         host: String,
     ) -> BoxFuture<'static, Result<BoxedStream, String>> {
         let client = self.client.clone();

@@ -1780,10 +1780,11 @@ impl proto::Peer for Peer {
 }
 
 /// CAIRN PATCH (see CAIRN-PATCH.md): for an :authority of the form
-/// `http://rest` or `https://rest` (scheme in any case, one trailing `/`
-/// ignored), `rest`; `None` for any other value.
+/// `http://rest`, `https://rest`, `unix://rest` or `unixs://rest` (scheme in
+/// any case, one trailing `/` ignored), `rest`; `None` for any other value.
 fn cairn_strip_scheme(authority: &str) -> Option<&str> {
-    let scheme_len = ["http://", "https://"].iter().find_map(|prefix| {
+    let schemes = ["http://", "https://", "unix://", "unixs://"];
+    let scheme_len = schemes.iter().find_map(|prefix| {
         let head = authority.get(..prefix.len())?;
         head.eq_ignore_ascii_case(prefix).then_some(prefix.len())
     })?;
