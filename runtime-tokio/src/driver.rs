@@ -38,6 +38,8 @@ pub trait Network: Send + 'static {
     fn remove_peer(&mut self, id: cairn_core::raft::NodeId);
     /// The members as last applied (served to joining members).
     fn set_members(&mut self, _members: &[cairn_core::member::MemberStatus]) {}
+    /// Members removed from the cluster: their connections are told so.
+    fn set_removed(&mut self, _removed: &[cairn_core::raft::NodeId]) {}
 }
 
 /// The member's clock: milliseconds since the driver started, read from
@@ -319,6 +321,8 @@ impl<D: Disk, N: Network> Driver<D, N> {
 
     /// Runs until a fatal error; returns its description.
     pub async fn run(mut self) -> String {
+        let removed = self.member.removed_members();
+        self.transport.set_removed(&removed);
         self.execute_actions();
         loop {
             let deadline = self.clock.instant_of(self.member.next_deadline());
@@ -474,6 +478,8 @@ impl<D: Disk, N: Network> Driver<D, N> {
                 self.member.handle_snapshot_sent(now, to, ok)
             }
             TransportReport::Refused(reason) => (self.on_event)(RuntimeEvent::PeerRefused(reason)),
+            // etcd stops when a peer answers 410 Gone.
+            TransportReport::RemovedFromCluster => self.stop = Some(MEMBER_REMOVED.to_string()),
         }
     }
 
@@ -506,11 +512,13 @@ impl<D: Disk, N: Network> Driver<D, N> {
                     }
                     if let MemberEvent::MemberRemoved { id } = &event {
                         self.transport.remove_peer(*id);
+                        self.transport.set_removed(&self.member.removed_members());
                     }
                     if let MemberEvent::MemberUpdated { id, peer_urls } = &event {
                         self.transport.set_peer(*id, peer_urls);
                     }
                     if let MemberEvent::SnapshotInstalled { .. } = &event {
+                        self.transport.set_removed(&self.member.removed_members());
                         // The roster came with the snapshot: talk to its members.
                         let own = self.member.id();
                         for member in self.member.members() {

@@ -26,6 +26,8 @@ pub enum TransportReport {
     },
     /// A connection was refused (wrong cluster, wrong member, bad frame).
     Refused(String),
+    /// A peer said this member was removed from the cluster.
+    RemovedFromCluster,
 }
 
 /// Where a snapshot to send lives: a file is streamed to the peer in pieces,

@@ -20,6 +20,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use cairn_core::codec::{
     decode_frame, decode_hello, encode_hello, encode_message, FRAME_HEADER_BYTES, HELLO_BYTES,
+    REMOVED_NOTICE,
 };
 use cairn_core::raft::{Message, MessageBody, NodeId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -108,6 +109,9 @@ pub struct Transport {
     security: Option<Arc<dyn PeerSecurity>>,
     /// What `GET /members` on the peer port answers.
     directory: crate::peer_members::MemberDirectory,
+    /// Members removed from the cluster: a connection from one is answered
+    /// [`REMOVED_NOTICE`] and closed.
+    removed: Arc<Mutex<std::collections::BTreeSet<NodeId>>>,
     metrics: RuntimeMetrics,
     /// When members were last asked for an unknown peer's URLs.
     last_discovery: Arc<Mutex<Option<std::time::Instant>>>,
@@ -141,6 +145,10 @@ impl crate::driver::Network for Transport {
     fn set_members(&mut self, members: &[cairn_core::member::MemberStatus]) {
         self.directory.update(members);
     }
+
+    fn set_removed(&mut self, removed: &[NodeId]) {
+        *self.removed.lock().expect("removed lock") = removed.iter().copied().collect();
+    }
 }
 
 impl Transport {
@@ -160,6 +168,7 @@ impl Transport {
             reports,
             security,
             directory: Default::default(),
+            removed: Default::default(),
             metrics,
             last_discovery: Arc::default(),
         }
@@ -290,6 +299,7 @@ impl Transport {
                 inbound: inbound.clone(),
                 reports: self.reports.clone(),
                 directory: self.directory.clone(),
+                removed: self.removed.clone(),
                 metrics: self.metrics.clone(),
             };
             let security = self.security.clone().filter(|_| tls);
@@ -426,12 +436,24 @@ impl PeerWriter {
         let mut sampled_at: Option<tokio::time::Instant> = None;
         let (closed_tx, mut closed) = oneshot::channel::<Option<String>>();
         let security = self.security.clone();
+        let reports = self.reports.clone();
         let _watch = AbortOnDrop(tokio::spawn(async move {
+            // The peer writes nothing but, once, the notice that this member
+            // was removed.
+            let mut heard = Vec::new();
             let mut scratch = [0u8; 1024];
             let reason = loop {
                 match read_half.read(&mut scratch).await {
                     Ok(0) => break None,
-                    Ok(_) => continue,
+                    Ok(read) => {
+                        if heard.len() < REMOVED_NOTICE.len() {
+                            heard.extend_from_slice(&scratch[..read]);
+                            if heard.starts_with(&REMOVED_NOTICE) {
+                                let _ = reports.send(TransportReport::RemovedFromCluster);
+                                break None;
+                            }
+                        }
+                    }
                     Err(error) => break security.as_ref().and_then(|s| s.describe(&error)),
                 }
             };
@@ -602,6 +624,7 @@ struct PeerReader {
     inbound: mpsc::Sender<Inbound>,
     reports: mpsc::UnboundedSender<TransportReport>,
     directory: crate::peer_members::MemberDirectory,
+    removed: Arc<Mutex<std::collections::BTreeSet<NodeId>>>,
     metrics: RuntimeMetrics,
 }
 
@@ -625,6 +648,21 @@ impl PeerReader {
         };
         if let Err(refusal) = hello.check(self.cluster_id, self.local) {
             return Err(refuse(format!("refused a peer connection: {refusal}")));
+        }
+        if self
+            .removed
+            .lock()
+            .expect("removed lock")
+            .contains(&hello.from)
+        {
+            // As etcd answers 410 Gone: the member learns it was removed.
+            stream.write_all(&REMOVED_NOTICE).await?;
+            stream.flush().await?;
+            let _ = stream.shutdown().await;
+            return Err(refuse(format!(
+                "rejected the stream from peer {:x} since it was removed",
+                hello.from
+            )));
         }
         let received = self
             .metrics

@@ -306,3 +306,48 @@ async fn a_member_back_from_downtime_finds_a_leader_added_meanwhile() {
     }
     assert_eq!(member_list(&cluster, away).await.len(), 4);
 }
+
+/// A member removed while it was down learns it when it comes back: its
+/// peers refuse it (etcd answers `410 Gone`), and it stops cleanly, saying
+/// why in etcd's words, instead of campaigning forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_removed_while_down_is_told_and_stops() {
+    let mut cluster = Cluster::start("told", 3).await;
+    let ids = cluster.member_ids().await;
+    let leader = cluster.leader().await.expect("a leader");
+    let gone = (leader + 1) % 3;
+    let via = (leader + 2) % 3;
+    cluster.kill(gone);
+    cluster
+        .remove_member(via, ids[gone])
+        .await
+        .expect("remove the member that is down");
+    cluster.spawn(gone);
+    let status = cluster.wait_exit(gone, Duration::from_secs(15));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the removed member did not stop cleanly ({status:?}); log:\n{}",
+        cluster.members[gone].log_text()
+    );
+    let log = cluster.members[gone].log_text();
+    assert!(
+        log.contains("the member has been permanently removed from the cluster"),
+        "{log}"
+    );
+    let others: Vec<String> = (0..3)
+        .filter(|i| *i != gone)
+        .map(|i| cluster.members[i].log_text())
+        .collect();
+    let refusal = format!(
+        "rejected the stream from peer {:x} since it was removed",
+        ids[gone]
+    );
+    assert!(
+        others.iter().any(|log| log.contains(&refusal)),
+        "no member logged: {refusal}"
+    );
+    let mut kv = cluster.kv(via).await.expect("connect");
+    kv.put(put("after", "v"))
+        .await
+        .expect("the two left still write");
+}

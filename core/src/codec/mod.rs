@@ -21,7 +21,7 @@ pub use error::{CodecError, HelloRefusal};
 pub use peer::{
     decode_frame, decode_hello, decode_message_body, encode_hello, encode_message,
     encode_message_body, Hello, FRAME_HEADER_BYTES, FRAME_MAGIC, HELLO_BYTES, HELLO_MAGIC,
-    MAX_FRAME_BODY_BYTES, MAX_FRAME_BYTES, PEER_PROTOCOL_VERSION,
+    MAX_FRAME_BODY_BYTES, MAX_FRAME_BYTES, PEER_PROTOCOL_VERSION, REMOVED_NOTICE,
 };
 
 #[cfg(test)]

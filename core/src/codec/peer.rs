@@ -43,6 +43,11 @@ pub const PEER_PROTOCOL_VERSION: u16 = 1;
 /// The size of a hello (it has no variable part).
 pub const HELLO_BYTES: usize = 34;
 
+/// What an accepting member writes, once, before it closes a connection
+/// whose hello came from a member removed from its cluster (etcd answers
+/// such a peer `410 Gone`); the connecting member then stops.
+pub const REMOVED_NOTICE: [u8; 8] = *b"CRNPGONE";
+
 const TAG_APPEND: u8 = 1;
 const TAG_APPEND_RESPONSE: u8 = 2;
 const TAG_HEARTBEAT: u8 = 3;

@@ -366,6 +366,11 @@ impl Member {
         self.member_list()
     }
 
+    /// Members removed from the cluster (never to be let back).
+    pub fn removed_members(&self) -> Vec<NodeId> {
+        self.state.removed.iter().copied().collect()
+    }
+
     pub(super) fn member_list(&self) -> Vec<MemberStatus> {
         self.state.member_list(self.raft.conf_state())
     }
