@@ -1,6 +1,7 @@
 pub mod compactor;
 pub mod config;
 pub mod corrupt_check;
+pub mod discovery;
 pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -61,9 +61,8 @@ fn main() -> ExitCode {
         ),
     );
     // Settings of features cairn does not implement yet: where ignoring one
-    // would change what the cluster does (discovery would bootstrap a split
-    // cluster, a proxy would start as a member, a unix socket would not be
-    // listened on), the start stops, naming it; tuning knobs of etcd's own
+    // would change what the cluster does (a proxy would start as a member,
+    // the v2 API would not answer), the start stops, naming it; tuning knobs of etcd's own
     // storage are accepted with a warning that says what is not done.
     let refused = config.refused_settings();
     let warned = config.unsupported_settings();

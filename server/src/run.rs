@@ -30,7 +30,7 @@ use crate::grpc::tokens::TokenProvider;
 use crate::logging::Logger;
 use crate::metrics::{Metrics, MetricsConfig};
 use crate::serve::ClientListener;
-use crate::{compactor, corrupt_check, events, grpc, http, ids, serve, tls};
+use crate::{compactor, corrupt_check, discovery, events, grpc, http, ids, serve, tls};
 
 /// Runs a member until it fails; returns the reason.
 pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
@@ -42,7 +42,7 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
             client: tls.client.clone(),
         }) as Arc<dyn PeerSecurity>
     });
-    let identity = identify(&config, peer_security.as_ref()).await?;
+    let identity = identify(&config, peer_security.as_ref(), &log).await?;
     let metrics = Arc::new(Metrics::new(MetricsConfig {
         extensive: config.metrics == "extensive",
         quota_backend_bytes: config.quota_backend_bytes,
@@ -129,20 +129,34 @@ struct Identity {
 /// * New, joining (`--initial-cluster-state existing`): the running
 ///   cluster's ID and this member's ID as `member add` made it, asked of the
 ///   other members' peer URLs (etcd's `GetClusterFromRemotePeers`).
+/// * New, with `--discovery` or `--discovery-srv`: the initial cluster is
+///   the one discovered (see `discovery`); a restarted member contacts no
+///   discovery.
 async fn identify(
     config: &Config,
     peer_security: Option<&Arc<dyn PeerSecurity>>,
+    log: &Logger,
 ) -> Result<Identity, String> {
     let dir = cairn_runtime_tokio::DataDir::new(&config.data_dir_path(), config.wal_dir.as_deref());
     // etcd checks --initial-cluster against the advertised URLs only when the
     // member is new; a restarted member keeps the identity its WAL records.
     let restarted = dir.has_wal();
-    let cluster = if restarted {
+    let discovered = if restarted {
+        discovery::note_restart(config, log);
+        None
+    } else {
+        discovery::bootstrap(config, log).await?
+    };
+    let cluster = if let Some(found) = &discovered {
+        found.cluster.clone()
+    } else if restarted {
         InitialCluster::parse(&config.initial_cluster).map_err(|e| e.to_string())?
     } else {
         config.verify_initial_cluster().map_err(|e| e.to_string())?
     };
-    let token = &config.initial_cluster_token;
+    let token = discovered
+        .as_ref()
+        .map_or(&config.initial_cluster_token, |found| &found.token);
     let mut initial: Vec<(NodeId, MemberInfo)> = Vec::new();
     let mut local_id = None;
     for (name, urls) in cluster.members() {

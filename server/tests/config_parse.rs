@@ -359,6 +359,37 @@ fn name_alone_renames_the_default_initial_cluster() {
 }
 
 #[test]
+fn discovery_flags_are_honoured_not_refused() {
+    let config = run(
+        &[
+            "--discovery",
+            "http://d:1/x",
+            "--discovery-fallback",
+            "exit",
+            "--discovery-proxy",
+            "127.0.0.1:3128",
+        ],
+        &[],
+    )
+    .config;
+    assert_eq!(config.refused_settings(), Vec::<String>::new());
+    assert_eq!(config.unsupported_settings(), Vec::<String>::new());
+    let config = run(
+        &[
+            "--discovery-srv",
+            "example.com",
+            "--discovery-srv-name",
+            "blue",
+        ],
+        &[],
+    )
+    .config;
+    assert_eq!(config.initial_cluster, "");
+    assert_eq!(config.refused_settings(), Vec::<String>::new());
+    assert_eq!(config.unsupported_settings(), Vec::<String>::new());
+}
+
+#[test]
 fn port_zero_and_typed_values() {
     let config = run(
         &[

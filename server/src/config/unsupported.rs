@@ -65,6 +65,14 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
     // /metrics and /health (server/src/metrics/, server/src/http.rs).
     "metrics",
     "listen-metrics-urls",
+    // Discovery bootstrap (server/src/discovery/): an etcd discovery service
+    // (through an HTTP proxy if asked) or DNS SRV records. A full discovery
+    // cluster stops the start whatever the fallback (no proxy mode).
+    "discovery",
+    "discovery-fallback",
+    "discovery-proxy",
+    "discovery-srv",
+    "discovery-srv-name",
     // Not settings: they select what the binary does.
     "config-file",
     "version",
@@ -74,10 +82,6 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
 /// cluster does: set to anything but etcd's default, they stop the start,
 /// with why.
 pub const REFUSED_FLAGS: &[(&str, &str)] = &[
-    ("discovery", "discovery is not implemented yet; ignoring it would bootstrap a cluster of one member (a split)"),
-    ("discovery-srv", "DNS discovery is not implemented yet; ignoring it would bootstrap a cluster of one member (a split)"),
-    ("discovery-srv-name", "DNS discovery is not implemented yet"),
-    ("discovery-proxy", "discovery is not implemented yet"),
     ("enable-v2", "the v2 API is not implemented yet; clients of it would get 404s"),
     ("experimental-enable-v2v3", "the v2 API is not implemented yet"),
     ("proxy", "the v2 proxy mode is not implemented yet; ignoring it would start a member instead of a proxy"),
@@ -90,7 +94,7 @@ pub const REFUSED_FLAGS: &[(&str, &str)] = &[
 
 impl Config {
     /// One sentence per setting that differs from etcd's default but belongs to a
-    /// feature cairn does not implement yet (v2 API, discovery, proxy,
+    /// feature cairn does not implement yet (v2 API, proxy,
     /// pprof, ...), in flag-table order. Empty when cairn honours
     /// everything that was asked for.
     pub fn unsupported_settings(&self) -> Vec<String> {
@@ -155,6 +159,7 @@ mod tests {
         config
             .set("listen-client-urls", "unix://localhost:2379")
             .unwrap();
+        config.set("proxy", "on").unwrap();
         config
             .set("discovery", "http://127.0.0.1:4001/v2/keys/x")
             .unwrap();
@@ -167,7 +172,7 @@ mod tests {
             .any(|s| s.starts_with("--enable-v2=true: the v2 API is not implemented")));
         assert!(refused
             .iter()
-            .any(|s| s.starts_with("--discovery=http://127.0.0.1:4001/v2/keys/x: ")));
+            .any(|s| s.starts_with("--proxy=on: the v2 proxy mode")));
         let warned = config.unsupported_settings();
         assert_eq!(
             warned,
