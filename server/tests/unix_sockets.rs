@@ -56,6 +56,55 @@ fn unix_flags(name: &str, client: u16, peer: u16, cluster: &str) -> Vec<String> 
     .collect()
 }
 
+/// Cairn members on Unix sockets, killed when dropped.
+struct UnixCluster {
+    _members: Vec<Process>,
+    /// (client, peer) socket-name ports of each member.
+    ports: Vec<(u16, u16)>,
+    /// Each member's client endpoint, scheme included.
+    endpoints: Vec<String>,
+}
+
+/// Starts `size` cairn members in `dir` whose every URL is a `scheme`
+/// (`unix` or `unixs`) socket, with `extra` flags.
+fn start_cluster(
+    dir: &Path,
+    prefix: &str,
+    scheme: &str,
+    size: usize,
+    extra: &[String],
+) -> UnixCluster {
+    let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+    let cluster: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, peer))| format!("{prefix}{i}={scheme}://localhost:{peer}"))
+        .collect();
+    let cluster = cluster.join(",");
+    let members = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (client, peer))| {
+            let name = format!("{prefix}{i}");
+            let mut flags = unix_flags(&name, *client, *peer, &cluster);
+            for flag in &mut flags {
+                *flag = flag.replace("unix://", &format!("{scheme}://"));
+            }
+            flags.extend_from_slice(extra);
+            start(CAIRN, dir, &name, &flags)
+        })
+        .collect();
+    let endpoints = ports
+        .iter()
+        .map(|(client, _)| format!("{scheme}://localhost:{client}"))
+        .collect();
+    UnixCluster {
+        _members: members,
+        ports,
+        endpoints,
+    }
+}
+
 fn start(binary: &str, dir: &Path, name: &str, flags: &[String]) -> Process {
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log file");
     let child = Command::new(binary)
@@ -124,29 +173,11 @@ fn a_cluster_over_unix_sockets_serves_etcdctl() {
         return;
     }
     let dir = temp_dir("unix-cluster");
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let cluster: Vec<String> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, peer))| format!("u{i}=unix://localhost:{peer}"))
-        .collect();
-    let cluster = cluster.join(",");
-    let _members: Vec<Process> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (client, peer))| {
-            start(
-                CAIRN,
-                &dir,
-                &format!("u{i}"),
-                &unix_flags(&format!("u{i}"), *client, *peer, &cluster),
-            )
-        })
-        .collect();
-    let endpoints: Vec<String> = ports
-        .iter()
-        .map(|(client, _)| format!("unix://localhost:{client}"))
-        .collect();
+    let UnixCluster {
+        _members,
+        ports,
+        endpoints,
+    } = start_cluster(&dir, "u", "unix", 3, &[]);
     for endpoint in &endpoints {
         wait_ready(&dir, endpoint);
     }
@@ -327,43 +358,27 @@ fn unixs_sockets_carry_tls_between_members_and_to_etcdctl() {
         "--key",
         client.key(),
     ];
-    let ports: Vec<(u16, u16)> = (0..2).map(|_| (free_port(), free_port())).collect();
-    let cluster: Vec<String> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, peer))| format!("s{i}=unixs://localhost:{peer}"))
-        .collect();
-    let cluster = cluster.join(",");
-    let _members: Vec<Process> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (client, peer))| {
-            let mut flags = unix_flags(&format!("s{i}"), *client, *peer, &cluster);
-            for flag in &mut flags {
-                *flag = flag.replace("unix://", "unixs://");
-            }
-            for (flag, value) in [
-                ("--cert-file", server.cert()),
-                ("--key-file", server.key()),
-                ("--trusted-ca-file", ca_file.as_str()),
-                ("--peer-cert-file", server.cert()),
-                ("--peer-key-file", server.key()),
-                ("--peer-trusted-ca-file", ca_file.as_str()),
-            ] {
-                flags.push(flag.to_string());
-                flags.push(value.to_string());
-            }
-            // A peer on a Unix socket has no address for etcd's check of
-            // its certificate's SANs (etcd refuses it: "missing port in
-            // address"), so, as with etcd, the check is turned off.
-            flags.push("--experimental-peer-skip-client-san-verification".to_string());
-            start(CAIRN, &dir, &format!("s{i}"), &flags)
-        })
-        .collect();
-    let endpoints: Vec<String> = ports
-        .iter()
-        .map(|(client, _)| format!("unixs://localhost:{client}"))
-        .collect();
+    let mut tls_flags: Vec<String> = Vec::new();
+    for (flag, value) in [
+        ("--cert-file", server.cert()),
+        ("--key-file", server.key()),
+        ("--trusted-ca-file", ca_file.as_str()),
+        ("--peer-cert-file", server.cert()),
+        ("--peer-key-file", server.key()),
+        ("--peer-trusted-ca-file", ca_file.as_str()),
+    ] {
+        tls_flags.push(flag.to_string());
+        tls_flags.push(value.to_string());
+    }
+    // A peer on a Unix socket has no address for etcd's check of its
+    // certificate's SANs (etcd refuses it: "missing port in address"), so,
+    // as with etcd, the check is turned off.
+    tls_flags.push("--experimental-peer-skip-client-san-verification".to_string());
+    let UnixCluster {
+        _members,
+        endpoints,
+        ..
+    } = start_cluster(&dir, "s", "unixs", 2, &tls_flags);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (ok, _, stderr) = etcdctl(
