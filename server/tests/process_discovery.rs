@@ -683,3 +683,98 @@ async fn dns_srv_name_and_target_names() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Serves TLS on a new loopback port and forwards each connection, in
+/// plain, to `target`: an `https://` discovery service in front of the
+/// plain one. The server certificate is issued by `ca` for `localhost`.
+async fn tls_front(target: u16, dir: &std::path::Path) -> (u16, PathBuf) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let ca = support::certs::Ca::new("discovery test CA");
+    let ca_file = ca.write(dir, "discovery-ca.pem");
+    let leaf = ca
+        .issue("discovery", &["localhost", "127.0.0.1"], 7)
+        .write(dir, "discovery");
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(leaf.cert())
+        .expect("cert file")
+        .collect::<Result<_, _>>()
+        .expect("certs");
+    let key = PrivateKeyDer::from_pem_file(leaf.key()).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let port = free_port();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind the TLS front");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (port, ca_file)
+}
+
+/// An `https://` discovery URL (discovery.etcd.io's own scheme): the
+/// service's certificate is checked against the system's CAs, or the file
+/// `SSL_CERT_FILE` names, as Go's TLS does for etcd.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_over_https_checks_the_services_certificate() {
+    if !discovery_tools("discovery_over_https_checks_the_services_certificate") {
+        return;
+    }
+    let service = DiscoveryService::start("https").await;
+    let dir = temp_dir("discovery-https");
+    let (tls_port, ca_file) = tls_front(service.port, &dir).await;
+    let plain = service.new_token(2).await;
+    let token = plain.replace(
+        &format!("http://127.0.0.1:{}", service.port),
+        &format!("https://localhost:{tls_port}"),
+    );
+    assert!(token.starts_with("https://"), "{token}");
+    // With another CA the service is not trusted: no cluster, and the log
+    // says why while discovery retries.
+    let other_ca = support::certs::Ca::new("another CA").write(&dir, "other-ca.pem");
+    let mut untrusting = Node::new(&dir, "stranger");
+    untrusting.start(
+        &["--discovery", &token],
+        &[("SSL_CERT_FILE".to_string(), other_ca.display().to_string())],
+    );
+    wait_until("the refusal of an untrusted service", || async {
+        untrusting.log_text().contains("UnknownIssuer")
+    })
+    .await;
+    untrusting.proc.stop();
+    let env = [("SSL_CERT_FILE".to_string(), ca_file.display().to_string())];
+    let mut nodes: Vec<Node> = (1..=2).map(|i| Node::new(&dir, &format!("s{i}"))).collect();
+    for node in &mut nodes {
+        node.start(&["--discovery", &token], &env);
+    }
+    for node in &nodes {
+        node.wait_serving().await;
+    }
+    assert_one_cluster(&nodes, &token).await;
+    put(&nodes[0], "k", "through https discovery").await;
+    assert_eq!(
+        read(&nodes[1], "k").await.as_deref(),
+        Some("through https discovery")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&service.dir);
+}

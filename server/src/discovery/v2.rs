@@ -16,6 +16,7 @@
 //! The decoders here never panic: whatever the service answers that is not
 //! what etcd's v2 client expects becomes one of etcd's errors.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +24,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::config::InitialCluster;
@@ -154,6 +156,8 @@ pub fn parse_decimal(text: &str) -> Option<u64> {
 /// path, which names the cluster (the "token" directory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// `https://`: the service is dialled over TLS.
+    pub tls: bool,
     pub host: String,
     pub port: u16,
     /// The URL's path, e.g. `/c3f1588d34aa0406c2f3d5b4dceec985`.
@@ -161,33 +165,30 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses `http://host[:port]/path`. cairn speaks plain HTTP to the
-    /// service; an `https://` URL is refused with why.
+    /// Parses `http://host[:port]/path` or `https://host[:port]/path`.
     pub fn parse(url: &str) -> Result<Endpoint, DiscoveryError> {
         let (scheme, rest) = url.split_once("://").ok_or_else(|| {
             DiscoveryError::Other(format!("parse {url:?}: missing protocol scheme"))
         })?;
-        match scheme.to_ascii_lowercase().as_str() {
-            "http" => {}
-            "https" => {
-                return Err(DiscoveryError::Other(format!(
-                    "discovery URL {url}: https:// discovery services are not supported by cairn yet (only http://)"
-                )))
-            }
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "http" => false,
+            "https" => true,
             _ => {
                 return Err(DiscoveryError::Other(format!(
                     "discovery URL {url}: unsupported protocol scheme {scheme:?}"
                 )))
             }
-        }
+        };
         let rest = rest.split(['?', '#']).next().unwrap_or_default();
         let (authority, path) = match rest.find('/') {
             Some(at) => rest.split_at(at),
             None => (rest, ""),
         };
-        let (host, port) = split_authority(authority, 80)
+        let default_port = if tls { 443 } else { 80 };
+        let (host, port) = split_authority(authority, default_port)
             .ok_or_else(|| DiscoveryError::Other(format!("parse {url:?}: invalid host")))?;
         Ok(Endpoint {
+            tls,
             host,
             port,
             token: path.to_string(),
@@ -204,7 +205,8 @@ impl Endpoint {
 
     /// `scheme://host:port` as etcd logs it.
     pub fn base(&self) -> String {
-        format!("http://{}", self.host_port())
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.host_port())
     }
 }
 
@@ -308,6 +310,10 @@ pub fn nodes_to_cluster(values: &[String], size: u64) -> Result<String, Discover
     Ok(joined)
 }
 
+/// The service's connection: TCP, or TLS over it.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
 /// etcd's `client.DefaultRequestTimeout`.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// etcd's dial timeout for the discovery service.
@@ -321,6 +327,9 @@ pub struct Discovery<'a> {
     endpoint: Endpoint,
     /// `--discovery-proxy`, as `host:port`.
     proxy: Option<(String, u16)>,
+    /// For an `https://` service: the system's CAs (or `SSL_CERT_FILE`'s),
+    /// as etcd's discovery client uses Go's.
+    tls: Option<Arc<rustls::ClientConfig>>,
     /// This member's ID in hex, as etcd's `types.ID` prints it.
     self_name: String,
     retries: u32,
@@ -344,19 +353,36 @@ impl<'a> Discovery<'a> {
                 } else {
                     format!("http://{text}")
                 };
-                let parsed = Endpoint::parse(&with_scheme).map_err(|_| {
-                    DiscoveryError::Other(format!(
-                        "invalid proxy address {text:?}: only http:// proxies are supported"
-                    ))
-                })?;
+                let parsed = Endpoint::parse(&with_scheme)
+                    .ok()
+                    .filter(|proxy| !proxy.tls)
+                    .ok_or_else(|| {
+                        DiscoveryError::Other(format!(
+                            "invalid proxy address {text:?}: only http:// proxies are supported"
+                        ))
+                    })?;
+                if endpoint.tls {
+                    return Err(DiscoveryError::Other(format!(
+                        "discovery URL {url}: an https:// discovery service through --discovery-proxy is not supported by cairn (no CONNECT tunnel)"
+                    )));
+                }
                 log.info("discovery", &format!("using proxy {with_scheme:?}"));
                 Some((parsed.host, parsed.port))
             }
+        };
+        let tls = if endpoint.tls {
+            let config = cairn_client::tls::TlsOptions::default()
+                .client_config()
+                .map_err(|e| DiscoveryError::Other(format!("discovery URL {url}: {e}")))?;
+            Some(Arc::new(config))
+        } else {
+            None
         };
         Ok(Discovery {
             url: endpoint.base(),
             endpoint,
             proxy,
+            tls,
             self_name: format!("{id:x}"),
             retries: 0,
             log,
@@ -566,10 +592,23 @@ impl<'a> Discovery<'a> {
         } else {
             format!("{host}:{port}")
         };
-        let stream = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(&address))
+        let tcp = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(&address))
             .await
             .map_err(|_| format!("dial tcp {address}: i/o timeout"))?
             .map_err(|e| format!("dial tcp {address}: {e}"))?;
+        let stream: Box<dyn Io> = match &self.tls {
+            None => Box::new(tcp),
+            Some(config) => {
+                let name = cairn_client::tls::server_name(&self.endpoint.host)
+                    .map_err(|e| format!("{}: {e}", self.url))?;
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let tls = tokio::time::timeout(DIAL_TIMEOUT, connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| format!("{}: net/http: TLS handshake timeout", self.url))?
+                    .map_err(|e| format!("{}: {e}", self.url))?;
+                Box::new(tls)
+            }
+        };
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| format!("{}: {e}", self.url))?;
@@ -679,10 +718,13 @@ mod tests {
             Endpoint::parse("http://[::1]:1/t").unwrap().host_port(),
             "[::1]:1"
         );
-        assert!(Endpoint::parse("https://discovery.etcd.io/x")
-            .unwrap_err()
-            .to_string()
-            .contains("not supported"));
+        let public = Endpoint::parse("https://discovery.etcd.io/x").unwrap();
+        assert!(public.tls);
+        assert_eq!(
+            (public.port, public.base()),
+            (443, "https://discovery.etcd.io:443".to_string())
+        );
+        assert!(!endpoint.tls);
         assert!(Endpoint::parse("discovery.etcd.io/x").is_err());
         assert!(Endpoint::parse("http://:1/x").is_err());
         assert!(Endpoint::parse("http://h:99999/x").is_err());
