@@ -401,6 +401,11 @@ fn decode_members(body: &[u8]) -> Result<(Vec<Member>, Vec<u64>), String> {
     let mut removed = Vec::new();
     if reader.at < reader.bytes.len() {
         let count = reader.count(8)?;
+        // Written only when some member was removed: an empty list would be
+        // a second encoding of "none".
+        if count == 0 {
+            return Err("members: a removed-member list that is present but empty".to_string());
+        }
         for _ in 0..count {
             removed.push(reader.u64()?);
         }
