@@ -436,42 +436,40 @@ impl<'a> Discovery<'a> {
         loop {
             let config_key = join_key(&[&self.endpoint.token, "_config"]);
             let size_key = join_key(&[&config_key, "size"]);
-            let size = match self
-                .request(Method::GET, &size_key, "", None, Some(REQUEST_TIMEOUT))
-                .await
-            {
-                Answer::Ok(response) => {
-                    parse_decimal(&response.node.value).ok_or(DiscoveryError::BadSizeKey)?
-                }
-                // etcd 3.4 means to answer "size key not found" here, but
-                // its check never matches (it tests for a pointer to the
-                // error): what it prints is the keys API's error. So does cairn.
-                Answer::Keys(error) => return Err(DiscoveryError::Keys(error)),
-                Answer::InvalidJson => return Err(DiscoveryError::BadDiscoveryEndpoint),
-                Answer::Unavailable(why) => {
-                    self.log.error("discovery", &why);
-                    self.back_off("cluster status check").await;
-                    continue;
-                }
+            // etcd 3.4 means to answer "size key not found" for a missing
+            // size, but its check never matches (it tests for a pointer to
+            // the error): what it prints is the keys API's error. So does
+            // cairn.
+            let Some(response) = self.status_get(&size_key).await? else {
+                continue;
             };
+            let size = parse_decimal(&response.node.value).ok_or(DiscoveryError::BadSizeKey)?;
             let token_key = join_key(&[&self.endpoint.token]);
-            let dir = match self
-                .request(Method::GET, &token_key, "", None, Some(REQUEST_TIMEOUT))
-                .await
-            {
-                Answer::Ok(response) => response,
-                Answer::Keys(error) => return Err(DiscoveryError::Keys(error)),
-                Answer::InvalidJson => return Err(DiscoveryError::BadDiscoveryEndpoint),
-                Answer::Unavailable(why) => {
-                    self.log.error("discovery", &why);
-                    self.back_off("cluster status check").await;
-                    continue;
-                }
+            let Some(dir) = self.status_get(&token_key).await? else {
+                continue;
             };
             return match registered(&dir.node, size, &self.self_name) {
                 Ok(nodes) => Ok((nodes, size, dir.index)),
                 Err(_full) => Err(DiscoveryError::FullCluster),
             };
+        }
+    }
+
+    /// A GET of the cluster status check: the answer; `None` once an
+    /// outage is logged and waited out (ask again); or etcd's error.
+    async fn status_get(&mut self, key: &str) -> Result<Option<KeysResponse>, DiscoveryError> {
+        match self
+            .request(Method::GET, key, "", None, Some(REQUEST_TIMEOUT))
+            .await
+        {
+            Answer::Ok(response) => Ok(Some(response)),
+            Answer::Keys(error) => Err(DiscoveryError::Keys(error)),
+            Answer::InvalidJson => Err(DiscoveryError::BadDiscoveryEndpoint),
+            Answer::Unavailable(why) => {
+                self.log.error("discovery", &why);
+                self.back_off("cluster status check").await;
+                Ok(None)
+            }
         }
     }
 
