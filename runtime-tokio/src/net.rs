@@ -49,6 +49,15 @@ impl NetListener {
         }
     }
 
+    /// [`NetListener::bind`], a failure worded as Go's `net.Listen` words it
+    /// (`listen tcp 127.0.0.1:2379: bind: Address in use`), as etcd logs it.
+    pub async fn listen(unix: bool, address: &str) -> Result<NetListener, String> {
+        NetListener::bind(unix, address).await.map_err(|e| {
+            let network = if unix { "unix" } else { "tcp" };
+            format!("listen {network} {address}: bind: {e}")
+        })
+    }
+
     /// Waits for the next connection; answers it and the peer's address
     /// (`None` for a Unix socket, whose peers have none).
     pub async fn accept(&self) -> io::Result<(NetStream, Option<SocketAddr>)> {

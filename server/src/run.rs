@@ -316,11 +316,7 @@ async fn bind_listeners(
         .first()
         .ok_or("--listen-peer-urls is empty")?;
     let peer_address = peer_url.host_port();
-    let unix = peer_url.scheme.is_unix();
-    let peer = NetListener::bind(unix, &peer_address).await.map_err(|e| {
-        let network = if unix { "unix" } else { "tcp" };
-        format!("listen {network} {peer_address}: bind: {e}")
-    })?;
+    let peer = NetListener::listen(peer_url.scheme.is_unix(), &peer_address).await?;
     let peer_tls = peer_url.scheme.is_tls();
     if peer_tls && !has_peer_tls {
         return Err(format!(

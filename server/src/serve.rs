@@ -76,10 +76,7 @@ pub async fn bind(urls: &[Url]) -> Result<Vec<ClientListener>, String> {
                 continue;
             }
         }
-        let listener = NetListener::bind(unix, &address).await.map_err(|e| {
-            let network = if unix { "unix" } else { "tcp" };
-            format!("listen {network} {address}: bind: {e}")
-        })?;
+        let listener = NetListener::listen(unix, &address).await?;
         bound.push(ClientListener {
             listener,
             address,

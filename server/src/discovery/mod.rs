@@ -10,6 +10,7 @@
 //! default `--discovery-fallback=proxy`, become a v2 proxy. cairn has no
 //! proxy mode: it stops and says so, as it does with `exit`.
 
+pub mod keys;
 pub mod srv;
 pub mod v2;
 
@@ -84,10 +85,10 @@ async fn join_discovery(config: &Config, url: &str, log: &Logger) -> Result<Boot
 
 /// etcd's lines for a failed join (`startEtcdOrProxyV2`); answers the error
 /// the start stops with.
-fn join_failure(config: &Config, url: &str, error: &v2::DiscoveryError, log: &Logger) -> String {
+fn join_failure(config: &Config, url: &str, error: &keys::DiscoveryError, log: &Logger) -> String {
     let failed = format!("failed to join discovery cluster ({error})");
     match error {
-        v2::DiscoveryError::DuplicateId => {
+        keys::DiscoveryError::DuplicateId => {
             log.error(
                 "etcdmain",
                 &format!(
@@ -112,7 +113,7 @@ fn join_failure(config: &Config, url: &str, error: &v2::DiscoveryError, log: &Lo
             );
             failed
         }
-        v2::DiscoveryError::DuplicateName => {
+        keys::DiscoveryError::DuplicateName => {
             log.error("etcdmain", &format!("member with duplicated name has registered with discovery service token({url})."));
             log.error(
                 "etcdmain",
@@ -124,7 +125,7 @@ fn join_failure(config: &Config, url: &str, error: &v2::DiscoveryError, log: &Lo
             );
             failed
         }
-        v2::DiscoveryError::FullCluster
+        keys::DiscoveryError::FullCluster
             if config.discovery_fallback == DiscoveryFallback::Proxy =>
         {
             format!(
