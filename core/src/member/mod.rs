@@ -22,6 +22,7 @@ mod persistence;
 mod request;
 mod requests;
 mod serve;
+mod snapshots;
 mod startup;
 mod state;
 mod wal_batch;

@@ -19,7 +19,7 @@ use crate::lease::{LeaseIdGenerator, LEASE_REVOKE_RATE_PER_SEC};
 use crate::mvcc::{Store, StoreConfig};
 use crate::raft::{
     ConfChange, ConfChangeKind, Entry, EntryKind, Message, MessageBody, NodeId, RawNode, Ready,
-    Role, RoleState, SnapshotMeta, NO_NODE,
+    Role, RoleState, NO_NODE,
 };
 use crate::snapshot::{self};
 use crate::time::Instant;
@@ -238,34 +238,9 @@ impl Member {
         self.now = now;
         self.disk.snapshot_files.push(name);
         match self.disk.snapshot_write.take() {
-            Some(SnapshotWrite::Own(meta)) => {
-                self.raft.handle_snapshot_saved(meta.clone());
-                let keep = self.config.snapshot_catchup_entries;
-                let compact_to = meta.index.saturating_sub(keep);
-                if compact_to >= self.raft.first_index() {
-                    self.raft.compact_log(compact_to);
-                }
-                let defrag = std::mem::take(&mut self.disk.defrag_snapshot);
-                let retention = if defrag {
-                    super::persistence::DEFRAG_RETENTION
-                } else {
-                    self.config.retention
-                };
-                self.disk.own_snapshot_saved(&meta, retention);
-                self.actions
-                    .push_back(Action::Event(MemberEvent::SnapshotSaved {
-                        index: meta.index,
-                        term: meta.term,
-                    }));
-                if defrag {
-                    self.drive();
-                    self.answer_defrag();
-                    return;
-                }
-            }
-            Some(SnapshotWrite::Received) | None => {}
+            Some(SnapshotWrite::Own(meta)) => self.own_snapshot_saved(meta),
+            Some(SnapshotWrite::Received) | None => self.drive(),
         }
-        self.drive();
     }
 
     /// The snapshot sent to `to` arrived (`ok`) or failed.
@@ -352,13 +327,6 @@ impl Member {
             client_urls: self.config.client_urls.clone(),
         };
         self.propose_internal(op);
-    }
-
-    /// Answers every defragment request waiting.
-    pub(super) fn answer_defrag(&mut self) {
-        for token in std::mem::take(&mut self.disk.defrag_waiters) {
-            self.respond(token, Ok(ClientResponse::Defragmented));
-        }
     }
 
     /// The members of the cluster as this member has applied them.
@@ -629,63 +597,5 @@ impl Member {
             self.actions
                 .push_back(Action::Event(MemberEvent::RemovedFromCluster));
         }
-    }
-
-    // ----- snapshots -----
-
-    pub(super) fn install_snapshot(&mut self, meta: &SnapshotMeta) {
-        // handle_message only lets Raft see snapshots whose bytes decoded.
-        let (bytes, image) = self
-            .disk
-            .received_snapshots
-            .remove(&meta.index)
-            .expect("a snapshot Raft installs arrived with its bytes");
-        self.state.restore(image, self.config.auth_token_ttl_ms);
-        self.watch.on_restored();
-        self.disk.last_snapshot_index = meta.index;
-        let name = snapshot::snapshot_name(meta.term, meta.index);
-        // The file must be durable before the WAL record naming it: disk
-        // actions run in order.
-        self.disk.snapshot_write = Some(SnapshotWrite::Received);
-        self.actions.push_back(Action::SaveSnapshot {
-            name,
-            bytes,
-            background: false,
-        });
-        self.disk.push_snapshot_marker(meta.index, meta.term);
-        self.actions
-            .push_back(Action::Event(MemberEvent::SnapshotInstalled {
-                index: meta.index,
-                term: meta.term,
-            }));
-    }
-
-    pub(super) fn maybe_snapshot(&mut self) {
-        let applied = self.raft.applied();
-        if self.disk.snapshot_write.is_some() {
-            return;
-        }
-        let defrag = !self.disk.defrag_waiters.is_empty();
-        if defrag && applied == self.disk.last_snapshot_index {
-            // The newest snapshot is current: release what it makes
-            // unnecessary and answer.
-            self.disk.release_for_defrag(applied);
-            self.answer_defrag();
-            return;
-        }
-        if !defrag && applied < self.disk.last_snapshot_index + self.config.snapshot_count {
-            return;
-        }
-        self.disk.defrag_snapshot = defrag;
-        let meta = self.raft.snapshot_meta();
-        let bytes = self.state.image(&meta, self.raft.conf_state());
-        self.disk.last_snapshot_index = meta.index;
-        let name = snapshot::snapshot_name(meta.term, meta.index);
-        self.disk.snapshot_write = Some(SnapshotWrite::Own(meta));
-        self.actions.push_back(Action::SaveSnapshot {
-            name,
-            bytes: Bytes::from(bytes),
-            background: true,
-        });
     }
 }
