@@ -7,6 +7,7 @@ pub mod events;
 pub mod fuzzing;
 pub mod grpc;
 pub mod http;
+pub mod identity;
 pub mod ids;
 pub mod logging;
 pub mod metrics;
