@@ -1,4 +1,5 @@
-//! A reader of bbolt files, the B+tree database etcd 3.4 keeps its state in
+//! A reader, and a streaming writer ([`DbWriter`], in `writer.rs`), of
+//! bbolt files, the B+tree database etcd 3.4 keeps its state in
 //! (`member/snap/db`) and that `etcdctl snapshot save` writes.
 //!
 //! Why cairn has its own: the maintained Rust port (`bbolt-rs` 1.3.10)
@@ -31,6 +32,13 @@
 //! All integers are little-endian (etcd's platforms).
 
 use std::fmt;
+
+mod writer;
+
+pub use writer::{
+    DbWriter, Freelist, WriteError, FILL_PERCENT, MAX_KEY_SIZE, MAX_VALUE_SIZE, NO_FREELIST,
+    PAGE_SIZE,
+};
 
 /// bbolt's magic number, the first field of a meta page.
 pub const MAGIC: u32 = 0xED0C_DAED;
