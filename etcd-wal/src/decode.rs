@@ -3,9 +3,7 @@
 use prost::Message;
 
 use crate::proto;
-use crate::{
-    Corruption, Entry, EntryType, EtcdFileError, HardState, Metadata, Tail, WalContents,
-};
+use crate::{Corruption, Entry, EntryType, EtcdFileError, HardState, Metadata, Tail, WalContents};
 
 /// The size of a frame's length word.
 const FRAME_HEADER_BYTES: usize = 8;
@@ -177,10 +175,7 @@ fn torn_write(at: usize, body: &[u8]) -> bool {
     false
 }
 
-fn payload<M: Message + Default>(
-    what: &'static str,
-    at: &Located<'_>,
-) -> Result<M, EtcdFileError> {
+fn payload<M: Message + Default>(what: &'static str, at: &Located<'_>) -> Result<M, EtcdFileError> {
     M::decode(at.record.data.as_slice()).map_err(|e| {
         EtcdFileError::corrupt(
             at.file,

@@ -101,9 +101,7 @@ pub fn read_newest_available_snapshot(
     let in_wal = wal_snapshots(&segments)?;
     drop(segments);
     drop(files);
-    newest_matching(snap_dir, |snap| {
-        in_wal.contains(&(snap.index, snap.term))
-    })
+    newest_matching(snap_dir, |snap| in_wal.contains(&(snap.index, snap.term)))
 }
 
 fn newest_matching(

@@ -193,7 +193,9 @@ pub enum EtcdFileError {
     NoSegmentFor { index: u64 },
     #[error("no metadata record in the WAL")]
     NoMetadata,
-    #[error("the WAL has no snapshot record at index {index}, term {term} (etcd's ErrSnapshotNotFound)")]
+    #[error(
+        "the WAL has no snapshot record at index {index}, term {term} (etcd's ErrSnapshotNotFound)"
+    )]
     SnapshotNotFound { index: u64, term: u64 },
 }
 

@@ -241,7 +241,11 @@ fn a_killed_members_wal_and_snapshot_read_back() {
         peer + 2
     );
     let output = Command::new(ETCDCTL)
-        .args(["snapshot", "restore", snapshot_file.to_str().expect("utf-8")])
+        .args([
+            "snapshot",
+            "restore",
+            snapshot_file.to_str().expect("utf-8"),
+        ])
         .args(["--data-dir", restored.to_str().expect("utf-8")])
         .args(["--name", "r", "--initial-cluster", &cluster])
         .args(["--initial-advertise-peer-urls", &peer_url])
@@ -265,7 +269,10 @@ fn a_killed_members_wal_and_snapshot_read_back() {
     assert_eq!(wal.entries.len(), 3);
     let mut nodes = Vec::new();
     for (i, entry) in wal.entries.iter().enumerate() {
-        assert_eq!((entry.index, entry.kind), (i as u64 + 1, EntryType::ConfChange));
+        assert_eq!(
+            (entry.index, entry.kind),
+            (i as u64 + 1, EntryType::ConfChange)
+        );
         let cc = decode_conf_change(&entry.data).expect("a conf change");
         assert_eq!(cc.kind, ConfChangeType::AddNode);
         assert!(contains(&cc.context, b"peerURLs"));

@@ -11,8 +11,8 @@ use cairn_etcd_wal::{
     read_wal, ConfChangeType, Corruption, EntryType, EtcdFileError, HardState, Metadata,
 };
 use common::{snap_file, WalWriter};
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 
 /// Every file of a directory and its bytes.
 fn listing(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -94,7 +94,10 @@ fn the_newest_good_snap_is_chosen_and_nothing_is_touched() {
     let before = listing(&dir);
 
     let snap = read_newest_snapshot(&dir).expect("reads").expect("one");
-    assert_eq!((snap.index, snap.term, snap.data.as_slice()), (20, 2, &b"b"[..]));
+    assert_eq!(
+        (snap.index, snap.term, snap.data.as_slice()),
+        (20, 2, &b"b"[..])
+    );
     assert_eq!(snap.file, name(2, 20));
     assert_eq!(listing(&dir), before, "the snap dir is left as it was");
 

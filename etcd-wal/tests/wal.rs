@@ -59,7 +59,9 @@ fn build(ops: &[Op]) -> WalWriter {
                 }
             }
             Op::Overwrite(back) => {
-                let from = last.saturating_sub(u64::from(*back % 4)).max(w.state.commit + 1);
+                let from = last
+                    .saturating_sub(u64::from(*back % 4))
+                    .max(w.state.commit + 1);
                 if from <= last {
                     term += 1;
                     w.entry(from, term, EntryType::Normal, b"overwritten".to_vec());
@@ -99,7 +101,10 @@ fn expected(w: &WalWriter, from: u64) -> WalContents {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // CAIRN_FUZZ_CASES raises the count (scripts/fuzz.sh without nightly).
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("CAIRN_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
+    ))]
 
     #[test]
     fn what_is_written_is_read(ops in proptest::collection::vec(op(), 0..40), words in 0usize..250) {
@@ -287,7 +292,10 @@ fn starting_points_as_etcd_checks_them() {
     w.cut();
     w.entry(6, 1, EntryType::Normal, vec![]);
     let parts = w.parts();
-    assert_eq!(decode_segments(&parts, 5, 1).expect("reads").entries.len(), 1);
+    assert_eq!(
+        decode_segments(&parts, 5, 1).expect("reads").entries.len(),
+        1
+    );
     let err = decode_segments(&parts, 5, 2).expect_err("wrong term");
     assert!(
         matches!(
@@ -306,7 +314,10 @@ fn starting_points_as_etcd_checks_them() {
     );
     // From index 6 only the second segment is read: no snapshot there.
     let err = decode_segments(&parts, 6, 1).expect_err("not in the segment read");
-    assert!(matches!(err, EtcdFileError::SnapshotNotFound { .. }), "{err}");
+    assert!(
+        matches!(err, EtcdFileError::SnapshotNotFound { .. }),
+        "{err}"
+    );
     // A gap in the sequence numbers after the chosen segment.
     // (etcd does not compare a sequence number 0 with the next.)
     let mut gap = parts.clone();
