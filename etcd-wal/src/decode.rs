@@ -188,10 +188,11 @@ fn payload<M: Message + Default>(what: &'static str, at: &Located<'_>) -> Result
     })
 }
 
+/// A segment: its sequence number, first index, name and bytes.
+type Named<'a> = (u64, u64, &'a str, &'a [u8]);
+
 /// Named segments in etcd's order (by name), each name checked.
-fn sorted<'a>(
-    segments: &'a [(String, &'a [u8])],
-) -> Result<Vec<(u64, u64, &'a str, &'a [u8])>, EtcdFileError> {
+fn sorted<'a>(segments: &'a [(String, &'a [u8])]) -> Result<Vec<Named<'a>>, EtcdFileError> {
     let mut named = segments
         .iter()
         .map(|(name, bytes)| {
