@@ -24,7 +24,7 @@ case "$seconds" in
 esac
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-all_targets="peer_frame log_payload wal_record wal_recovery snapshot_file grpc_request auth_token bbolt_file"
+all_targets="peer_frame log_payload wal_record wal_recovery snapshot_file grpc_request auth_token bbolt_file etcd_wal"
 targets="${FUZZ_TARGETS:-$all_targets}"
 jobs="${FUZZ_JOBS:-1}"
 
@@ -39,6 +39,7 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     CAIRN_FUZZ_CASES="$cases" cargo test -p cairn-core --test fuzz_decoders
     CAIRN_FUZZ_CASES="$cases" cargo test -p cairn-server --test fuzz_requests
     CAIRN_FUZZ_CASES="$cases" cargo test -p cairn-bbolt --test corrupt
+    CAIRN_FUZZ_CASES="$cases" cargo test -p cairn-etcd-wal --test wal
     exit 0
 fi
 
