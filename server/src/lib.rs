@@ -1,3 +1,4 @@
+pub mod backup;
 pub mod compactor;
 pub mod config;
 pub mod corrupt_check;

@@ -70,6 +70,36 @@ impl AuthStore {
         store
     }
 
+    /// The replicated part alone: users, roles, the flag and the revision,
+    /// without this member's tokens.
+    pub fn without_tokens(&self) -> AuthStore {
+        let mut copy = self.clone();
+        copy.tokens.clear();
+        copy
+    }
+
+    /// Users, roles, the flag and the revision from elsewhere (an etcd
+    /// database being imported). Users' roles and roles' permissions are
+    /// sorted and deduplicated.
+    pub fn import(
+        enabled: bool,
+        revision: u64,
+        mut users: Vec<User>,
+        mut roles: Vec<Role>,
+        token_ttl_ms: u64,
+    ) -> AuthStore {
+        for user in &mut users {
+            user.roles.sort();
+            user.roles.dedup();
+        }
+        for role in &mut roles {
+            role.perms.sort();
+            role.perms
+                .dedup_by(|a, b| (&a.key, &a.range_end) == (&b.key, &b.range_end));
+        }
+        AuthStore::from_parts(enabled, revision, users, roles, token_ttl_ms)
+    }
+
     /// Sets how long simple tokens live after their last use.
     pub fn set_token_ttl_ms(&mut self, token_ttl_ms: u64) {
         self.token_ttl_ms = token_ttl_ms;

@@ -89,7 +89,8 @@ impl Authz<'_> {
             }
             ClientRequest::Hash
             | ClientRequest::HashKv { .. }
-            | ClientRequest::MoveLeader { .. } => self.auth.check_admin(self.who),
+            | ClientRequest::MoveLeader { .. }
+            | ClientRequest::Backup => self.auth.check_admin(self.who),
             ClientRequest::Alarm { action, .. } if *action != AlarmAction::Get => {
                 self.auth.check_admin(self.who)
             }

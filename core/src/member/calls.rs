@@ -22,6 +22,7 @@
 //! implement [`Call`] directly; the others are the small structs below,
 //! named after etcd's RPCs.
 
+pub use super::backup::Backup;
 use super::client::{
     AlarmAction, AuthRequest, ClientError, ClientRequest, ClientResponse, Header, MemberStatus,
     StatusInfo,

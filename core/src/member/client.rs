@@ -72,6 +72,8 @@ pub enum ClientRequest {
     /// every WAL segment the new snapshot makes unnecessary. Answered once
     /// the new snapshot is durable; the member serves throughout.
     Defragment,
+    /// etcd's `Maintenance.Snapshot`: a copy of the applied state.
+    Backup,
     /// The member's counters, for `/metrics`.
     Counters,
 }
@@ -207,6 +209,7 @@ pub enum ClientResponse {
     LeaderMoved,
     /// The member's files are compacted.
     Defragmented,
+    Backup(Box<super::BackupImage>),
     Counters(super::MemberCounters),
 }
 

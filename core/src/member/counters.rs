@@ -184,6 +184,7 @@ fn measured(request: &ClientRequest) -> bool {
             | ClientRequest::LeaseTimeToLive { .. }
             | ClientRequest::LeaseLeases
             | ClientRequest::Counters
+            | ClientRequest::Backup
     )
 }
 

@@ -10,6 +10,7 @@
 
 mod action;
 mod authz;
+mod backup;
 pub mod calls;
 mod client;
 mod config;
@@ -29,6 +30,7 @@ mod wal_batch;
 mod watching;
 
 pub use action::{Action, MemberEvent, WalOp};
+pub use backup::{Backup, BackupImage};
 pub use calls::{answer, Call, CallResult};
 pub use client::{
     txn_is_write, AlarmAction, AuthRequest, ClientError, ClientRequest, ClientResponse,

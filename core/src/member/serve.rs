@@ -155,6 +155,10 @@ impl Member {
             }
             ClientRequest::ChangeMember(change) => self.serve_member_change(token, change),
             ClientRequest::MoveLeader { target } => self.serve_move_leader(token, target),
+            ClientRequest::Backup => {
+                let image = Box::new(self.backup_image());
+                self.respond(token, Ok(ClientResponse::Backup(image)));
+            }
             ClientRequest::Defragment => {
                 self.disk.defrag_waiters.push(token);
                 self.maybe_snapshot();

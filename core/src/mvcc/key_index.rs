@@ -162,6 +162,13 @@ impl KeyIndex {
         });
     }
 
+    /// Appends a slot built elsewhere (importing a history); the caller
+    /// checked that it follows the last one.
+    pub fn push_slot(&mut self, slot: Slot) {
+        self.assert_after(slot.revision());
+        self.slots.push(slot);
+    }
+
     /// Ends the current generation. Panics if the key is not live: callers
     /// delete only keys they found live.
     pub fn tombstone(&mut self, revision: Revision) {

@@ -51,7 +51,7 @@ pub struct KvHash {
 /// Invariants: every key in `index` has at least one slot; every slot's main
 /// revision is <= `current_revision`; `compact_revision < current_revision` or no
 /// compaction happened (`-1`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Store {
     pub(super) config: StoreConfig,
     pub(super) index: BTreeMap<Bytes, KeyIndex>,

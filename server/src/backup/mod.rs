@@ -1,0 +1,102 @@
+//! Backups and migration in etcd 3.4's own formats.
+//!
+//! * Out: `Maintenance.Snapshot` streams the member's state as the bbolt
+//!   database etcd's `snapshot save` writes, then its SHA-256, so `etcdctl
+//!   snapshot save/status/restore` work on cairn as on etcd ([`export`]).
+//! * In: a data directory etcd wrote is imported at start-up ([`import`]).
+//!
+//! [`buckets`] is the record layout both directions share.
+
+pub mod buckets;
+pub mod export;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cairn_core::member::BackupImage;
+use cairn_proto::etcdserverpb as pb;
+use tokio::sync::mpsc;
+use tonic::Status;
+
+/// etcd's `snapshotSendBufferSize`: the bytes of database in one message.
+pub const SEND_CHUNK_BYTES: usize = 32 * 1024;
+
+/// Messages in flight between the writer thread and gRPC: what bounds the
+/// memory a slow client can make the member hold.
+const CHANNEL_DEPTH: usize = 8;
+
+/// Opens a file in `dir` that no one else can see: created, then unlinked
+/// at once, so neither a crash nor a client that goes away leaves it behind.
+fn hidden_file(dir: &Path) -> std::io::Result<File> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    fs::create_dir_all(dir)?;
+    let name = format!(
+        ".backup-{}-{}.tmp",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let path = dir.join(name);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    fs::remove_file(&path)?;
+    Ok(file)
+}
+
+/// Streams `image` as etcd streams a snapshot: the database in chunks of
+/// [`SEND_CHUNK_BYTES`], each with the bytes still to come, then one
+/// message holding the SHA-256 of the database with `remaining_bytes` 0.
+/// The database is written to an unlinked file in `dir` on a blocking
+/// thread; a client that goes away stops it.
+pub fn stream_backup(
+    image: Box<BackupImage>,
+    dir: PathBuf,
+) -> mpsc::Receiver<Result<pb::SnapshotResponse, Status>> {
+    let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+    tokio::task::spawn_blocking(move || {
+        if let Err(status) = send_backup(image, &dir, &tx) {
+            let _ = tx.blocking_send(Err(status));
+        }
+    });
+    rx
+}
+
+fn send_backup(
+    image: Box<BackupImage>,
+    dir: &Path,
+    tx: &mpsc::Sender<Result<pb::SnapshotResponse, Status>>,
+) -> Result<(), Status> {
+    let internal = |e: &dyn std::fmt::Display| Status::internal(format!("etcdserver: {e}"));
+    let mut file = hidden_file(dir).map_err(|e| internal(&e))?;
+    let written = export::write_database(&image, &mut file).map_err(|e| internal(&e))?;
+    // The live store moves on; the copy's index is no longer needed.
+    drop(image);
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut sent = 0u64;
+    let mut buf = vec![0u8; SEND_CHUNK_BYTES];
+    while sent < written.bytes {
+        let n = (written.bytes - sent).min(SEND_CHUNK_BYTES as u64) as usize;
+        file.read_exact(&mut buf[..n]).map_err(|e| internal(&e))?;
+        digest.update(&buf[..n]);
+        sent += n as u64;
+        let message = pb::SnapshotResponse {
+            header: None,
+            remaining_bytes: written.bytes - sent,
+            blob: bytes::Bytes::copy_from_slice(&buf[..n]),
+        };
+        if tx.blocking_send(Ok(message)).is_err() {
+            return Ok(()); // the client went away
+        }
+    }
+    let sha = digest.finish();
+    let _ = tx.blocking_send(Ok(pb::SnapshotResponse {
+        header: None,
+        remaining_bytes: 0,
+        blob: bytes::Bytes::copy_from_slice(sha.as_ref()),
+    }));
+    Ok(())
+}
