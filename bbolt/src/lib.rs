@@ -76,6 +76,9 @@ pub enum BoltError {
     Corrupt { page: u64, problem: String },
     #[error("bucket {0:?} not found")]
     NoBucket(String),
+    /// What a `for_each` visitor returns to stop the walk early.
+    #[error("the walk was stopped by its caller")]
+    Stopped,
 }
 
 fn corrupt(page: u64, problem: impl Into<String>) -> BoltError {

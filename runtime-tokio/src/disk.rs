@@ -2,7 +2,10 @@
 //! thread that carries out the member's disk actions one after another.
 //!
 //! Layout, as etcd's: `<data-dir>/member/wal/*.wal` (or `--wal-dir`) and
-//! `<data-dir>/member/snap/*.snap`.
+//! `<data-dir>/member/snap/*.snap`. In a data directory etcd wrote
+//! (`member/snap/db`), cairn keeps its own files apart, in
+//! `<data-dir>/member/cairn/{wal,snap}`, and never touches etcd's (the
+//! server imports them first: `server/src/backup/migrate.rs`).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -26,6 +29,15 @@ pub struct DataDir {
     pub root: PathBuf,
     pub wal: PathBuf,
     pub snap: PathBuf,
+    /// etcd's own files, when etcd wrote this directory.
+    pub etcd: Option<EtcdLayout>,
+}
+
+/// Where etcd keeps its WAL and snapshots (and `snap/db`).
+#[derive(Clone, Debug)]
+pub struct EtcdLayout {
+    pub wal: PathBuf,
+    pub snap: PathBuf,
 }
 
 /// What was found on disk at startup.
@@ -42,8 +54,8 @@ pub struct OnDisk {
 pub enum DataDirError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("{0} holds a bbolt database (member/snap/db): this data directory was written by etcd, not cairn; use an empty directory")]
-    WrittenByEtcd(PathBuf),
+    #[error("{0} holds etcd's database (member/snap/db) and cairn has not imported it yet")]
+    NotImported(PathBuf),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> DataDirError + '_ {
@@ -56,10 +68,22 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> DataDirError + '_ {
 impl DataDir {
     pub fn new(data_dir: &Path, wal_dir: Option<&Path>) -> DataDir {
         let member = data_dir.join("member");
+        let wal = wal_dir.map_or_else(|| member.join("wal"), Path::to_path_buf);
+        let snap = member.join("snap");
+        if snap.join("db").exists() {
+            let cairn = member.join("cairn");
+            return DataDir {
+                root: data_dir.to_path_buf(),
+                wal: cairn.join("wal"),
+                snap: cairn.join("snap"),
+                etcd: Some(EtcdLayout { wal, snap }),
+            };
+        }
         DataDir {
             root: data_dir.to_path_buf(),
-            wal: wal_dir.map_or_else(|| member.join("wal"), Path::to_path_buf),
-            snap: member.join("snap"),
+            wal,
+            snap,
+            etcd: None,
         }
     }
 
@@ -114,11 +138,13 @@ impl DataDir {
         cairn_core::wal::read_metadata(&bytes)
     }
 
-    /// Reads what a restart needs: refuses a directory etcd wrote.
+    /// Reads what a restart needs: refuses a directory etcd wrote that was
+    /// not imported.
     pub fn load(&self) -> Result<OnDisk, DataDirError> {
-        let etcd_db = self.snap.join("db");
-        if etcd_db.exists() {
-            return Err(DataDirError::WrittenByEtcd(etcd_db));
+        if let Some(etcd) = &self.etcd {
+            if !self.has_wal() {
+                return Err(DataDirError::NotImported(etcd.snap.join("db")));
+            }
         }
         let mut names: Vec<String> = list(&self.wal)?
             .into_iter()

@@ -29,7 +29,7 @@ pub mod transport;
 mod real;
 
 #[cfg(not(madsim))]
-pub use disk::{DataDir, DataDirError};
+pub use disk::{DataDir, DataDirError, EtcdLayout};
 pub use driver::{
     startup_peers, Clock, Disk, Driver, DriverParts, MemberHandle, Network, Reply, RuntimeEvent,
     WatchStream, MEMBER_REMOVED,

@@ -43,6 +43,7 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
             client: tls.client.clone(),
         }) as Arc<dyn PeerSecurity>
     });
+    crate::backup::import_etcd_data_dir(&config, &log).await?;
     let identity = identity::identify(&config, peer_security.as_ref(), &log).await?;
     let metrics = Arc::new(Metrics::new(MetricsConfig {
         extensive: config.metrics == "extensive",

@@ -8,7 +8,10 @@
 //! [`buckets`] is the record layout both directions share.
 
 pub mod buckets;
+pub mod entries;
 pub mod export;
+pub mod import;
+pub mod migrate;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
@@ -98,5 +101,70 @@ fn send_backup(
         remaining_bytes: 0,
         blob: bytes::Bytes::copy_from_slice(sha.as_ref()),
     }));
+    Ok(())
+}
+
+/// At start-up: if the data directory is etcd's and cairn has not imported
+/// it yet, imports it (all or nothing) and logs what it found. A directory
+/// cairn already imported, or wrote itself, is left alone.
+pub async fn import_etcd_data_dir(
+    config: &crate::config::Config,
+    log: &crate::logging::Logger,
+) -> Result<(), String> {
+    let files = cairn_runtime_tokio::DataDir::new(&config.data_dir_path(), config.wal_dir.as_deref());
+    let Some(etcd) = migrate::etcd_files(&files) else {
+        return Ok(());
+    };
+    if files.has_wal() {
+        return Ok(());
+    }
+    log.info(
+        "etcdserver",
+        &format!(
+            "importing etcd's data directory {} (database {}, WAL {}); etcd's files are left as they are",
+            files.root.display(),
+            etcd.db.display(),
+            etcd.wal.display()
+        ),
+    );
+    let store = cairn_core::mvcc::StoreConfig {
+        max_txn_ops: config.max_txn_ops as usize,
+    };
+    let token_ttl_ms = config.auth_token_ttl_s.saturating_mul(1000).max(1);
+    let cost = u32::try_from(config.bcrypt_cost).unwrap_or(bcrypt::DEFAULT_COST);
+    let summary = tokio::task::spawn_blocking(move || {
+        let hash = |password: &str| {
+            bcrypt::hash(password, cost)
+                .map(String::into_bytes)
+                .map_err(|e| e.to_string())
+        };
+        migrate::import(&etcd, &files, store, token_ttl_ms, &hash)
+    })
+    .await
+    .map_err(|e| format!("importing etcd's data directory: {e}"))?
+    .map_err(|e| format!("cannot import etcd's data directory: {e}"))?;
+    log.info(
+        "etcdserver",
+        &format!(
+            "imported etcd's data directory: member {:x} of cluster {:x} at index {}; {} keys ({} revisions, revision {}, compacted at {}), {} leases, {} users, {} roles, {} members; {} log entries after it ({} writes, {} membership changes, {} no-ops), commit {} of {}",
+            summary.member_id,
+            summary.cluster_id,
+            summary.consistent_index,
+            summary.keys,
+            summary.revisions,
+            summary.revision,
+            summary.compact_revision,
+            summary.leases,
+            summary.users,
+            summary.roles,
+            summary.members,
+            summary.entries.writes + summary.entries.conf_changes + summary.entries.no_ops,
+            summary.entries.writes,
+            summary.entries.conf_changes,
+            summary.entries.no_ops,
+            summary.commit,
+            summary.last_index,
+        ),
+    );
     Ok(())
 }
