@@ -15,7 +15,9 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 use cairn_core::auth::{AuthOp, Identity, PermType, Permission};
-use cairn_core::member::{encode_member_info, encode_proposal, AlarmKind, MemberInfo, Op, Proposal};
+use cairn_core::member::{
+    encode_member_info, encode_proposal, AlarmKind, MemberInfo, Op, Proposal,
+};
 use cairn_core::raft::{ConfChange, ConfChangeKind, Entry, EntryKind, NodeId};
 use cairn_etcd_wal as etcd;
 use cairn_proto::etcdserverpb as pb;
@@ -150,12 +152,10 @@ pub fn convert_entries(
                     counts.conf_changes += 1;
                     conf_change(&entry.data, learners).map_err(error)?
                 }
-                etcd::EntryType::ConfChangeV2 => {
-                    return Err(error(
-                        "a ConfChangeV2 entry (etcd 3.4 writes none; joint consensus is not supported)"
-                            .into(),
-                    ))
-                }
+                etcd::EntryType::ConfChangeV2 => return Err(error(
+                    "a ConfChangeV2 entry (etcd 3.4 writes none; joint consensus is not supported)"
+                        .into(),
+                )),
             };
             Ok(Entry {
                 term: entry.term,
@@ -195,7 +195,9 @@ fn normal(data: &[u8], hash: HashPassword<'_>) -> Result<Bytes, String> {
             convert::delete_range_request(delete).map_err(invalid)?,
         ))
     } else if let Some(txn) = request.txn {
-        Some(Op::Txn(convert::txn_request(txn, ANY_TXN_OPS).map_err(invalid)?))
+        Some(Op::Txn(
+            convert::txn_request(txn, ANY_TXN_OPS).map_err(invalid)?,
+        ))
     } else if let Some(compaction) = request.compaction {
         Some(Op::Compact {
             revision: compaction.revision,
@@ -249,7 +251,11 @@ fn auth_op(request: InternalRaftRequest, hash: HashPassword<'_>) -> Result<Optio
     } else if let Some(add) = request.auth_user_add {
         let no_password = add.options.is_some_and(|o| o.no_password);
         AuthOp::UserAdd {
-            password_hash: if no_password { Vec::new() } else { hash(&add.password)? },
+            password_hash: if no_password {
+                Vec::new()
+            } else {
+                hash(&add.password)?
+            },
             name: add.name,
             no_password,
         }
@@ -312,11 +318,13 @@ struct Attributes {
 /// URLs (`PUT /0/members/<id>/attributes`). The cluster version and the v2
 /// keys are not cairn's to keep.
 fn v2_op(request: &RequestV2) -> Result<Option<Op>, String> {
-    Ok(v2_publication(request)?.map(|(member, name, client_urls)| Op::PublishAttributes {
-        member,
-        name,
-        client_urls,
-    }))
+    Ok(
+        v2_publication(request)?.map(|(member, name, client_urls)| Op::PublishAttributes {
+            member,
+            name,
+            client_urls,
+        }),
+    )
 }
 
 /// A member's publication of its name and client URLs in a normal entry's

@@ -162,8 +162,16 @@ pub fn import(
 
     let members: Vec<MemberStatus> = roster.members.values().cloned().collect();
     let conf_state = ConfState {
-        voters: members.iter().filter(|m| !m.is_learner).map(|m| m.id).collect(),
-        learners: members.iter().filter(|m| m.is_learner).map(|m| m.id).collect(),
+        voters: members
+            .iter()
+            .filter(|m| !m.is_learner)
+            .map(|m| m.id)
+            .collect(),
+        learners: members
+            .iter()
+            .filter(|m| m.is_learner)
+            .map(|m| m.id)
+            .collect(),
     };
     if !conf_state.voters.contains(&wal.metadata.node_id)
         && !conf_state.learners.contains(&wal.metadata.node_id)
@@ -171,7 +179,10 @@ pub fn import(
         return Err(MigrateError::Inconsistent(format!(
             "member {:x} (the WAL's) is not among the members at index {ci}: {:?}",
             wal.metadata.node_id,
-            members.iter().map(|m| format!("{:x}", m.id)).collect::<Vec<_>>()
+            members
+                .iter()
+                .map(|m| format!("{:x}", m.id))
+                .collect::<Vec<_>>()
         )));
     }
     let removed: Vec<NodeId> = roster.removed.iter().copied().collect();
@@ -244,7 +255,8 @@ impl Roster {
         };
         match entry.kind {
             etcd::EntryType::ConfChange => {
-                let change = etcd::decode_conf_change(&entry.data).map_err(|e| bad(e.to_string()))?;
+                let change =
+                    etcd::decode_conf_change(&entry.data).map_err(|e| bad(e.to_string()))?;
                 let json = || -> Result<MemberJson, MigrateError> {
                     serde_json::from_slice(&change.context).map_err(|e| bad(e.to_string()))
                 };
@@ -302,16 +314,18 @@ fn v2_members(data: &[u8]) -> Result<Roster, MigrateError> {
     let root = store.get("Root").cloned().unwrap_or_default();
     let cluster = children(&root, "0").unwrap_or_default();
     let mut roster = Roster::default();
-    let parse_id = |name: &str| {
-        u64::from_str_radix(name, 16).map_err(|_| bad(format!("member ID {name:?}")))
-    };
+    let parse_id =
+        |name: &str| u64::from_str_radix(name, 16).map_err(|_| bad(format!("member ID {name:?}")));
     if let Some(members) = children(&cluster, "members")
         .and_then(|m| m.get("Children").and_then(|c| c.as_object().cloned()))
     {
         for (name, node) in members {
             let id = parse_id(&name)?;
             let value = |attribute: &str| -> Option<String> {
-                children(&node, attribute)?.get("Value")?.as_str().map(str::to_string)
+                children(&node, attribute)?
+                    .get("Value")?
+                    .as_str()
+                    .map(str::to_string)
             };
             let raft: MemberJson = value("raftAttributes")
                 .map(|text| serde_json::from_str::<serde_json::Value>(&text))
@@ -336,7 +350,10 @@ fn v2_members(data: &[u8]) -> Result<Roster, MigrateError> {
                 id,
                 MemberStatus {
                     id,
-                    name: attributes.as_ref().map(|a| a.name.clone()).unwrap_or_default(),
+                    name: attributes
+                        .as_ref()
+                        .map(|a| a.name.clone())
+                        .unwrap_or_default(),
                     peer_urls: raft.peer_urls,
                     client_urls: attributes.map(|a| a.client_urls).unwrap_or_default(),
                     is_learner: raft.is_learner,
@@ -440,9 +457,7 @@ fn write_synced(path: &Path, bytes: &[u8], size: Option<u64>) -> Result<(), Migr
 }
 
 fn sync_dir(dir: &Path) -> Result<(), MigrateError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 fn set_private(dir: &Path) -> std::io::Result<()> {

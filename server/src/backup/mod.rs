@@ -111,7 +111,8 @@ pub async fn import_etcd_data_dir(
     config: &crate::config::Config,
     log: &crate::logging::Logger,
 ) -> Result<(), String> {
-    let files = cairn_runtime_tokio::DataDir::new(&config.data_dir_path(), config.wal_dir.as_deref());
+    let files =
+        cairn_runtime_tokio::DataDir::new(&config.data_dir_path(), config.wal_dir.as_deref());
     let Some(etcd) = migrate::etcd_files(&files) else {
         return Ok(());
     };
