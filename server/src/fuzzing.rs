@@ -26,7 +26,7 @@ use crate::grpc::tokens::{TokenProvider, TOKEN_METADATA};
 pub const MAX_INPUT_BYTES: usize = 64 * 1024;
 
 /// The fuzz targets of this crate, as named in `fuzz/fuzz_targets/`.
-pub const TARGETS: [&str; 2] = ["grpc_request", "auth_token"];
+pub const TARGETS: [&str; 3] = ["grpc_request", "auth_token", "etcd_import"];
 
 /// Runs the body of the target named `target` (one of [`TARGETS`]).
 ///
@@ -36,6 +36,7 @@ pub fn run(target: &str, data: &[u8]) {
     match target {
         "grpc_request" => grpc_request(data),
         "auth_token" => auth_token(data),
+        "etcd_import" => crate::backup::fuzz::etcd_import(capped(data)),
         other => panic!("no fuzz target {other:?} in cairn-server"),
     }
 }
@@ -298,6 +299,7 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
     let inputs = match target {
         "grpc_request" => request_seeds(),
         "auth_token" => token_seeds(),
+        "etcd_import" => crate::backup::fuzz::seeds(),
         other => panic!("no fuzz target {other:?} in cairn-server"),
     };
     inputs

@@ -1,7 +1,8 @@
 //! The fuzz bodies of `cairn_server::fuzzing` under stable `cargo test`:
 //! random bytes, and mutations (cairn-core's) of requests and tokens as
 //! clients send them: gRPC requests through protobuf decoding and conversion,
-//! simple tokens and JWTs. cargo-fuzz runs the same bodies for longer
+//! simple tokens and JWTs, etcd's database records, log entries and v2
+//! store JSON on their way into cairn. cargo-fuzz runs the same bodies for longer
 //! (docs/fuzzing.md).
 //!
 //! Cases per test: `CAIRN_FUZZ_CASES` (default 5,000: about a second per test).
@@ -37,6 +38,26 @@ fn grpc_requests_mutated_never_panic() {
         "grpc_requests_mutated_never_panic",
         mutated("grpc_request"),
         |bytes| fuzzing::grpc_request(&bytes),
+    );
+}
+
+#[test]
+fn etcd_imports_random_bytes_never_panic() {
+    run(
+        "etcd_imports_random_bytes_never_panic",
+        random_bytes(256),
+        |bytes| fuzzing::run("etcd_import", &bytes),
+    );
+}
+
+/// Mutations of an exported database, of log entries of each kind and of
+/// the v2 store: a clear error or a state that round-trips, never a panic.
+#[test]
+fn etcd_imports_mutated_never_panic() {
+    run(
+        "etcd_imports_mutated_never_panic",
+        mutated("etcd_import"),
+        |bytes| fuzzing::run("etcd_import", &bytes),
     );
 }
 

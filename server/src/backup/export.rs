@@ -38,8 +38,22 @@ pub struct Written {
 pub fn write_database(image: &BackupImage, file: &mut File) -> Result<Written, ExportError> {
     file.set_len(0)?;
     file.seek(SeekFrom::Start(0))?;
+    let mut out = BufWriter::with_capacity(1 << 20, &mut *file);
+    let mut written = write_database_to(image, &mut out)?;
+    out.flush()?;
+    drop(out);
+    written.bytes = file.stream_position()?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(written)
+}
+
+/// Writes `image` as etcd's database to `out`, from where it stands.
+pub fn write_database_to<W: Write + Seek>(
+    image: &BackupImage,
+    out: W,
+) -> Result<Written, ExportError> {
     let mut written = Written::default();
-    let mut db = DbWriter::new(BufWriter::with_capacity(1 << 20, &mut *file))?;
+    let mut db = DbWriter::new(out)?;
 
     db.bucket(ALARM)?;
     let mut alarms: Vec<Vec<u8>> = image
@@ -119,9 +133,6 @@ pub fn write_database(image: &BackupImage, file: &mut File) -> Result<Written, E
     }
 
     let mut out = db.finish()?;
-    out.flush()?;
-    drop(out);
-    written.bytes = file.stream_position()?;
-    file.seek(SeekFrom::Start(0))?;
+    written.bytes = out.stream_position()?;
     Ok(written)
 }

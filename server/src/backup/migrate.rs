@@ -302,6 +302,11 @@ impl Roster {
     }
 }
 
+/// The members and removed members of etcd's v2 store JSON (fuzzing).
+pub(crate) fn v2_members_of(data: &[u8]) -> Result<(usize, usize), MigrateError> {
+    v2_members(data).map(|roster| (roster.members.len(), roster.removed.len()))
+}
+
 /// etcd's v2 store JSON: `/0/members/<id>/{raftAttributes,attributes}` and
 /// `/0/removed_members/<id>`.
 fn v2_members(data: &[u8]) -> Result<Roster, MigrateError> {

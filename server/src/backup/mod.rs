@@ -10,6 +10,7 @@
 pub mod buckets;
 pub mod entries;
 pub mod export;
+pub mod fuzz;
 pub mod import;
 pub mod migrate;
 
