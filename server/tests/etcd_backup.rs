@@ -354,6 +354,8 @@ struct State {
     roles: BTreeMap<String, String>,
     /// What an unauthenticated read gets.
     anonymous: String,
+    /// `etcdctl endpoint hashkv` now and at an older revision.
+    hashkv: Vec<Value>,
 }
 
 fn json(text: &str) -> Value {
@@ -430,7 +432,20 @@ fn state(endpoint: &str, compacted: i64) -> State {
             .lines()
             .filter(|line| line.starts_with("Error"))
             .collect();
+    let hashkv = [0, compacted + 150]
+        .iter()
+        .map(|rev| {
+            let out = json(&etcdctl(
+                endpoint,
+                Some(ROOT),
+                &["endpoint", "hashkv", &format!("--rev={rev}"), "-w", "json"],
+            ));
+            let hash = &out[0]["HashKV"];
+            serde_json::json!([hash["hash"], hash["compact_revision"]])
+        })
+        .collect();
     State {
+        hashkv,
         revision,
         kvs,
         compacted_error,
@@ -466,6 +481,14 @@ fn assert_same_state(from: &State, to: &State, what: &str) {
     assert_eq!(from.users, to.users, "{what}: users");
     assert_eq!(from.roles, to.roles, "{what}: roles");
     assert_eq!(from.anonymous, to.anonymous, "{what}: auth stays enabled");
+    assert_eq!(from.hashkv, to.hashkv, "{what}: endpoint hashkv");
+    assert!(
+        from.hashkv
+            .iter()
+            .all(|h| h[0].as_u64().is_some_and(|hash| hash != 0)),
+        "{what}: hashes {:?}",
+        from.hashkv
+    );
     assert!(
         from.anonymous.contains("user name is empty"),
         "{what}: {}",

@@ -105,6 +105,11 @@ impl KeyIndex {
         self.live_slot(at_rev).is_some()
     }
 
+    /// The index of the slot a read at `at_rev` sees, if the key is live.
+    pub fn live_slot_at(&self, at_rev: i64) -> Option<usize> {
+        self.live_slot(at_rev)
+    }
+
     fn live_slot(&self, at_rev: i64) -> Option<usize> {
         // Most reads are at the current revision: the newest slot.
         let index = match self.slots.last() {

@@ -218,8 +218,9 @@ impl Store {
         Ok(self.current_revision)
     }
 
-    /// etcd's HashKV: a checksum of every retained revision <= `revision` (0 =
-    /// current) with keys and values, so members can compare their state.
+    /// etcd's HashKV, computed as etcd computes it (`etcd_hash`): a checksum
+    /// of the retained revisions <= `revision` (0 = current) with keys and
+    /// values, so members, and cairn and etcd, can compare their state.
     /// Errors: `revision` <= the compact revision, or in the future.
     pub fn hash_kv(&self, revision: i64) -> Result<KvHash, MvccError> {
         if revision > 0 && revision <= self.compact_revision {
@@ -233,11 +234,8 @@ impl Store {
         } else {
             revision
         };
-        let mut hasher = crc32fast::Hasher::new();
-        hasher.update(&self.compact_revision.to_le_bytes());
-        self.hash_slots(&mut hasher, upto);
         Ok(KvHash {
-            hash: hasher.finalize(),
+            hash: self.etcd_hash(upto),
             hash_revision: upto,
             current_revision: self.current_revision,
             compact_revision: self.compact_revision,

@@ -10,7 +10,8 @@
 //!  authRoles        role name                         authpb.Role
 //!  authUsers        user name                         authpb.User
 //!  cluster          "clusterVersion"                  "3.4.0"
-//!  key              main u64 BE '_' sub u64 BE ['t']  mvccpb.KeyValue ('t': a delete, {key} only)
+//!  key              main u64 BE '_' sub u64 BE ['t']  mvccpb.KeyValue ('t': a delete, {key} only;
+//!                                                     written by cairn_core's RevisionView)
 //!  lease            lease ID u64 BE                   leasepb.Lease {ID, TTL}
 //!  members          member ID in hex                  member JSON
 //!  members_removed  member ID in hex                  "removed"
@@ -103,26 +104,6 @@ pub fn parse_revision_key(key: &[u8]) -> Result<(i64, i64, bool), RecordError> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A `key` bucket value for one revision.
-pub fn key_value(record: &RevisionRecord) -> Vec<u8> {
-    let kv = if record.tombstone {
-        mvccpb::KeyValue {
-            key: record.key.clone(),
-            ..Default::default()
-        }
-    } else {
-        mvccpb::KeyValue {
-            key: record.key.clone(),
-            create_revision: record.create_revision,
-            mod_revision: record.main,
-            version: record.version,
-            value: record.value.clone(),
-            lease: record.lease,
-        }
-    };
-    kv.encode_to_vec()
 }
 
 /// The revision record a `key` bucket entry holds.

@@ -86,9 +86,11 @@ pub fn write_database_to<W: Write + Seek>(
     db.put(CLUSTER_VERSION, CLUSTER_VERSION_VALUE)?;
 
     db.bucket(KEY)?;
-    for record in image.store.revision_records() {
-        let key = revision_key(record.main, record.sub, record.tombstone);
-        db.put(&key, &key_value(&record))?;
+    let mut value = Vec::new();
+    for revision in image.store.revisions_in_order(i64::MAX) {
+        value.clear();
+        revision.backend_value(&mut value);
+        db.put(&revision.backend_key(), &value)?;
         written.revisions += 1;
     }
 
