@@ -13,6 +13,7 @@
 #
 #   bench/backup.sh                    KEYS=1000000, VALUE_BYTES=256
 #   KEYS=100000 bench/backup.sh        a quick run
+#   KEEP_WORK=1 ...                    keep the data dirs, logs and files
 #
 # Needs release binaries (cargo build --release -p cairn-server -p cairn-bench,
 # or SKIP_BUILD=1 with them built) and /usr/bin/etcd, etcdctl.
@@ -36,7 +37,7 @@ cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
+  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 log() { echo "[$(date +%T)] $*" >&2; }
@@ -104,9 +105,10 @@ sample_rss() {
   done
 }
 
-# count_keys <endpoint>: the number of keys the member serves.
+# count_keys <endpoint>: the number of keys the member serves (a range's
+# count is of every key in it, whatever its limit; etcdctl 3.4 has no --count-only).
 count_keys() {
-  etcdctl --endpoints="$1" --command-timeout=120s get "" --from-key --count-only -w json \
+  etcdctl --endpoints="$1" --command-timeout=120s get "" --from-key --keys-only --limit 1 -w json \
     | grep -o '"count":[0-9]*' | cut -d: -f2
 }
 
@@ -172,7 +174,7 @@ save_run() {
   stop "$pid"
 }
 
-log "snapshot save after $KEYS keys of $VALUE_BYTES B"
+log "load average $(cut -d' ' -f1-3 /proc/loadavg); snapshot save after $KEYS keys of $VALUE_BYTES B"
 echo -e "system\tkeys\tload_ms\tsave_ms\tfile_MB\tMB/s\trss_before_MiB\tpeak_extra_rss_MiB\tpeak_extra_anon_MiB" >"$WORK/save.tsv"
 save_run etcd "$ETCD" 44300 44301 >>"$WORK/save.tsv"
 save_run cairn "$CAIRN" 44700 44701 >>"$WORK/save.tsv"
@@ -253,3 +255,4 @@ for spec in "save:4:snapshot save, ms" "save:5:snapshot file, MB" "save:6:snapsh
   echo "| $name | $e | $c | $(ratio "$c" "$e") |"
 done
 echo "| etcdctl snapshot restore of the system's file, ms | $restore_ms | $restore_cairn_ms | $(ratio "$restore_cairn_ms" "$restore_ms") |"
+log "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

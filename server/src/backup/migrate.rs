@@ -73,6 +73,8 @@ pub struct Summary {
     pub users: usize,
     pub roles: usize,
     pub members: usize,
+    /// Alarms active in etcd's database: cairn's snapshot keeps none.
+    pub alarms_dropped: usize,
     pub entries: Converted,
     pub commit: u64,
     pub last_index: u64,
@@ -235,6 +237,7 @@ fn summarize(
         users: db.auth.users().count(),
         roles: db.auth.roles().count(),
         members: members.len(),
+        alarms_dropped: db.alarms.len(),
         entries,
         commit: hard_state.commit,
         last_index,

@@ -168,5 +168,14 @@ pub async fn import_etcd_data_dir(
             summary.last_index,
         ),
     );
+    if summary.alarms_dropped > 0 {
+        log.warn(
+            "etcdserver",
+            &format!(
+                "etcd's database had {} active alarm(s); cairn does not carry alarms over (a NOSPACE alarm is raised again when the quota is exceeded)",
+                summary.alarms_dropped
+            ),
+        );
+    }
     Ok(())
 }
