@@ -71,9 +71,18 @@ wait_ready() {
   return 1
 }
 
+# stop <pid>: ends a server and waits until it is gone (its ports free). The
+# servers are started inside $(...), so they are not this shell's children
+# and `wait` alone would return at once.
 stop() {
   kill "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
+  for _ in $(seq 1 300); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$1" 2>/dev/null || true
+  sleep 0.5
 }
 
 # rss_kib <pid> <field>: a field of /proc/<pid>/status in KiB (VmRSS, RssAnon, VmHWM).
@@ -112,12 +121,17 @@ count_keys() {
     | grep -o '"count":[0-9]*' | cut -d: -f2
 }
 
-# wait_serving <endpoint> <start ms>: polls until the last key is served
-# (linearizable get); echoes the ms since <start ms>, or fails.
+# wait_serving <endpoint> <start ms> <pid>: polls until the last key is
+# served (linearizable get); echoes the ms since <start ms>, or fails (also
+# as soon as <pid> has exited).
 wait_serving() {
-  local endpoint=$1 started=$2
+  local endpoint=$1 started=$2 pid=$3
   local deadline=$((SECONDS + SERVE_TIMEOUT))
   for _ in $(seq 1 $((SERVE_TIMEOUT * 20))); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "the server (pid $pid) exited before serving $LAST_KEY" >&2
+      return 1
+    fi
     if [ -n "$(etcdctl --endpoints="$endpoint" --dial-timeout=1s --command-timeout=2s \
         get "$LAST_KEY" --keys-only 2>/dev/null)" ]; then
       echo $(( $(now_ms) - started ))
@@ -216,7 +230,7 @@ serve_run() {
   started=$(now_ms)
   pid=$(start "$binary" r1 "$RCLIENT" "$RPEER" "$dir" --initial-cluster "r1=http://127.0.0.1:$RPEER")
   PIDS+=("$pid")
-  serve_ms=$(wait_serving "127.0.0.1:$RCLIENT" "$started") \
+  serve_ms=$(wait_serving "127.0.0.1:$RCLIENT" "$started" "$pid") \
     || { echo "$system on the restored dir: log $dir.log" >&2; tail -20 "$dir.log" >&2; return 1; }
   keys=$(count_keys "127.0.0.1:$RCLIENT")
   hwm=$(rss_kib "$pid" VmHWM)

@@ -134,7 +134,15 @@ pub fn import(
     let ci_term = if ci == from_index {
         from_term
     } else {
-        wal.entries[(ci - from_index - 1) as usize].term
+        wal.entries
+            .iter()
+            .find(|entry| entry.index == ci)
+            .map(|entry| entry.term)
+            .ok_or_else(|| {
+                MigrateError::Inconsistent(format!(
+                    "the WAL has no entry {ci}, where the database is"
+                ))
+            })?
     };
     let (applied, pending): (Vec<_>, Vec<_>) =
         wal.entries.iter().cloned().partition(|e| e.index <= ci);

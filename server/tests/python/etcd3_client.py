@@ -76,4 +76,16 @@ assert len(members) == 1 and members[0].name, members
 status = client.status()
 assert status.leader is not None and status.version, status
 
+# A backup in etcd's format: a bbolt database, then its SHA-256.
+import hashlib
+import io
+import struct
+
+backup = io.BytesIO()
+client.snapshot(backup)
+data = backup.getvalue()
+assert len(data) % 512 == 32, len(data)
+assert hashlib.sha256(data[:-32]).digest() == data[-32:], "the trailing hash"
+assert struct.unpack_from("<I", data, 16)[0] == 0xED0CDAED, "a bbolt meta page"
+
 print("OK")
