@@ -77,7 +77,14 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     };
     let files =
         cairn_runtime_tokio::DataDir::new(&config.data_dir_path(), config.wal_dir.as_deref());
-    let services = grpc::router(backend, dialer.clone(), limits, cluster, Some(files));
+    let services = grpc::router(
+        backend,
+        dialer.clone(),
+        limits,
+        cluster,
+        Some(files),
+        log.clone(),
+    );
     let router =
         http::client_router(services, handle.clone(), metrics.clone()).layer(metrics.grpc.layer());
     let metrics_router = http::metrics_routes(handle.clone(), metrics.clone());

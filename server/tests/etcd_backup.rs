@@ -559,6 +559,11 @@ async fn cairn_backups_restore_into_etcd_and_etcd_backups_into_cairn() {
     let etcd_file = dir.join("etcd.db");
     save(&cairn_server.endpoint(), &cairn_file);
     save(&etcd_server.endpoint(), &etcd_file);
+    let log = std::fs::read_to_string(&cairn_server.log).unwrap_or_default();
+    assert!(
+        log.contains("successfully sent database snapshot to client"),
+        "{log}"
+    );
     // The same state gives the same revision and record count.
     assert_eq!(status(&cairn_file), status(&etcd_file), "snapshot status");
     assert_eq!(status(&cairn_file).0, cairn_state.revision);

@@ -18,11 +18,14 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use cairn_core::member::BackupImage;
 use cairn_proto::etcdserverpb as pb;
 use tokio::sync::mpsc;
 use tonic::Status;
+
+use crate::logging::Logger;
 
 /// etcd's `snapshotSendBufferSize`: the bytes of database in one message.
 pub const SEND_CHUNK_BYTES: usize = 32 * 1024;
@@ -59,26 +62,63 @@ fn hidden_file(dir: &Path) -> std::io::Result<File> {
 pub fn stream_backup(
     image: Box<BackupImage>,
     dir: PathBuf,
+    log: Arc<Logger>,
 ) -> mpsc::Receiver<Result<pb::SnapshotResponse, Status>> {
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     tokio::task::spawn_blocking(move || {
-        if let Err(status) = send_backup(image, &dir, &tx) {
+        if let Err(status) = send_backup(image, &dir, &tx, &log) {
+            log.warn(
+                LOG_PACKAGE,
+                &format!(
+                    "failed to send database snapshot to client ({})",
+                    status.message()
+                ),
+            );
             let _ = tx.blocking_send(Err(status));
         }
     });
     rx
 }
 
+/// Where etcd's snapshot lines come from.
+const LOG_PACKAGE: &str = "etcdserver/api/v3rpc";
+
+/// go-humanize's `Bytes`, which etcd's snapshot lines use: SI units, one
+/// decimal below 10 ("12 kB", "1.2 MB").
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    if bytes < 10 {
+        return format!("{bytes} B");
+    }
+    let exponent = (bytes as f64).log(1000.0).floor() as usize;
+    let exponent = exponent.min(UNITS.len() - 1);
+    let value = ((bytes as f64) / 1000f64.powi(exponent as i32) * 10.0 + 0.5).floor() / 10.0;
+    if value < 10.0 {
+        format!("{value:.1} {}", UNITS[exponent])
+    } else {
+        format!("{value:.0} {}", UNITS[exponent])
+    }
+}
+
 fn send_backup(
     image: Box<BackupImage>,
     dir: &Path,
     tx: &mpsc::Sender<Result<pb::SnapshotResponse, Status>>,
+    log: &Logger,
 ) -> Result<(), Status> {
     let internal = |e: &dyn std::fmt::Display| Status::internal(format!("etcdserver: {e}"));
     let mut file = hidden_file(dir).map_err(|e| internal(&e))?;
     let written = export::write_database(&image, &mut file).map_err(|e| internal(&e))?;
     // The live store moves on; the copy's index is no longer needed.
     drop(image);
+    let size = human_bytes(written.bytes);
+    log.info(
+        LOG_PACKAGE,
+        &format!(
+            "sending database snapshot to client {size} [{} bytes]",
+            written.bytes
+        ),
+    );
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
     let mut sent = 0u64;
     let mut buf = vec![0u8; SEND_CHUNK_BYTES];
@@ -97,11 +137,29 @@ fn send_backup(
         }
     }
     let sha = digest.finish();
-    let _ = tx.blocking_send(Ok(pb::SnapshotResponse {
-        header: None,
-        remaining_bytes: 0,
-        blob: bytes::Bytes::copy_from_slice(sha.as_ref()),
-    }));
+    log.info(
+        LOG_PACKAGE,
+        &format!(
+            "sending database sha256 checksum to client [{} bytes]",
+            sha.as_ref().len()
+        ),
+    );
+    if tx
+        .blocking_send(Ok(pb::SnapshotResponse {
+            header: None,
+            remaining_bytes: 0,
+            blob: bytes::Bytes::copy_from_slice(sha.as_ref()),
+        }))
+        .is_ok()
+    {
+        log.info(
+            LOG_PACKAGE,
+            &format!(
+                "successfully sent database snapshot to client {size} [{} bytes]",
+                written.bytes
+            ),
+        );
+    }
     Ok(())
 }
 
@@ -178,4 +236,22 @@ pub async fn import_etcd_data_dir(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_as_go_humanize_prints_them() {
+        for (bytes, text) in [
+            (5, "5 B"),
+            (999, "999 B"),
+            (1000, "1.0 kB"),
+            (12_320, "12 kB"),
+            (1_234_567, "1.2 MB"),
+            (987_654_321, "988 MB"),
+            (1_000_000_000, "1.0 GB"),
+        ] {
+            assert_eq!(super::human_bytes(bytes), text, "{bytes}");
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! moving the leader, and snapshots in etcd's backup format (`backup`).
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use cairn_core::auth::Caller;
 use cairn_core::member::{calls, AlarmAction};
@@ -11,6 +12,7 @@ use tonic::{Request, Response, Status};
 
 use super::backend::Backend;
 use super::convert;
+use crate::logging::Logger;
 use cairn_runtime_tokio::DataDir;
 
 /// The `Maintenance` service.
@@ -19,11 +21,16 @@ pub struct MaintenanceService {
     backend: Backend,
     /// The member's files, whose size `Status` reports as the db size.
     files: Option<DataDir>,
+    log: Arc<Logger>,
 }
 
 impl MaintenanceService {
-    pub fn new(backend: Backend, files: Option<DataDir>) -> MaintenanceService {
-        MaintenanceService { backend, files }
+    pub fn new(backend: Backend, files: Option<DataDir>, log: Arc<Logger>) -> MaintenanceService {
+        MaintenanceService {
+            backend,
+            files,
+            log,
+        }
     }
 }
 
@@ -137,7 +144,7 @@ impl pb::maintenance_server::Maintenance for MaintenanceService {
             .files
             .as_ref()
             .map_or_else(std::env::temp_dir, |files| files.snap.clone());
-        let messages = crate::backup::stream_backup(image, dir);
+        let messages = crate::backup::stream_backup(image, dir, self.log.clone());
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(messages),
         )))

@@ -55,6 +55,7 @@ pub fn router(
     limits: Limits,
     cluster: cluster::ClusterSettings,
     files: Option<cairn_runtime_tokio::DataDir>,
+    log: std::sync::Arc<crate::logging::Logger>,
 ) -> axum::Router {
     let max_message = limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let kv = kv::KvService::new(
@@ -64,7 +65,7 @@ pub fn router(
     );
     let leader = leader::LeaderLink::new(backend.clone(), dialer);
     let cluster = cluster::ClusterService::new(backend.clone(), leader.clone(), cluster);
-    let maintenance = maintenance::MaintenanceService::new(backend.clone(), files);
+    let maintenance = maintenance::MaintenanceService::new(backend.clone(), files, log);
     let lease = lease::LeaseService::new(backend.clone(), leader);
     let auth = auth::AuthService::new(backend.clone());
     let watch = watch::WatchService::new(backend, limits.max_request_bytes);
