@@ -533,18 +533,22 @@ fn restored(flags: &Flags, file: &Path) {
     );
 }
 
+/// A single-member cairn and a single-member etcd, both serving.
+fn start_side_by_side(dir: &Path) -> (Server, Server) {
+    let cairn_server = Flags::single(dir, "c1").start(cairn(), &[]);
+    let etcd_server = Flags::single(dir, "e1").start(ETCD, &[]);
+    wait_serving(&cairn_server, None);
+    wait_serving(&etcd_server, None);
+    (cairn_server, etcd_server)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cairn_backups_restore_into_etcd_and_etcd_backups_into_cairn() {
     if !tools("cairn_backups_restore_into_etcd_and_etcd_backups_into_cairn") {
         return;
     }
     let dir = temp_dir("backup-both-ways");
-    let source_cairn = Flags::single(&dir, "c1");
-    let source_etcd = Flags::single(&dir, "e1");
-    let cairn_server = source_cairn.start(cairn(), &[]);
-    let etcd_server = source_etcd.start(ETCD, &[]);
-    wait_serving(&cairn_server, None);
-    wait_serving(&etcd_server, None);
+    let (cairn_server, etcd_server) = start_side_by_side(&dir);
     let compacted = workload(&cairn_server.endpoint()).await;
     assert_eq!(compacted, workload(&etcd_server.endpoint()).await);
     let cairn_state = state(&cairn_server.endpoint(), compacted);
@@ -744,12 +748,7 @@ async fn corrupt_backups_and_databases_are_refused_and_change_nothing() {
         return;
     }
     let dir = temp_dir("backup-corrupt");
-    let source_cairn = Flags::single(&dir, "c1");
-    let source_etcd = Flags::single(&dir, "e1");
-    let cairn_server = source_cairn.start(cairn(), &[]);
-    let etcd_server = source_etcd.start(ETCD, &[]);
-    wait_serving(&cairn_server, None);
-    wait_serving(&etcd_server, None);
+    let (cairn_server, etcd_server) = start_side_by_side(&dir);
     for server in [&cairn_server, &etcd_server] {
         for i in 0..300 {
             etcdctl(&server.endpoint(), None, &["put", &format!("k{i:03}"), "v"]);
