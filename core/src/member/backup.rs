@@ -2,9 +2,9 @@
 //! between two applies and handed to the runtime, which writes it out in
 //! etcd's backup format while the member goes on serving.
 //!
-//! Taking it is cheap: keys and values are reference-counted and shared with
-//! the live store, so the copy costs the index (a few dozen bytes a
-//! revision), never the data. Writes after it do not change it.
+//! Taking it costs a list of the store's revisions, about 100 bytes each:
+//! keys and values are reference-counted and shared with the live store,
+//! never copied. Writes after it do not change it.
 
 use super::calls::Call;
 use super::client::{ClientRequest, ClientResponse, MemberStatus};
@@ -12,7 +12,7 @@ use super::node::Member;
 use super::request::AlarmKind;
 use crate::auth::AuthStore;
 use crate::lease::LeaseRecord;
-use crate::mvcc::Store;
+use crate::mvcc::RevisionRecord;
 use crate::raft::NodeId;
 
 /// The applied state at one Raft index.
@@ -21,7 +21,12 @@ pub struct BackupImage {
     /// The Raft index the state is at (etcd's consistent index) and its term.
     pub applied_index: u64,
     pub applied_term: u64,
-    pub store: Store,
+    /// Every retained revision, in key order (sort by `(main, sub)` for
+    /// etcd's order).
+    pub revisions: Vec<RevisionRecord>,
+    pub current_revision: i64,
+    /// -1: never compacted.
+    pub compact_revision: i64,
     pub leases: Vec<LeaseRecord>,
     /// Users, roles and the enabled flag; no tokens.
     pub auth: AuthStore,
@@ -58,7 +63,9 @@ impl Member {
         BackupImage {
             applied_index: meta.index,
             applied_term: meta.term,
-            store: self.state.store.clone(),
+            revisions: self.state.store.revision_records(),
+            current_revision: self.state.store.current_revision(),
+            compact_revision: self.state.store.compact_revision(),
             leases: self.state.lessor.records(),
             auth: self.state.auth.without_tokens(),
             members: self.member_list(),

@@ -26,7 +26,9 @@ mod write;
 
 pub use codec::StoreDecodeError;
 pub use error::MvccError;
-pub use records::{HistoryError, RevisionRecord, RevisionView, StoreBuilder};
+pub use records::{
+    backend_key, backend_value, HistoryError, RevisionRecord, RevisionView, StoreBuilder,
+};
 pub use revision::Revision;
 pub use store::{Applied, KvHash, Store, StoreConfig, DEFAULT_MAX_TXN_OPS};
 pub use txn_check::{check_txn_level, validate_delete, validate_put, validate_range, validate_txn};

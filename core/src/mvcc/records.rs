@@ -30,6 +30,85 @@ pub struct RevisionRecord {
     pub value: Bytes,
 }
 
+impl RevisionRecord {
+    /// etcd's backend key for this revision (see [`backend_key`]).
+    pub fn backend_key(&self) -> Vec<u8> {
+        backend_key(self.main, self.sub, self.tombstone)
+    }
+
+    /// etcd's backend value for this revision (see [`backend_value`]).
+    pub fn backend_value(&self, out: &mut Vec<u8>) {
+        backend_value(
+            out,
+            &self.key,
+            self.tombstone,
+            self.create_revision,
+            self.main,
+            self.version,
+            &self.value,
+            self.lease,
+        );
+    }
+}
+
+/// etcd's backend key for a revision: main and sub big-endian around a
+/// `_`, and a `t` after a delete (`mvcc/revision.go`).
+pub fn backend_key(main: i64, sub: i64, tombstone: bool) -> Vec<u8> {
+    let mut key = Vec::with_capacity(18);
+    key.extend_from_slice(&(main as u64).to_be_bytes());
+    key.push(b'_');
+    key.extend_from_slice(&(sub as u64).to_be_bytes());
+    if tombstone {
+        key.push(b't');
+    }
+    key
+}
+
+/// etcd's backend value for a revision: an `mvccpb.KeyValue` protobuf (a
+/// delete: the key alone), encoded as gogoproto does (fields in order,
+/// zero values left out).
+#[allow(clippy::too_many_arguments)]
+pub fn backend_value(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    tombstone: bool,
+    create_revision: i64,
+    mod_revision: i64,
+    version: i64,
+    value: &[u8],
+    lease: LeaseId,
+) {
+    fn varint(out: &mut Vec<u8>, mut value: u64) {
+        while value >= 0x80 {
+            out.push((value as u8) | 0x80);
+            value >>= 7;
+        }
+        out.push(value as u8);
+    }
+    fn bytes_field(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            out.push(tag);
+            varint(out, bytes.len() as u64);
+            out.extend_from_slice(bytes);
+        }
+    }
+    fn int_field(out: &mut Vec<u8>, tag: u8, value: i64) {
+        if value != 0 {
+            out.push(tag);
+            varint(out, value as u64);
+        }
+    }
+    bytes_field(out, 0x0a, key);
+    if tombstone {
+        return;
+    }
+    int_field(out, 0x10, create_revision);
+    int_field(out, 0x18, mod_revision);
+    int_field(out, 0x20, version);
+    bytes_field(out, 0x2a, value);
+    int_field(out, 0x30, lease);
+}
+
 /// One retained revision of one key, borrowed from the store: 32 bytes
 /// however large the key and value.
 #[derive(Clone, Copy, Debug)]
@@ -65,52 +144,23 @@ impl RevisionView<'_> {
         &self.slot.value
     }
 
-    /// etcd's backend key for this revision: main and sub big-endian around
-    /// a `_`, and a `t` after a delete (`mvcc/revision.go`).
+    /// etcd's backend key for this revision (see [`backend_key`]).
     pub fn backend_key(&self) -> Vec<u8> {
-        let mut key = Vec::with_capacity(18);
-        key.extend_from_slice(&(self.slot.main as u64).to_be_bytes());
-        key.push(b'_');
-        key.extend_from_slice(&u64::from(self.slot.sub).to_be_bytes());
-        if self.slot.tombstone {
-            key.push(b't');
-        }
-        key
+        backend_key(self.slot.main, self.sub(), self.slot.tombstone)
     }
 
-    /// etcd's backend value: the revision as an `mvccpb.KeyValue` protobuf
-    /// (a delete: the key alone), encoded as gogoproto does (fields in
-    /// order, zero values left out).
+    /// etcd's backend value for this revision (see [`backend_value`]).
     pub fn backend_value(&self, out: &mut Vec<u8>) {
-        fn varint(out: &mut Vec<u8>, mut value: u64) {
-            while value >= 0x80 {
-                out.push((value as u8) | 0x80);
-                value >>= 7;
-            }
-            out.push(value as u8);
-        }
-        fn bytes_field(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
-            if !bytes.is_empty() {
-                out.push(tag);
-                varint(out, bytes.len() as u64);
-                out.extend_from_slice(bytes);
-            }
-        }
-        fn int_field(out: &mut Vec<u8>, tag: u8, value: i64) {
-            if value != 0 {
-                out.push(tag);
-                varint(out, value as u64);
-            }
-        }
-        bytes_field(out, 0x0a, self.key);
-        if self.slot.tombstone {
-            return;
-        }
-        int_field(out, 0x10, self.create_revision);
-        int_field(out, 0x18, self.slot.main);
-        int_field(out, 0x20, self.version);
-        bytes_field(out, 0x2a, &self.slot.value);
-        int_field(out, 0x30, self.slot.lease);
+        backend_value(
+            out,
+            self.key,
+            self.slot.tombstone,
+            self.create_revision,
+            self.slot.main,
+            self.version,
+            &self.slot.value,
+            self.slot.lease,
+        );
     }
 
     pub fn to_record(&self) -> RevisionRecord {
@@ -173,12 +223,47 @@ impl Store {
         views
     }
 
-    /// Every retained revision as an owned record, in revision order.
+    /// Every retained revision as an owned record, in key order (then
+    /// revision); sort by `(main, sub)` for revision order. Keys and values
+    /// are shared with the store: a record costs about 100 bytes.
     pub fn revision_records(&self) -> Vec<RevisionRecord> {
-        self.revisions_in_order(i64::MAX)
-            .iter()
-            .map(RevisionView::to_record)
-            .collect()
+        let revisions = self.index.values().map(|index| index.slots().len()).sum();
+        let mut records = Vec::with_capacity(revisions);
+        for (key, index) in &self.index {
+            let (mut create_revision, mut version) =
+                (index.first_created(), index.first_version_base());
+            for (at, slot) in index.slots().iter().enumerate() {
+                if slot.tombstone {
+                    records.push(RevisionRecord {
+                        key: key.clone(),
+                        main: slot.main,
+                        sub: i64::from(slot.sub),
+                        tombstone: true,
+                        create_revision: 0,
+                        version: 0,
+                        lease: 0,
+                        value: Bytes::new(),
+                    });
+                    if let Some(next) = index.slots().get(at + 1) {
+                        create_revision = next.main;
+                    }
+                    version = 0;
+                } else {
+                    version += 1;
+                    records.push(RevisionRecord {
+                        key: key.clone(),
+                        main: slot.main,
+                        sub: i64::from(slot.sub),
+                        tombstone: false,
+                        create_revision,
+                        version,
+                        lease: slot.lease,
+                        value: slot.value.clone(),
+                    });
+                }
+            }
+        }
+        records
     }
 
     /// etcd 3.4's `HashByRev` over the revisions it would hold in its
@@ -460,7 +545,12 @@ mod tests {
             for write in &writes {
                 apply(&mut store, &mut leases, write);
             }
-            let records = store.revision_records();
+            let mut records = store.revision_records();
+            records.sort_unstable_by_key(|r| (r.main, r.sub));
+            prop_assert_eq!(
+                records.iter().map(|r| (r.main, r.sub, r.create_revision, r.version)).collect::<Vec<_>>(),
+                store.revisions_in_order(i64::MAX).iter().map(|v| (v.main(), v.sub(), v.create_revision, v.version)).collect::<Vec<_>>()
+            );
             prop_assert!(records.windows(2).all(|w| (w[0].main, w[0].sub) < (w[1].main, w[1].sub)));
             let mut builder = StoreBuilder::new(StoreConfig::default());
             for record in records {

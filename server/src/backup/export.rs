@@ -3,9 +3,9 @@
 //! directory real etcd starts from.
 //!
 //! The database is written page by page into an unnamed temporary file,
-//! then streamed from it; memory holds the image's index (shared values,
-//! see [`BackupImage`]) and the revision list, never a second copy of the
-//! data.
+//! then streamed from it; memory holds the image's revision list (shared
+//! keys and values, see [`BackupImage`]) and a sorted list of references
+//! to it, never a second copy of the data.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
@@ -86,8 +86,10 @@ pub fn write_database_to<W: Write + Seek>(
     db.put(CLUSTER_VERSION, CLUSTER_VERSION_VALUE)?;
 
     db.bucket(KEY)?;
+    let mut revisions = image.revisions.iter().collect::<Vec<_>>();
+    revisions.sort_unstable_by_key(|revision| (revision.main, revision.sub));
     let mut value = Vec::new();
-    for revision in image.store.revisions_in_order(i64::MAX) {
+    for revision in revisions {
         value.clear();
         revision.backend_value(&mut value);
         db.put(&revision.backend_key(), &value)?;
@@ -127,7 +129,7 @@ pub fn write_database_to<W: Write + Seek>(
 
     db.bucket(META)?;
     db.put(CONSISTENT_INDEX, &image.applied_index.to_be_bytes())?;
-    let compacted = image.store.compact_revision();
+    let compacted = image.compact_revision;
     if compacted > 0 {
         let revision = revision_key(compacted, 0, false);
         db.put(FINISHED_COMPACT, &revision)?;
