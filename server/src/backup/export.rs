@@ -68,8 +68,11 @@ pub fn write_database_to<W: Write + Seek>(
     }
 
     db.bucket(AUTH)?;
-    let enabled: &[u8] = if image.auth.is_enabled() { &[1] } else { &[0] };
-    db.put(AUTH_ENABLED, enabled)?;
+    // etcd writes the flag when auth is first enabled, and its revision
+    // from the start: a store that never had auth has the revision alone.
+    if image.auth.is_enabled() {
+        db.put(AUTH_ENABLED, &[1])?;
+    }
     db.put(AUTH_REVISION, &image.auth.revision().to_be_bytes())?;
     db.bucket(AUTH_ROLES)?;
     for role in image.auth.roles() {
