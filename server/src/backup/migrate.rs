@@ -313,6 +313,24 @@ impl Roster {
     }
 }
 
+/// A member's `raftAttributes` in etcd's v2 store.
+#[derive(serde::Deserialize)]
+struct RaftAttributes {
+    #[serde(rename = "peerURLs", default)]
+    peer_urls: Vec<String>,
+    #[serde(rename = "isLearner", default)]
+    is_learner: bool,
+}
+
+/// A member's `attributes` in etcd's v2 store (what it published).
+#[derive(Default, serde::Deserialize)]
+struct Attributes {
+    #[serde(default)]
+    name: String,
+    #[serde(rename = "clientURLs", default)]
+    client_urls: Vec<String>,
+}
+
 /// The members and removed members of etcd's v2 store JSON (fuzzing).
 pub(crate) fn v2_members_of(data: &[u8]) -> Result<(usize, usize), MigrateError> {
     v2_members(data).map(|roster| (roster.members.len(), roster.removed.len()))
@@ -343,35 +361,24 @@ fn v2_members(data: &[u8]) -> Result<Roster, MigrateError> {
                     .as_str()
                     .map(str::to_string)
             };
-            let raft: MemberJson = value("raftAttributes")
-                .map(|text| serde_json::from_str::<serde_json::Value>(&text))
+            let raft: RaftAttributes = value("raftAttributes")
+                .ok_or_else(|| bad(format!("member {name} has no raftAttributes")))
+                .and_then(|text| {
+                    serde_json::from_str(&text)
+                        .map_err(|e| bad(format!("member {name}'s raftAttributes: {e}")))
+                })?;
+            let attributes: Attributes = value("attributes")
+                .map(|text| serde_json::from_str(&text))
                 .transpose()
-                .map_err(|e| bad(format!("member {name}'s raftAttributes: {e}")))?
-                .map(|mut v| {
-                    v["id"] = serde_json::json!(id);
-                    serde_json::from_value(v)
-                })
-                .transpose()
-                .map_err(|e| bad(format!("member {name}'s raftAttributes: {e}")))?
-                .ok_or_else(|| bad(format!("member {name} has no raftAttributes")))?;
-            let attributes: Option<MemberJson> = value("attributes")
-                .map(|text| {
-                    let mut v: serde_json::Value = serde_json::from_str(&text)?;
-                    v["id"] = serde_json::json!(id);
-                    serde_json::from_value(v)
-                })
-                .transpose()
-                .map_err(|e| bad(format!("member {name}'s attributes: {e}")))?;
+                .map_err(|e| bad(format!("member {name}'s attributes: {e}")))?
+                .unwrap_or_default();
             roster.members.insert(
                 id,
                 MemberStatus {
                     id,
-                    name: attributes
-                        .as_ref()
-                        .map(|a| a.name.clone())
-                        .unwrap_or_default(),
+                    name: attributes.name,
                     peer_urls: raft.peer_urls,
-                    client_urls: attributes.map(|a| a.client_urls).unwrap_or_default(),
+                    client_urls: attributes.client_urls,
                     is_learner: raft.is_learner,
                 },
             );
@@ -479,4 +486,45 @@ fn sync_dir(dir: &Path) -> Result<(), MigrateError> {
 fn set_private(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::v2_members_of;
+
+    fn store(raft: &str, attributes: &str) -> String {
+        let value = |text: &str| serde_json::to_string(text).expect("a JSON string");
+        format!(
+            r#"{{"Root":{{"Children":{{"0":{{"Children":{{"members":{{"Children":{{"8e9e05c52164694d":{{"Children":{{"raftAttributes":{{"Value":{}}},"attributes":{{"Value":{}}}}}}}}}}}}}}}}}}}}}"#,
+            value(raft),
+            value(attributes)
+        )
+    }
+
+    #[test]
+    fn members_are_read_from_the_v2_store() {
+        let json = store(
+            r#"{"peerURLs":["http://127.0.0.1:2380"]}"#,
+            r#"{"name":"m1","clientURLs":["http://127.0.0.1:2379"]}"#,
+        );
+        assert_eq!(v2_members_of(json.as_bytes()).expect("members"), (1, 0));
+    }
+
+    /// Attributes of the wrong JSON shape are an error, never a panic.
+    #[test]
+    fn attributes_of_another_shape_are_refused() {
+        for (raft, attributes) in [
+            ("[1]", "{}"),
+            ("\"text\"", "{}"),
+            (r#"{"peerURLs":["u"]}"#, "[1]"),
+            (r#"{"peerURLs":["u"]}"#, "7"),
+            ("", "{}"),
+        ] {
+            let json = store(raft, attributes);
+            assert!(
+                v2_members_of(json.as_bytes()).is_err(),
+                "{raft} {attributes}"
+            );
+        }
+    }
 }
