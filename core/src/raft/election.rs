@@ -13,7 +13,14 @@ impl RawNode {
     /// randomized election timeout.
     pub(crate) fn tick_election(&mut self) {
         self.election_elapsed += 1;
-        if self.is_promotable() && self.election_elapsed >= self.randomized_election_ticks {
+        // The only voter has no one to hear from: a follower campaigns on its
+        // first tick instead of waiting out a timeout (etcd fast-forwards its
+        // ticks for a single-member cluster). Candidates wait as usual, so
+        // a slow disk never makes it restart elections tick after tick.
+        let sole_voter = self.role == Role::Follower && self.conf.voters == [self.id];
+        if self.is_promotable()
+            && (sole_voter || self.election_elapsed >= self.randomized_election_ticks)
+        {
             self.election_elapsed = 0;
             self.start_election(false);
         }

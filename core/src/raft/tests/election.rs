@@ -562,3 +562,18 @@ fn a_learner_never_campaigns() {
     assert_eq!(node.role(), Role::Follower);
     assert!(node.poll_ready().is_none_or(|r| r.messages.is_empty()));
 }
+
+/// The only voter has no one to wait for: it campaigns on its first tick
+/// (etcd fast-forwards a single-member cluster's ticks), and wins once its
+/// own vote is durable; with other voters, the first tick does nothing.
+#[test]
+fn the_only_voter_campaigns_on_its_first_tick() {
+    let mut alone = node(1, &[1]);
+    tick(&mut alone, 1);
+    settle(&mut alone);
+    assert_eq!(alone.role(), Role::Leader);
+
+    let mut among_others = node(1, &[1, 2, 3]);
+    tick(&mut among_others, 1);
+    assert_eq!(among_others.role(), Role::Follower);
+}
