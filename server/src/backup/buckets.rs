@@ -64,18 +64,6 @@ fn bad(bucket: &'static str, what: impl Into<String>) -> RecordError {
     }
 }
 
-/// etcd's `revToBytes`: main and sub big-endian around a `_`.
-pub fn revision_key(main: i64, sub: i64, tombstone: bool) -> Vec<u8> {
-    let mut key = Vec::with_capacity(18);
-    key.extend_from_slice(&(main as u64).to_be_bytes());
-    key.push(b'_');
-    key.extend_from_slice(&(sub as u64).to_be_bytes());
-    if tombstone {
-        key.push(b't');
-    }
-    key
-}
-
 /// `(main, sub, tombstone)` of a `key` bucket key.
 pub fn parse_revision_key(key: &[u8]) -> Result<(i64, i64, bool), RecordError> {
     let tombstone = match key.len() {

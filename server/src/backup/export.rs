@@ -134,7 +134,7 @@ pub fn write_database_to<W: Write + Seek>(
     db.put(CONSISTENT_INDEX, &image.applied_index.to_be_bytes())?;
     let compacted = image.compact_revision;
     if compacted > 0 {
-        let revision = revision_key(compacted, 0, false);
+        let revision = cairn_core::mvcc::backend_key(compacted, 0, false);
         db.put(FINISHED_COMPACT, &revision)?;
         db.put(SCHEDULED_COMPACT, &revision)?;
     }
