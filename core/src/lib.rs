@@ -34,5 +34,6 @@ pub mod raft;
 pub mod rng;
 pub mod snapshot;
 pub mod time;
+pub mod v2store;
 pub mod wal;
 pub mod watch;
