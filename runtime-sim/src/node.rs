@@ -103,10 +103,13 @@ fn open_member(spec: &MemberSpec) -> Result<Member, String> {
     let mut config = spec.config.clone();
     // As the real runtime does, from the (simulated) wall clock: proposal
     // numbers and lease ids of a restarted member never repeat old ones.
-    config.first_seq = madsim::time::TimeHandle::current()
+    let wall = madsim::time::TimeHandle::current()
         .now_time()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_micros() as u64);
+        .unwrap_or_default();
+    config.first_seq = (wall.as_micros() as u64).max(1);
+    // The wall clock `Instant::ZERO` stands for (v2 TTLs are wall times).
+    config.wall_clock_origin_ms = wall.as_millis() as i64;
     let fs = spec.storage.fs.lock().expect("fs lock").clone();
     let segments: Vec<(String, Bytes)> = fs
         .list("wal")

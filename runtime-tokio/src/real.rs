@@ -57,6 +57,11 @@ pub fn start(
     let dir = DataDir::new(&options.data_dir, options.wal_dir.as_deref());
     let origin = tokio::time::Instant::now();
     let now = Instant::ZERO;
+    // The wall clock `Instant::ZERO` stands for (v2 TTLs are wall times).
+    let mut member_config = options.member.clone();
+    member_config.wall_clock_origin_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     let has_wal = dir.has_wal();
     let on_disk = dir.load()?;
     if !has_wal {
@@ -75,7 +80,7 @@ pub fn start(
             .map(|bytes| (name.clone(), bytes))
     });
     let (member, kind) = Member::start(
-        options.member.clone(),
+        member_config,
         &options.initial_cluster,
         options.join_existing,
         &segments,

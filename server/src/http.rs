@@ -44,10 +44,16 @@ struct Shared {
 
 /// The client port: gRPC requests to `grpc` (the services), the rest to
 /// the HTTP endpoints.
-pub fn client_router(grpc: Router, handle: MemberHandle, metrics: Arc<Metrics>) -> Router {
+pub fn client_router(
+    grpc: Router,
+    handle: MemberHandle,
+    metrics: Arc<Metrics>,
+    v2: Option<crate::v2::V2Shared>,
+) -> Router {
     let grpc = grpc.fallback(grpc_unknown);
     let http = Router::new()
         .route("/version", any(version))
+        .merge(crate::v2::routes(v2))
         .merge(metrics_routes(handle, metrics));
     Router::new().fallback(move |request: Request| {
         let target = if !grpc::is_grpc(request.headers()) {

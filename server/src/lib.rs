@@ -15,4 +15,5 @@ pub mod metrics;
 pub mod run;
 pub mod serve;
 pub mod tls;
+pub mod v2;
 pub mod version;

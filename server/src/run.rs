@@ -77,6 +77,15 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     };
     let files =
         cairn_runtime_tokio::DataDir::new(&config.data_dir_path(), config.wal_dir.as_deref());
+    let v2 = config.enable_v2.then(|| crate::v2::V2Shared {
+        handle: handle.clone(),
+        cluster_id: identity.cluster_id,
+        cluster: grpc::cluster::ClusterService::new(
+            backend.clone(),
+            grpc::leader::LeaderLink::new(backend.clone(), dialer.clone()),
+            cluster.clone(),
+        ),
+    });
     let services = grpc::router(
         backend,
         dialer.clone(),
@@ -85,8 +94,8 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         Some(files),
         log.clone(),
     );
-    let router =
-        http::client_router(services, handle.clone(), metrics.clone()).layer(metrics.grpc.layer());
+    let router = http::client_router(services, handle.clone(), metrics.clone(), v2)
+        .layer(metrics.grpc.layer());
     let metrics_router = http::metrics_routes(handle.clone(), metrics.clone());
     let driver = tokio::spawn(driver.run());
     let compaction = config.auto_compaction().map_err(|e| e.to_string())?;

@@ -22,6 +22,7 @@ use crate::raft::{
 };
 use crate::snapshot::{self, Member, SnapshotView};
 use crate::time::Instant;
+use crate::v2store::V2Write;
 use crate::wal::{Metadata, Record, SnapshotMarker, WalWriter};
 
 /// `(name, bytes)` of every seed of `target` (one of [`super::TARGETS`]).
@@ -433,13 +434,33 @@ fn snapshots() -> Vec<Vec<u8>> {
             .expect("auth op");
     }
     let records = leases.records();
+    let mut v2 = crate::v2store::V2Store::new();
+    for write in [
+        V2Write::Set {
+            path: "/dir/key".into(),
+            dir: false,
+            value: "value".into(),
+            expire_ms: Some(1_000),
+            refresh: false,
+        },
+        V2Write::Create {
+            path: "/queue".into(),
+            dir: false,
+            value: "job".into(),
+            unique: true,
+            expire_ms: None,
+        },
+    ] {
+        v2.apply(&write).expect("v2 write");
+    }
+    let v2 = v2.encode();
     let full = snapshot::encode(&SnapshotView {
         meta: &meta,
         members: &members,
         removed: &[7],
         kv: &store,
         leases: &records,
-        v2: b"v2",
+        v2: &v2,
         auth: &auth,
     });
     let empty = snapshot::encode(&SnapshotView {

@@ -111,14 +111,18 @@ impl Authz<'_> {
             Op::LeaseRevoke { id } => self.lease_keys(*id),
             Op::Compact { .. } | Op::LeaseGrant { .. } => self.auth.check_authenticated(self.who),
             Op::Alarm { .. } => self.auth.check_admin(self.who),
-            Op::Auth(_) | Op::PublishAttributes { .. } | Op::UpdateMember { .. } => Ok(()),
+            // The v2 keyspace is outside v3 auth, as in etcd.
+            Op::Auth(_) | Op::PublishAttributes { .. } | Op::UpdateMember { .. } | Op::V2(_) => {
+                Ok(())
+            }
         }
     }
 }
 
 /// Requests answered without looking at credentials (etcd checks none of
 /// these): membership and status, lease keep-alives and TTLs, which are
-/// forwarded to the leader, and the counters `/metrics` shows.
+/// forwarded to the leader, the counters `/metrics` shows, and the v2 keys
+/// API (etcd's v3 auth does not cover the v2 keyspace).
 pub(super) fn unchecked(request: &ClientRequest) -> bool {
     matches!(
         request,
@@ -133,5 +137,6 @@ pub(super) fn unchecked(request: &ClientRequest) -> bool {
                 ..
             }
             | ClientRequest::Counters
+            | ClientRequest::V2(_)
     )
 }

@@ -586,6 +586,23 @@ impl Call for Counters {
     }
 }
 
+// ----- v2 -----
+
+impl Call for super::client::V2Request {
+    type Response = super::client::V2Answer;
+
+    fn into_request(self) -> ClientRequest {
+        ClientRequest::V2(self)
+    }
+
+    fn from_response(response: ClientResponse) -> Option<super::client::V2Answer> {
+        match response {
+            ClientResponse::V2(answer) => Some(answer),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,6 +657,7 @@ mod tests {
                 revision: 2,
             }),
             ClientResponse::Counters(MemberCounters::default()),
+            ClientResponse::V2(v2_answer()),
         ]
     }
 
@@ -899,6 +917,25 @@ mod tests {
     #[should_panic(expected = "another request's response")]
     fn a_mismatched_response_is_a_bug() {
         let _ = answer::<PutRequest>(Header::default(), Ok(ClientResponse::Compact));
+    }
+
+    fn v2_answer() -> super::super::client::V2Answer {
+        super::super::client::V2Answer {
+            raft_index: 3,
+            store_index: 5,
+            result: super::super::client::V2Result::Waiting { since: 4 },
+        }
+    }
+
+    #[test]
+    fn the_v2_call_pairs_with_its_response() {
+        let request = super::super::client::V2Request::Stats;
+        pairs(
+            request.clone(),
+            ClientRequest::V2(request),
+            ClientResponse::V2(v2_answer()),
+            v2_answer(),
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::mvcc::{
     RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
 use crate::raft::NodeId;
+use crate::v2store::{V2Error, V2Event, V2Stats, V2Write};
 
 /// Names a client request so its response can find its way back; chosen by the
 /// runtime, opaque to the member.
@@ -76,6 +77,60 @@ pub enum ClientRequest {
     Backup,
     /// The member's counters, for `/metrics`.
     Counters,
+    /// etcd's v2 keys API (its own keyspace, see [`crate::v2store`]).
+    V2(V2Request),
+}
+
+/// A request of etcd's v2 keys API, after the HTTP layer decided what it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum V2Request {
+    /// A write, through the log.
+    Write(V2Write),
+    /// `GET` a key or directory; `quorum`: after a read index (linearizable),
+    /// otherwise from this member's copy, as etcd answers v2 reads.
+    Get {
+        path: String,
+        recursive: bool,
+        sorted: bool,
+        quorum: bool,
+    },
+    /// `GET ?wait=true`: the first event at or after `since` (0: the next
+    /// one) under `path`, from the history or when it happens. Answered with
+    /// [`V2Result::Waiting`] after `timeout_ms` if none came (at once for
+    /// 0), so that a caller gone away leaves nothing behind for long; the
+    /// caller asks again with the `since` it was given.
+    Watch {
+        path: String,
+        recursive: bool,
+        since: u64,
+        timeout_ms: u64,
+    },
+    /// The v2 store's statistics (`/v2/stats/store`).
+    Stats,
+}
+
+/// What the member answers a [`V2Request`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct V2Answer {
+    /// The member's applied Raft index (etcd's `X-Raft-Index`).
+    pub raft_index: u64,
+    /// The v2 store's index when the member answered.
+    pub store_index: u64,
+    pub result: V2Result,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum V2Result {
+    /// A write's, a read's or a watch's event.
+    Event(Box<V2Event>),
+    /// No event came before the watch's timeout: ask again from `since`.
+    Waiting {
+        since: u64,
+    },
+    Stats {
+        stats: Box<V2Stats>,
+        index: u64,
+    },
 }
 
 /// A membership change a client asks for.
@@ -130,6 +185,7 @@ impl ClientRequest {
             ClientRequest::LeaseGrant { .. } | ClientRequest::LeaseRevoke { .. } => true,
             ClientRequest::Auth(AuthRequest::Change(_)) => true,
             ClientRequest::ChangeMember(_) | ClientRequest::MoveLeader { .. } => true,
+            ClientRequest::V2(V2Request::Write(_)) => true,
             _ => false,
         }
     }
@@ -211,6 +267,7 @@ pub enum ClientResponse {
     Defragmented,
     Backup(Box<super::BackupImage>),
     Counters(super::MemberCounters),
+    V2(V2Answer),
 }
 
 /// Why a request failed. The texts are etcd's wire texts: clients match on them.
@@ -266,4 +323,7 @@ pub enum ClientError {
     /// A learner serves serializable ranges and status only.
     #[error("etcdserver: rpc not supported for learner")]
     NotSupportedForLearner,
+    /// A v2 keys API error (etcd's v2 error JSON).
+    #[error("{}: {} ({}) [{}]", .0.code, .0.message(), .0.cause, .0.index)]
+    V2(V2Error),
 }

@@ -45,6 +45,10 @@ pub struct MemberConfig {
     /// How long a simple auth token lives after its last use: etcd's
     /// `--auth-token-ttl` (300 s).
     pub auth_token_ttl_ms: u64,
+    /// The unix time in milliseconds that `Instant::ZERO` stands for: the
+    /// wall clock the member reads (v2 TTLs) is this plus its instant. Set
+    /// by the runtime from its clock, like `first_seq`.
+    pub wall_clock_origin_ms: i64,
     /// Deliberate bugs, for proving that the simulator catches them. Never
     /// set outside tests.
     #[doc(hidden)]
@@ -91,6 +95,7 @@ impl MemberConfig {
             auto_promote_learners: false,
             watch_progress_notify_interval_ms: 10 * 60 * 1000,
             auth_token_ttl_ms: 300_000,
+            wall_clock_origin_ms: 0,
             knobs: Knobs::default(),
         }
     }

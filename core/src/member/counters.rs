@@ -185,6 +185,7 @@ fn measured(request: &ClientRequest) -> bool {
             | ClientRequest::LeaseLeases
             | ClientRequest::Counters
             | ClientRequest::Backup
+            | ClientRequest::V2(super::client::V2Request::Watch { .. })
     )
 }
 

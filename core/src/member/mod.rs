@@ -26,6 +26,7 @@ mod serve;
 mod snapshots;
 mod startup;
 mod state;
+mod v2;
 mod wal_batch;
 mod watching;
 
@@ -34,7 +35,7 @@ pub use backup::{Backup, BackupImage};
 pub use calls::{answer, Call, CallResult};
 pub use client::{
     txn_is_write, AlarmAction, AuthRequest, ClientError, ClientRequest, ClientResponse,
-    ClientToken, Header, MemberChange, MemberStatus, StatusInfo,
+    ClientToken, Header, MemberChange, MemberStatus, StatusInfo, V2Answer, V2Request, V2Result,
 };
 pub use config::{Knobs, MemberConfig};
 pub use counters::{MemberCounters, MvccOps, SLOW_REQUEST_MS};

@@ -67,6 +67,8 @@ pub struct Member {
     pub(super) membership: super::membership::MembershipRequests,
     /// What `/metrics` shows of this member.
     pub(super) counters: super::counters::Counters,
+    /// v2 watches waiting, and the leader's expiry pace.
+    pub(super) v2: super::v2::V2Member,
 }
 
 impl Member {
@@ -120,6 +122,7 @@ impl Member {
         self.raft.tick(now);
         self.revoke_expired_leases();
         self.tick_watchers();
+        self.tick_v2();
         self.expire_requests();
         self.maybe_publish();
         self.drive();
@@ -267,9 +270,13 @@ impl Member {
     pub(super) fn respond(
         &mut self,
         token: ClientToken,
-        result: Result<ClientResponse, ClientError>,
+        mut result: Result<ClientResponse, ClientError>,
     ) {
         self.counters.request_answered(token, self.now);
+        if let Ok(ClientResponse::V2(answer)) = &mut result {
+            answer.raft_index = self.raft.applied();
+            answer.store_index = self.state.v2.index();
+        }
         let header = self.header();
         self.actions.push_back(Action::Respond {
             token,
@@ -532,6 +539,7 @@ impl Member {
         let ran = applying.ran(applied.result.as_ref(), &applied.events);
         self.counters.count(ran);
         self.written(&applied.events);
+        self.v2_applied(&applied.v2_events);
         if let Some((member, name, client_urls)) = applied.published {
             // Only this incarnation's announcement counts: a restarted
             // member replays its earlier ones from the log.

@@ -46,6 +46,7 @@ const OP_ALARM: u8 = 8;
 const OP_IDENTITY: u8 = 9;
 const OP_AUTH: u8 = 10;
 const OP_UPDATE_MEMBER: u8 = 11;
+const OP_V2: u8 = 12;
 
 const IDENTITY_ANONYMOUS: u8 = 0;
 const IDENTITY_USER: u8 = 1;
@@ -153,6 +154,10 @@ pub fn encode_proposal_into(proposal: &Proposal, out: &mut Vec<u8>) {
             put_varint(out, *member);
             put_strings(out, peer_urls);
         }
+        Op::V2(write) => {
+            out.push(OP_V2);
+            crate::v2store::put_v2_write(out, write);
+        }
     }
 }
 
@@ -222,6 +227,7 @@ pub fn decode_proposal(data: &Bytes) -> Result<Proposal, CodecError> {
             member: reader.varint("updated member")?,
             peer_urls: reader.strings("peer urls", "peer url")?,
         },
+        OP_V2 => Op::V2(crate::v2store::read_v2_write(&mut reader)?),
         tag => {
             return Err(CodecError::UnknownTag {
                 what: "op",

@@ -61,6 +61,9 @@ pub enum Op {
         member: NodeId,
         peer_urls: Vec<String>,
     },
+    /// A write of the v2 keyspace (etcd's v2 `Request`), including the
+    /// leader's expiry of TTL'd nodes.
+    V2(crate::v2store::V2Write),
 }
 
 /// etcd's alarm types, numbered as its `AlarmType`.

@@ -34,6 +34,12 @@ pub(super) enum ReadRequest {
     Range(RangeRequest),
     Txn(TxnRequest),
     Auth(AuthQuery),
+    /// A v2 `GET` with `quorum=true`.
+    V2Get {
+        path: String,
+        recursive: bool,
+        sorted: bool,
+    },
 }
 
 /// Everything waiting for an answer.

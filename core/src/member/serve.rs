@@ -167,6 +167,7 @@ impl Member {
                 let counters = self.counters();
                 self.respond(token, Ok(ClientResponse::Counters(counters)));
             }
+            ClientRequest::V2(request) => self.serve_v2(token, who, request),
         }
     }
 
@@ -284,6 +285,14 @@ impl Member {
                 .query(&read.who, query)
                 .map(ClientResponse::Auth)
                 .map_err(ClientError::from),
+            ReadRequest::V2Get {
+                path,
+                recursive,
+                sorted,
+            } => {
+                let (path, recursive, sorted) = (path.clone(), *recursive, *sorted);
+                self.v2_get(&path, recursive, sorted)
+            }
         };
         match (&read.request, &result) {
             (ReadRequest::Range(_), Ok(_)) => self.counters.count(MvccOps::range()),

@@ -254,6 +254,7 @@ impl Member {
             watch: WatchHub::new(),
             progress_notify_at: now + config.watch_progress_notify_interval_ms,
             membership: super::membership::MembershipRequests::default(),
+            v2: super::v2::V2Member::default(),
             config,
         }
     }

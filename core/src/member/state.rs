@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::authz::Authz;
-use super::client::{ClientError, ClientResponse, MemberStatus};
+use super::client::{ClientError, ClientResponse, MemberStatus, V2Answer, V2Result};
 use super::request::{AlarmKind, MemberInfo, Op, Proposal};
 use crate::auth::{AuthStore, Identity};
 use crate::lease::{LeaseRecord, Lessor, LessorConfig};
@@ -14,6 +14,7 @@ use crate::mvcc::{Event, Store};
 use crate::raft::{ConfChange, ConfChangeKind, ConfState, NodeId, SnapshotMeta};
 use crate::snapshot::{self, SnapshotImage, SnapshotView};
 use crate::time::Instant;
+use crate::v2store::{V2Event, V2Store, V2Write};
 
 /// What applying one proposal did.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub(super) struct Applied {
     pub published: Option<(NodeId, String, Vec<String>)>,
     /// A member's peer URLs changed.
     pub updated: Option<(NodeId, Vec<String>)>,
+    /// Events of the v2 store (for v2 watchers).
+    pub v2_events: Vec<V2Event>,
 }
 
 impl Applied {
@@ -36,6 +39,7 @@ impl Applied {
             events: Vec::new(),
             published: None,
             updated: None,
+            v2_events: Vec::new(),
         }
     }
 }
@@ -57,6 +61,8 @@ pub(super) struct AppliedState {
     pub removed: BTreeSet<NodeId>,
     /// Active alarms.
     pub alarms: BTreeSet<(NodeId, AlarmKind)>,
+    /// etcd's v2 keyspace.
+    pub v2: V2Store,
     /// Bytes of keys and values of every retained revision, kept up to date
     /// from applied events.
     pub size_bytes: u64,
@@ -82,6 +88,7 @@ impl AppliedState {
             roster: BTreeMap::new(),
             removed: BTreeSet::new(),
             alarms: BTreeSet::new(),
+            v2: V2Store::new(),
             lease_bug,
             lessor_config,
         }
@@ -101,6 +108,7 @@ impl AppliedState {
         self.lessor = lessor;
         self.roster = roster_of(&image.members);
         self.removed = image.removed.iter().copied().collect();
+        self.v2 = image.v2;
         let mut auth = image.auth;
         auth.set_token_ttl_ms(auth_token_ttl_ms);
         auth.adopt_tokens(std::mem::replace(&mut self.auth, AuthStore::new(0)));
@@ -112,13 +120,14 @@ impl AppliedState {
         let members = self.member_list(conf);
         let leases: Vec<LeaseRecord> = self.lessor.records();
         let removed: Vec<NodeId> = self.removed.iter().copied().collect();
+        let v2 = self.v2.encode();
         snapshot::encode(&SnapshotView {
             meta,
             members: &members,
             removed: &removed,
             kv: &self.store,
             leases: &leases,
-            v2: &[],
+            v2: &v2,
             auth: &self.auth,
         })
     }
@@ -245,8 +254,10 @@ impl AppliedState {
                     events: Vec::new(),
                     published: Some((member, name, client_urls)),
                     updated: None,
+                    v2_events: Vec::new(),
                 };
             }
+            Op::V2(write) => return self.apply_v2(&write),
             Op::UpdateMember { member, peer_urls } => {
                 // Validated by the leader when proposed; a member removed
                 // meanwhile stays removed.
@@ -262,6 +273,7 @@ impl AppliedState {
                     events: Vec::new(),
                     published: None,
                     updated,
+                    v2_events: Vec::new(),
                 };
             }
         };
@@ -271,6 +283,31 @@ impl AppliedState {
             events,
             published: None,
             updated: None,
+            v2_events: Vec::new(),
+        }
+    }
+
+    /// A v2 write: its answer is its first event (an expiry answers nobody).
+    fn apply_v2(&mut self, write: &V2Write) -> Applied {
+        let (result, v2_events) = match self.v2.apply(write) {
+            Ok(events) => {
+                let result = events.first().cloned().map(|event| {
+                    ClientResponse::V2(V2Answer {
+                        raft_index: 0,
+                        store_index: 0,
+                        result: V2Result::Event(Box::new(event)),
+                    })
+                });
+                (result.map(Ok), events)
+            }
+            Err(error) => (Some(Err(ClientError::V2(error))), Vec::new()),
+        };
+        Applied {
+            result,
+            events: Vec::new(),
+            published: None,
+            updated: None,
+            v2_events,
         }
     }
 
@@ -318,9 +355,12 @@ fn changes_data(op: &Op) -> bool {
         | Op::LeaseGrant { .. }
         | Op::LeaseRevoke { .. } => true,
         Op::Txn(txn) => super::client::txn_is_write(txn),
-        Op::Alarm { .. } | Op::Auth(_) | Op::PublishAttributes { .. } | Op::UpdateMember { .. } => {
-            false
-        }
+        // etcd's corrupt applier is the v3 one: v2 writes carry on.
+        Op::Alarm { .. }
+        | Op::Auth(_)
+        | Op::PublishAttributes { .. }
+        | Op::UpdateMember { .. }
+        | Op::V2(_) => false,
     }
 }
 

@@ -69,7 +69,7 @@ pub struct SnapshotView<'a> {
     pub removed: &'a [u64],
     pub kv: &'a Store,
     pub leases: &'a [LeaseRecord],
-    /// Opaque: the v2 store's image (reserved; empty until the v2 store exists).
+    /// The v2 store's image ([`crate::v2store::V2Store::encode`]).
     pub v2: &'a [u8],
     /// Users, roles and permissions.
     pub auth: &'a AuthStore,
@@ -84,7 +84,8 @@ pub struct SnapshotImage {
     pub removed: Vec<u64>,
     pub kv: Store,
     pub leases: Vec<LeaseRecord>,
-    pub v2: Bytes,
+    /// Empty in files written before the v2 store existed.
+    pub v2: crate::v2store::V2Store,
     /// An empty section (written before auth existed) decodes as the initial
     /// state. Its tokens' TTL is the default; the member sets its own.
     pub auth: AuthStore,
@@ -212,7 +213,8 @@ pub fn decode(file: &Bytes, kv_config: StoreConfig) -> Result<SnapshotImage, Sna
         removed: members_and_removed.1,
         kv: Store::decode_image(&kv, kv_config)?,
         leases: decode_leases(&leases).map_err(|reason| body_error(SECTION_LEASES, reason))?,
-        v2,
+        v2: crate::v2store::V2Store::decode(&v2)
+            .map_err(|e| body_error(SECTION_V2, e.to_string()))?,
         auth: AuthStore::decode_image(&auth, DEFAULT_TOKEN_TTL_MS)
             .map_err(|e| body_error(SECTION_AUTH, e.to_string()))?,
     })

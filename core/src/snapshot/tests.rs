@@ -49,15 +49,29 @@ pub(crate) fn sample() -> (SnapshotMeta, Vec<Member>, Store, Vec<LeaseRecord>) {
     (meta, members, store, leases.records())
 }
 
+fn sample_v2() -> crate::v2store::V2Store {
+    let mut v2 = crate::v2store::V2Store::new();
+    v2.apply(&crate::v2store::V2Write::Set {
+        path: "/message".into(),
+        dir: false,
+        value: "hello".into(),
+        expire_ms: None,
+        refresh: false,
+    })
+    .expect("v2 set");
+    v2
+}
+
 fn encoded() -> (Vec<u8>, Store) {
     let (meta, members, store, leases) = sample();
+    let v2 = sample_v2().encode();
     let view = SnapshotView {
         meta: &meta,
         members: &members,
         removed: &[9, 12],
         kv: &store,
         leases: &leases,
-        v2: b"v2-opaque",
+        v2: &v2,
         auth: &crate::auth::AuthStore::new(1),
     };
     (encode(&view), store)
@@ -72,7 +86,7 @@ fn round_trips_every_section() {
     assert_eq!(image.members, members);
     assert_eq!(image.removed, vec![9, 12]);
     assert_eq!(image.leases, leases);
-    assert_eq!(image.v2, Bytes::from_static(b"v2-opaque"));
+    assert_eq!(image.v2, sample_v2());
     assert!(image.auth.same_state(&crate::auth::AuthStore::new(1)));
     assert_eq!(image.kv.hash(), store.hash());
     assert_eq!(image.kv.compact_revision(), 3);

@@ -214,8 +214,17 @@ pub fn client_entry(error: &ClientError) -> EtcdError {
         ClientError::BadLeaderTransferee => BAD_LEADER_TRANSFEREE,
         ClientError::LeaderTransferTimeout => TIMEOUT_LEADER_TRANSFER,
         ClientError::NotSupportedForLearner => NOT_SUPPORTED_FOR_LEARNER,
+        // Only v2 requests get these, and they answer over HTTP.
+        ClientError::V2(_) => V2_ERROR,
     }
 }
+
+/// Not etcd's: a v2 store error, which no v3 request can cause.
+pub const V2_ERROR: EtcdError = EtcdError {
+    name: "cairn.V2Error",
+    code: Code::Internal,
+    message: "etcdserver: a v2 store error answered a v3 request",
+};
 
 /// Not in etcd's table: its server sends `ErrTimeoutLeaderTransfer` as it is,
 /// with code `Unknown`.

@@ -1,0 +1,314 @@
+//! `/v2/members`, `/v2/machines` and `/v2/stats/store` as etcd's v2 API
+//! answers them (`v2http/client.go`, `httptypes`). Membership changes go
+//! through the gRPC Cluster service's code, which sends them on to the
+//! leader when this member is not it.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use cairn_core::auth::Caller;
+use cairn_core::member::{calls, MemberStatus, V2Request, V2Result};
+use cairn_proto::etcdserverpb as pb;
+use pb::cluster_server::Cluster;
+
+use super::json::go_string;
+use super::{method_not_allowed, V2Shared};
+
+/// etcd's `httptypes.HTTPError`: `{"message":..}` with a status.
+fn http_error(status: StatusCode, message: &str) -> Response {
+    let mut body = String::from("{\"message\":");
+    go_string(&mut body, message);
+    body.push_str("}\n");
+    Response::builder()
+        .status(status)
+        .header("Content-Type", "application/json")
+        .body(Body::from(body))
+        .expect("valid response")
+}
+
+fn json_response(status: StatusCode, cluster_id: u64, body: String) -> Response {
+    Response::builder()
+        .status(status)
+        .header("Content-Type", "application/json")
+        .header("X-Etcd-Cluster-Id", format!("{cluster_id:x}"))
+        .body(Body::from(body))
+        .expect("valid response")
+}
+
+/// A member as `httptypes.Member` marshals it.
+fn member_json(
+    out: &mut String,
+    id: u64,
+    name: &str,
+    peer_urls: &[String],
+    client_urls: &[String],
+) {
+    out.push_str(&format!("{{\"id\":\"{id:x}\",\"name\":"));
+    go_string(out, name);
+    out.push_str(",\"peerURLs\":");
+    strings_json(out, peer_urls);
+    out.push_str(",\"clientURLs\":");
+    strings_json(out, client_urls);
+    out.push('}');
+}
+
+fn strings_json(out: &mut String, strings: &[String]) {
+    out.push('[');
+    for (i, s) in strings.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        go_string(out, s);
+    }
+    out.push(']');
+}
+
+fn status_json(out: &mut String, m: &MemberStatus) {
+    member_json(out, m.id, &m.name, &m.peer_urls, &m.client_urls);
+}
+
+pub async fn serve_members(shared: V2Shared, request: Request) -> Response {
+    let method = request.method().clone();
+    if ![Method::GET, Method::POST, Method::DELETE, Method::PUT].contains(&method) {
+        return method_not_allowed(&["GET", "POST", "DELETE", "PUT"]);
+    }
+    let rest = request
+        .uri()
+        .path()
+        .strip_prefix("/v2/members")
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_string();
+    match method {
+        Method::GET => list_or_leader(&shared, &rest).await,
+        Method::POST => {
+            let Some(urls) = peer_urls_of(request).await else {
+                return bad_content_type_or_json();
+            };
+            add(&shared, urls).await
+        }
+        _ => {
+            if rest.is_empty() {
+                return Response::builder()
+                    .status(StatusCode::METHOD_NOT_ALLOWED)
+                    .header("Content-Type", "text/plain; charset=utf-8")
+                    .body(Body::from("Method Not Allowed\n"))
+                    .expect("valid response");
+            }
+            let Ok(id) = u64::from_str_radix(&rest, 16) else {
+                return http_error(StatusCode::NOT_FOUND, &format!("No such member: {rest}"));
+            };
+            if method == Method::DELETE {
+                remove(&shared, id).await
+            } else {
+                match peer_urls_of(request).await {
+                    Some(Ok(urls)) => update(&shared, id, urls).await,
+                    Some(Err(response)) => response,
+                    None => bad_content_type_or_json(),
+                }
+            }
+        }
+    }
+}
+
+fn bad_content_type_or_json() -> Response {
+    http_error(StatusCode::BAD_REQUEST, "unexpected end of JSON input")
+}
+
+/// The `peerURLs` of a JSON body (`MemberCreateRequest`/`MemberUpdateRequest`);
+/// `Err` is etcd's answer to a bad content type or body.
+async fn peer_urls_of(request: Request) -> Option<Result<Vec<String>, Response>> {
+    let content_type = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let media = match content_type.find(';') {
+        Some(at) => content_type[..at].trim().to_ascii_lowercase(),
+        None => content_type.clone(),
+    };
+    if media != "application/json" {
+        return Some(Err(http_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format!("Bad Content-Type {media}, accept application/json"),
+        )));
+    }
+    let body = axum::body::to_bytes(request.into_body(), super::MAX_FORM_BYTES)
+        .await
+        .ok()?;
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(rename = "peerURLs", default)]
+        peer_urls: Vec<String>,
+    }
+    let parsed: Body = match serde_json::from_slice(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => return Some(Err(http_error(StatusCode::BAD_REQUEST, &e.to_string()))),
+    };
+    for url in &parsed.peer_urls {
+        if let Err(e) = crate::config::Url::parse(url) {
+            return Some(Err(http_error(StatusCode::BAD_REQUEST, &e.to_string())));
+        }
+    }
+    Some(Ok(parsed.peer_urls))
+}
+
+async fn list_or_leader(shared: &V2Shared, rest: &str) -> Response {
+    let Ok((_, members)) = shared.handle.call(Caller::System, calls::MemberList).await else {
+        return http_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
+    match rest {
+        "" => {
+            let mut body = String::from("{\"members\":[");
+            for (i, m) in members.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                status_json(&mut body, m);
+            }
+            body.push_str("]}\n");
+            json_response(StatusCode::OK, shared.cluster_id, body)
+        }
+        "leader" => {
+            let leader = match shared.handle.call(Caller::System, calls::Status).await {
+                Ok((_, status)) => status.leader,
+                Err(_) => 0,
+            };
+            match members.iter().find(|m| m.id == leader) {
+                Some(m) if leader != 0 => {
+                    let mut body = String::new();
+                    status_json(&mut body, m);
+                    body.push('\n');
+                    json_response(StatusCode::OK, shared.cluster_id, body)
+                }
+                _ => http_error(StatusCode::SERVICE_UNAVAILABLE, "During election"),
+            }
+        }
+        _ => http_error(StatusCode::NOT_FOUND, "Not found"),
+    }
+}
+
+async fn add(shared: &V2Shared, urls: Result<Vec<String>, Response>) -> Response {
+    let urls = match urls {
+        Ok(urls) => urls,
+        Err(response) => return response,
+    };
+    let request = tonic::Request::new(pb::MemberAddRequest {
+        peer_ur_ls: urls,
+        is_learner: false,
+    });
+    match shared.cluster.member_add(request).await {
+        Ok(response) => {
+            let member = response.into_inner().member.unwrap_or_default();
+            let mut body = String::new();
+            member_json(&mut body, member.id, "", &member.peer_ur_ls, &[]);
+            body.push('\n');
+            json_response(StatusCode::CREATED, shared.cluster_id, body)
+        }
+        Err(status) => membership_error(&status, 0),
+    }
+}
+
+async fn remove(shared: &V2Shared, id: u64) -> Response {
+    let request = tonic::Request::new(pb::MemberRemoveRequest { id });
+    match shared.cluster.member_remove(request).await {
+        Ok(_) => no_content(shared.cluster_id),
+        Err(status) => membership_error(&status, id),
+    }
+}
+
+async fn update(shared: &V2Shared, id: u64, urls: Vec<String>) -> Response {
+    let request = tonic::Request::new(pb::MemberUpdateRequest {
+        id,
+        peer_ur_ls: urls,
+    });
+    match shared.cluster.member_update(request).await {
+        Ok(_) => no_content(shared.cluster_id),
+        Err(status) => membership_error(&status, id),
+    }
+}
+
+fn no_content(cluster_id: u64) -> Response {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .header("X-Etcd-Cluster-Id", format!("{cluster_id:x}"))
+        .body(Body::empty())
+        .expect("valid response")
+}
+
+/// etcd's v2 answers to membership errors (`membership.Err*`).
+fn membership_error(status: &tonic::Status, id: u64) -> Response {
+    let message = status.message();
+    if message.contains("member not found") {
+        http_error(StatusCode::NOT_FOUND, &format!("No such member: {id:x}"))
+    } else if message.contains("Peer URLs already exists") {
+        http_error(StatusCode::CONFLICT, "membership: peerURL exists")
+    } else if message.contains("member ID already exist") {
+        http_error(StatusCode::CONFLICT, "membership: ID exists")
+    } else if message.contains("given member URLs are invalid") {
+        http_error(StatusCode::BAD_REQUEST, message)
+    } else {
+        http_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+    }
+}
+
+/// `/v2/machines`: every member's client URLs, joined by ", ".
+pub async fn serve_machines(shared: V2Shared, request: Request) -> Response {
+    if ![Method::GET, Method::HEAD].contains(request.method()) {
+        return method_not_allowed(&["GET", "HEAD"]);
+    }
+    let Ok((_, members)) = shared.handle.call(Caller::System, calls::MemberList).await else {
+        return http_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
+    let urls: Vec<String> = members
+        .iter()
+        .flat_map(|m| m.client_urls.iter().cloned())
+        .collect();
+    Response::builder()
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .body(Body::from(urls.join(", ")))
+        .expect("valid response")
+}
+
+/// `/v2/stats/store`: the v2 store's operation counts on this member.
+pub async fn serve_store_stats(shared: V2Shared, request: Request) -> Response {
+    if request.method() != Method::GET {
+        return method_not_allowed(&["GET"]);
+    }
+    let stats = match shared.handle.call(Caller::System, V2Request::Stats).await {
+        Ok((_, answer)) => match answer.result {
+            V2Result::Stats { stats, .. } => stats,
+            _ => return http_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        },
+        Err(_) => return http_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+    };
+    let body = format!(
+        "{{\"getsSuccess\":{},\"getsFail\":{},\"setsSuccess\":{},\"setsFail\":{},\
+         \"deleteSuccess\":{},\"deleteFail\":{},\"updateSuccess\":{},\"updateFail\":{},\
+         \"createSuccess\":{},\"createFail\":{},\"compareAndSwapSuccess\":{},\
+         \"compareAndSwapFail\":{},\"compareAndDeleteSuccess\":{},\"compareAndDeleteFail\":{},\
+         \"expireCount\":{},\"watchers\":{}}}",
+        stats.get_success,
+        stats.get_fail,
+        stats.set_success,
+        stats.set_fail,
+        stats.delete_success,
+        stats.delete_fail,
+        stats.update_success,
+        stats.update_fail,
+        stats.create_success,
+        stats.create_fail,
+        stats.compare_and_swap_success,
+        stats.compare_and_swap_fail,
+        stats.compare_and_delete_success,
+        stats.compare_and_delete_fail,
+        stats.expire_count,
+        stats.watchers,
+    );
+    Response::builder()
+        .header("Content-Type", "application/json")
+        .body(Body::from(body))
+        .expect("valid response")
+}

@@ -1,0 +1,227 @@
+//! etcd's v2 HTTP+JSON API on the client port, behind `--enable-v2`:
+//!
+//! ```text
+//!   /v2/keys[/path]        GET HEAD PUT POST DELETE   keys.rs (the v2 store in core)
+//!   /v2/members[/id]       GET POST PUT DELETE        members.rs (the Cluster service)
+//!   /v2/members/leader     GET
+//!   /v2/machines           GET HEAD
+//!   /v2/stats/store        GET                        members.rs
+//! ```
+//!
+//! With `--enable-v2=false` (etcd 3.4's default) every `/v2/` path answers
+//! 404 and says how to turn the API on.
+
+pub mod form;
+pub mod json;
+pub mod keys;
+pub mod members;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use cairn_runtime_tokio::MemberHandle;
+
+use crate::grpc::cluster::ClusterService;
+
+/// The largest v2 request body read (Go's `ParseForm` limit).
+const MAX_FORM_BYTES: usize = 10 << 20;
+
+/// Methods the keys API takes (etcd's `allowMethod` order, for `Allow`).
+pub const ALLOWED_KEYS_METHODS: &[&str] = &["HEAD", "GET", "PUT", "POST", "DELETE"];
+
+/// What the v2 handlers share.
+#[derive(Clone, Debug)]
+pub struct V2Shared {
+    pub handle: MemberHandle,
+    pub cluster_id: u64,
+    /// Membership changes, forwarded to the leader as the gRPC Cluster
+    /// service forwards them.
+    pub cluster: ClusterService,
+}
+
+/// The `/v2/` routes: the API when `shared` is given, otherwise a 404 that
+/// names the flag.
+pub fn routes(shared: Option<V2Shared>) -> Router {
+    let Some(shared) = shared else {
+        return Router::new()
+            .route("/v2", any(disabled))
+            .route("/v2/{*rest}", any(disabled));
+    };
+    let keys = shared.clone();
+    let members = shared.clone();
+    let stats = shared.clone();
+    Router::new()
+        .route(
+            "/v2/keys",
+            any(move |request: Request| serve_keys(keys.clone(), request)),
+        )
+        .route(
+            "/v2/keys/{*rest}",
+            any({
+                let keys = shared.clone();
+                move |request: Request| serve_keys(keys.clone(), request)
+            }),
+        )
+        .route(
+            "/v2/members",
+            any({
+                let members = members.clone();
+                move |request: Request| members::serve_members(members.clone(), request)
+            }),
+        )
+        .route(
+            "/v2/members/{*rest}",
+            any(move |request: Request| members::serve_members(members.clone(), request)),
+        )
+        .route(
+            "/v2/machines",
+            any({
+                let shared = shared.clone();
+                move |request: Request| members::serve_machines(shared.clone(), request)
+            }),
+        )
+        .route(
+            "/v2/stats/store",
+            any(move |request: Request| members::serve_store_stats(stats.clone(), request)),
+        )
+        .route("/v2", any(not_found))
+        .route("/v2/{*rest}", any(not_found))
+}
+
+async fn serve_keys(shared: V2Shared, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let decoded = match percent_decode_path(parts.uri.path()) {
+        Some(path) => path,
+        None => return bad_request("invalid URL escape in path"),
+    };
+    if let Some(redirect) = redirect_unclean(&decoded, &parts.uri, &parts.method) {
+        return redirect;
+    }
+    let key_path = decoded
+        .strip_prefix("/v2/keys")
+        .unwrap_or_default()
+        .to_string();
+    let body = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+        Ok(body) => body,
+        Err(_) => {
+            return keys::error_response(
+                &format!("{:x}", shared.cluster_id),
+                &cairn_core::v2store::V2Error::new(210, "http: POST too large", 0),
+            )
+        }
+    };
+    let query = parts.uri.query().unwrap_or_default().to_string();
+    keys::serve(shared, parts.method, key_path, query, parts.headers, body).await
+}
+
+/// Go's `ServeMux` answers a path that is not clean with a redirect to the
+/// clean one (301, the query kept).
+fn redirect_unclean(path: &str, uri: &Uri, method: &axum::http::Method) -> Option<Response> {
+    let mut clean = cairn_core::v2store::clean_path(path);
+    if path.ends_with('/') && clean != "/" {
+        clean.push('/');
+    }
+    if clean == path {
+        return None;
+    }
+    let location = match uri.query() {
+        Some(query) => format!("{clean}?{query}"),
+        None => clean.clone(),
+    };
+    let body = if *method == axum::http::Method::GET || *method == axum::http::Method::HEAD {
+        format!("<a href=\"{location}\">Moved Permanently</a>.\n\n")
+    } else {
+        String::new()
+    };
+    Some(
+        Response::builder()
+            .status(StatusCode::MOVED_PERMANENTLY)
+            .header("Location", location)
+            .header("Content-Type", "text/html; charset=utf-8")
+            .body(Body::from(body))
+            .expect("valid response"),
+    )
+}
+
+/// A URL path with its `%XX` escapes decoded (Go's `URL.Path`); `+` stays.
+fn percent_decode_path(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn bad_request(text: &str) -> Response {
+    (StatusCode::BAD_REQUEST, format!("400 Bad Request: {text}")).into_response()
+}
+
+/// Go's `http.Error(w, "Method Not Allowed", 405)` with etcd's `Allow`.
+pub fn method_not_allowed(allowed: &[&str]) -> Response {
+    Response::builder()
+        .status(StatusCode::METHOD_NOT_ALLOWED)
+        .header("Allow", allowed.join(","))
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .header("X-Content-Type-Options", "nosniff")
+        .body(Body::from("Method Not Allowed\n"))
+        .expect("valid response")
+}
+
+async fn not_found() -> Response {
+    Response::builder()
+        .status(StatusCode::NOT_FOUND)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .header("X-Content-Type-Options", "nosniff")
+        .body(Body::from("404 page not found\n"))
+        .expect("valid response")
+}
+
+async fn disabled() -> Response {
+    Response::builder()
+        .status(StatusCode::NOT_FOUND)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .header("X-Content-Type-Options", "nosniff")
+        .body(Body::from(
+            "404 page not found: the v2 API is off; start cairn with --enable-v2=true (ETCD_ENABLE_V2=true) to serve it\n",
+        ))
+        .expect("valid response")
+}
+
+/// The wall clock in unix milliseconds (TTLs are absolute times).
+pub fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_decode_and_unclean_ones_redirect() {
+        assert_eq!(
+            percent_decode_path("/v2/keys/a%20b+c").as_deref(),
+            Some("/v2/keys/a b+c")
+        );
+        assert_eq!(percent_decode_path("/v2/keys/%zz"), None);
+        let uri: Uri = "/v2/keys/a/../b?x=1".parse().unwrap();
+        let redirect = redirect_unclean("/v2/keys/a/../b", &uri, &axum::http::Method::GET).unwrap();
+        assert_eq!(redirect.status(), StatusCode::MOVED_PERMANENTLY);
+        assert_eq!(redirect.headers()["Location"], "/v2/keys/b?x=1");
+        assert!(redirect_unclean("/v2/keys/dir/", &uri, &axum::http::Method::PUT).is_none());
+        assert!(redirect_unclean("/v2/keys//x", &uri, &axum::http::Method::PUT).is_some());
+    }
+}
