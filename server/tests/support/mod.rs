@@ -10,6 +10,7 @@ pub mod certs;
 pub mod etcd;
 pub mod http;
 pub mod netfault;
+pub mod v2;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
