@@ -15,6 +15,7 @@ pub mod form;
 pub mod json;
 pub mod keys;
 pub mod members;
+pub mod proxy;
 
 use axum::body::Body;
 use axum::extract::Request;
