@@ -19,6 +19,9 @@ mod history;
 mod path;
 mod tree;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub use codec::put_v2_write;
