@@ -9,7 +9,32 @@
 //! Paths are cleaned as etcd's v2 store cleans them (`path.Clean` of
 //! `"/" + path`); keys in answers are absolute (`/foo/bar`), the root is `/`.
 
-// SKELETON: filled in by the v2 store work (see the module docs of each part).
+//! Parts: `tree` (nodes, lookups, the writes), `history` (the last events,
+//! watch matching), `codec` (the snapshot image and the log payload of a
+//! write), `error` (etcd's error table), `path` (cleaning, hidden names).
+
+mod codec;
+mod error;
+mod history;
+mod path;
+mod tree;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+pub use codec::put_v2_write;
+// Read by the member's proposal decoder.
+#[allow(unused_imports)]
+pub(crate) use codec::read_v2_write;
+pub use error::{
+    V2Error, ECODE_DIR_NOT_EMPTY, ECODE_EVENT_INDEX_CLEARED, ECODE_INVALID_FIELD,
+    ECODE_KEY_NOT_FOUND, ECODE_NODE_EXIST, ECODE_NOT_DIR, ECODE_NOT_FILE, ECODE_ROOT_READ_ONLY,
+    ECODE_TEST_FAILED,
+};
+pub use history::watch_matches;
+pub use path::clean_path;
 
 use crate::codec::CodecError;
 
@@ -75,35 +100,6 @@ pub struct V2Event {
     pub etcd_index: u64,
     /// A TTL refresh: in the history, but not sent to watchers.
     pub refresh: bool,
-}
-
-/// A v2 error as etcd reports it: `{"errorCode":..,"message":..,"cause":..,"index":..}`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct V2Error {
-    pub code: u16,
-    pub cause: String,
-    /// The store's index when the error happened.
-    pub index: u64,
-}
-
-impl V2Error {
-    pub fn new(code: u16, cause: impl Into<String>, index: u64) -> V2Error {
-        V2Error {
-            code,
-            cause: cause.into(),
-            index,
-        }
-    }
-
-    /// etcd's message for the code (v2error's table), e.g. 100 "Key not found".
-    pub fn message(&self) -> &'static str {
-        todo!()
-    }
-
-    /// The HTTP status etcd answers this error with (v2error's `StatusCode`).
-    pub fn http_status(&self) -> u16 {
-        todo!()
-    }
 }
 
 /// A replicated write of the v2 store (etcd's v2 `Request` after the HTTP
@@ -183,9 +179,58 @@ pub struct V2Stats {
     pub watchers: u64,
 }
 
-/// The v2 store.
+/// The deepest a node may sit (`/a` is depth 1). etcd has no limit; cairn
+/// refuses deeper keys with error 209 so that nothing (a recursive listing, a
+/// snapshot) nests without bound.
+pub const MAX_DEPTH: usize = 512;
+
+/// Expirations before 2000-01-01T00:00:00Z given to set and create mean
+/// "no TTL" (etcd's `minExpireTime`: a zero time that went through JSON).
+pub const MIN_EXPIRE_MS: i64 = 946_684_800_000;
+
+/// A node of the tree, stored under its full path.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct V2Store {}
+struct Node {
+    created_index: u64,
+    modified_index: u64,
+    expire_ms: Option<i64>,
+    kind: Kind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    Key(String),
+    /// The children's names.
+    Dir(BTreeSet<String>),
+}
+
+/// The v2 store.
+///
+/// The tree is flat: every node, the root `/` included, is in one map under
+/// its full path, and a directory keeps the names of its children, so no
+/// operation recurses over the tree (only a recursive listing, bounded by
+/// [`MAX_DEPTH`]). Equality compares the replicated state (tree, index,
+/// history), not the member-local statistics.
+#[derive(Clone, Debug)]
+pub struct V2Store {
+    nodes: BTreeMap<String, Node>,
+    index: u64,
+    history: VecDeque<V2Event>,
+    /// `(expire_ms, path)` of every node with a TTL.
+    ttl: BTreeSet<(i64, String)>,
+    stats: V2Stats,
+}
+
+impl PartialEq for V2Store {
+    fn eq(&self, other: &V2Store) -> bool {
+        self.nodes == other.nodes
+            && self.index == other.index
+            && self.history == other.history
+            && self.ttl == other.ttl
+    }
+}
+
+impl Eq for V2Store {}
 
 impl Default for V2Store {
     fn default() -> Self {
@@ -196,12 +241,24 @@ impl Default for V2Store {
 impl V2Store {
     /// An empty store: the root directory, index 0, empty history.
     pub fn new() -> V2Store {
-        todo!()
+        let root = Node {
+            created_index: 0,
+            modified_index: 0,
+            expire_ms: None,
+            kind: Kind::Dir(BTreeSet::new()),
+        };
+        V2Store {
+            nodes: BTreeMap::from([("/".to_owned(), root)]),
+            index: 0,
+            history: VecDeque::new(),
+            ttl: BTreeSet::new(),
+            stats: V2Stats::default(),
+        }
     }
 
     /// The store's current index (etcd's `CurrentIndex`).
     pub fn index(&self) -> u64 {
-        todo!()
+        self.index
     }
 
     /// Applies one replicated write. A write that succeeds takes the next
@@ -210,91 +267,68 @@ impl V2Store {
     /// event in order (possibly none); the others with exactly one event.
     /// Errors change nothing (beyond the fail counters).
     pub fn apply(&mut self, write: &V2Write) -> Result<Vec<V2Event>, V2Error> {
-        let _ = write;
-        todo!()
+        self.apply_write(write)
     }
 
     /// etcd's `store.Get`: a key, or a directory with its children
     /// (`recursive`: all the way down; `sorted`: by key). Hidden nodes
-    /// (names starting with `_`) are left out of listings.
+    /// (names starting with `_`) are left out of listings. Listings are
+    /// always sorted by key (etcd's are in map order unless sorted).
     pub fn get(&mut self, path: &str, recursive: bool, sorted: bool) -> Result<V2Event, V2Error> {
-        let _ = (path, recursive, sorted);
-        todo!()
+        let _ = sorted;
+        let answer = self.read(path, recursive);
+        match answer {
+            Ok(_) => self.stats.get_success += 1,
+            Err(_) => self.stats.get_fail += 1,
+        }
+        answer
     }
 
     /// The history's answer to a watch from `since` (etcd's
     /// `EventHistory.scan` as `store.Watch` calls it): `since` 0 means the
     /// next index. `Ok(Some(event))`: the first matching event at or after
-    /// `since`; `Ok(None)`: none yet (wait for a live one, see
-    /// [`watch_matches`]); `Err(401)`: `since` is older than the history.
+    /// `since`, its `etcd_index` the current index; `Ok(None)`: none yet
+    /// (wait for a live one, see [`watch_matches`]); `Err(401)`: `since` is
+    /// older than the history.
     pub fn watch_history(
         &self,
         path: &str,
         recursive: bool,
         since: u64,
     ) -> Result<Option<V2Event>, V2Error> {
-        let _ = (path, recursive, since);
-        todo!()
+        self.scan_history(path, recursive, since)
     }
 
     /// Whether any node has a TTL (the leader proposes `Expire` only then).
     pub fn has_ttl_keys(&self) -> bool {
-        todo!()
+        !self.ttl.is_empty()
     }
 
     /// The earliest expiration, if any.
     pub fn next_expiration_ms(&self) -> Option<i64> {
-        todo!()
+        self.ttl.first().map(|(at, _)| *at)
     }
 
     /// How many nodes the store holds (keys and directories, root excluded).
     pub fn node_count(&self) -> usize {
-        todo!()
+        self.nodes.len() - 1
     }
 
+    /// This member's counters (`watchers` is left to the caller, which
+    /// keeps the watchers).
     pub fn stats(&self) -> &V2Stats {
-        todo!()
+        &self.stats
     }
 
-    /// The store's image for a snapshot section: tree, index, history.
+    /// The store's image for a snapshot section: tree, index, history (not
+    /// the statistics, which are this member's own).
     pub fn encode(&self) -> Vec<u8> {
-        todo!()
+        self.encode_image()
     }
 
     /// Reads an image written by [`V2Store::encode`]; an empty input is an
     /// empty store (snapshots from before the v2 store).
     pub fn decode(bytes: &[u8]) -> Result<V2Store, CodecError> {
-        let _ = bytes;
-        todo!()
+        V2Store::decode_image(bytes)
     }
-}
-
-/// Whether a live event wakes a watcher of `path` (etcd's `watcher.notify`
-/// as `watcherHub.notify` calls it: the key itself, a key below a recursive
-/// watch, a deleted or expired directory above the watched key; hidden keys
-/// only when watched by their own path; refresh events never).
-pub fn watch_matches(event: &V2Event, path: &str, recursive: bool) -> bool {
-    let _ = (event, path, recursive);
-    todo!()
-}
-
-/// Cleans a path as etcd does (`path.Clean("/" + p)`).
-pub fn clean_path(path: &str) -> String {
-    let _ = path;
-    todo!()
-}
-
-/// Encodes a write into a log payload (layout documented in
-/// docs/peer-protocol.md, "Log payloads").
-pub fn put_v2_write(out: &mut Vec<u8>, write: &V2Write) {
-    let _ = (out, write);
-    todo!()
-}
-
-/// Decodes a write encoded by [`put_v2_write`] from `reader`.
-pub(crate) fn read_v2_write(
-    reader: &mut crate::codec::wire::Reader<'_>,
-) -> Result<V2Write, CodecError> {
-    let _ = reader;
-    todo!()
 }
