@@ -91,8 +91,8 @@ fn main() -> ExitCode {
     };
     // etcd's choice by the data directory: a member's stays a member, a
     // proxy's or an empty one follows --proxy.
-    let proxy = config.proxy != config::ProxyMode::Off
-        && !config.data_dir_path().join("member").exists();
+    let proxy =
+        config.proxy != config::ProxyMode::Off && !config.data_dir_path().join("member").exists();
     if config.proxy != config::ProxyMode::Off && !proxy {
         log.warn(
             "etcdmain",

@@ -60,6 +60,13 @@ pub fn routes(shared: Option<V2Shared>) -> Router {
             any(move |request: Request| serve_keys(keys.clone(), request)),
         )
         .route(
+            "/v2/keys/",
+            any({
+                let keys = shared.clone();
+                move |request: Request| serve_keys(keys.clone(), request)
+            }),
+        )
+        .route(
             "/v2/keys/{*rest}",
             any({
                 let keys = shared.clone();

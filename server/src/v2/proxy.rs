@@ -183,7 +183,11 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
 
 /// The peer URLs to ask for the membership: those of the cluster file if a
 /// previous run left one, otherwise `--initial-cluster`'s.
-fn initial_peer_urls(config: &Config, cluster_file: &Path, log: &Logger) -> Result<Vec<String>, String> {
+fn initial_peer_urls(
+    config: &Config,
+    cluster_file: &Path,
+    log: &Logger,
+) -> Result<Vec<String>, String> {
     match std::fs::read(cluster_file) {
         Ok(bytes) => {
             #[derive(serde::Deserialize)]
@@ -210,9 +214,9 @@ fn initial_peer_urls(config: &Config, cluster_file: &Path, log: &Logger) -> Resu
                         .to_string(),
                 );
             }
-            let cluster = config.initial_cluster_members().map_err(|e| {
-                format!("error setting up initial cluster: {e}")
-            })?;
+            let cluster = config
+                .initial_cluster_members()
+                .map_err(|e| format!("error setting up initial cluster: {e}"))?;
             let mut urls: Vec<String> = cluster
                 .members()
                 .values()
@@ -241,8 +245,12 @@ async fn refresh_loop(
     loop {
         let mut found = None;
         for url in &peer_urls {
-            match cairn_runtime_tokio::peer_members::fetch_members(url, security.as_ref(), dial_timeout)
-                .await
+            match cairn_runtime_tokio::peer_members::fetch_members(
+                url,
+                security.as_ref(),
+                dial_timeout,
+            )
+            .await
             {
                 Ok(cluster) => {
                     found = Some(cluster);
@@ -353,7 +361,16 @@ async fn forward(proxy: Proxy, request: Request) -> Response {
         .map_or("/", |p| p.as_str())
         .to_string();
     for endpoint in &endpoints {
-        match send(&proxy, endpoint, &parts.method, &path, &headers, body.clone()).await {
+        match send(
+            &proxy,
+            endpoint,
+            &parts.method,
+            &path,
+            &headers,
+            body.clone(),
+        )
+        .await
+        {
             Ok(response) => return response,
             Err(error) => {
                 proxy.log.warn(
@@ -391,7 +408,10 @@ async fn send(
     let (scheme, rest) = endpoint.split_once("://").unwrap_or(("http", endpoint));
     let authority = rest.split('/').next().unwrap_or(rest).to_string();
     let host = match authority.rsplit_once(':') {
-        Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        Some((host, _)) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
         None => authority.clone(),
     };
     let connect = async {
@@ -404,9 +424,7 @@ async fn send(
     let tcp = tokio::time::timeout(proxy.dial_timeout, connect)
         .await
         .map_err(|_| format!("dial tcp {authority}: i/o timeout"))??;
-    let mut builder = hyper::Request::builder()
-        .method(method.clone())
-        .uri(path);
+    let mut builder = hyper::Request::builder().method(method.clone()).uri(path);
     for (name, value) in headers {
         if name != axum::http::header::HOST {
             builder = builder.header(name, value);
@@ -443,5 +461,8 @@ where
         .map_err(|e| e.to_string())?;
     // Runs until the response body is read (a watch may stream for long).
     tokio::spawn(connection);
-    sender.send_request(request).await.map_err(|e| e.to_string())
+    sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())
 }
