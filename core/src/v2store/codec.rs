@@ -1,5 +1,5 @@
 //! The v2 store's snapshot image and the log payload of a [`V2Write`]
-//! (layouts in docs/peer-protocol.md, "v2 writes" and "v2 store image").
+//! (both layouts in docs/peer-protocol.md, "v2 writes").
 //!
 //! Both are canonical, as every cairn codec: whatever decodes re-encodes to
 //! the same bytes (the empty image aside, which is the empty store).

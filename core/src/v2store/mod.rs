@@ -21,6 +21,10 @@ mod tree;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_props;
+#[cfg(test)]
+mod tests_watch;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
