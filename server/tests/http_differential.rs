@@ -183,7 +183,11 @@ async fn health_and_unknown_paths_answer_as_etcd() {
             if *method == "HEAD" {
                 assert_eq!(etcds.status, answer.status, "etcd: {method} {path}");
             } else if path.starts_with("/v2/") {
-                assert_eq!(etcds.shape(), expected(method, path), "etcd: {method} {path}");
+                assert_eq!(
+                    etcds.shape(),
+                    expected(method, path),
+                    "etcd: {method} {path}"
+                );
                 assert_eq!(etcds.status, answer.status, "etcd: {method} {path}");
             } else {
                 assert_eq!(etcds.shape(), answer.shape(), "etcd: {method} {path}");

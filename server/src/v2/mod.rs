@@ -12,6 +12,7 @@
 //! 404 and says how to turn the API on.
 
 pub mod form;
+pub mod fuzz;
 pub mod json;
 pub mod keys;
 pub mod members;
@@ -127,7 +128,11 @@ async fn serve_keys(shared: V2Shared, request: Request) -> Response {
 
 /// Go's `ServeMux` answers a path that is not clean with a redirect to the
 /// clean one (301, the query kept).
-fn redirect_unclean(path: &str, uri: &Uri, method: &axum::http::Method) -> Option<Response> {
+pub(crate) fn redirect_unclean(
+    path: &str,
+    uri: &Uri,
+    method: &axum::http::Method,
+) -> Option<Response> {
     let mut clean = cairn_core::v2store::clean_path(path);
     if path.ends_with('/') && clean != "/" {
         clean.push('/');
@@ -155,7 +160,7 @@ fn redirect_unclean(path: &str, uri: &Uri, method: &axum::http::Method) -> Optio
 }
 
 /// A URL path with its `%XX` escapes decoded (Go's `URL.Path`); `+` stays.
-fn percent_decode_path(path: &str) -> Option<String> {
+pub(crate) fn percent_decode_path(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
