@@ -26,7 +26,7 @@ use crate::grpc::tokens::{TokenProvider, TOKEN_METADATA};
 pub const MAX_INPUT_BYTES: usize = 64 * 1024;
 
 /// The fuzz targets of this crate, as named in `fuzz/fuzz_targets/`.
-pub const TARGETS: [&str; 3] = ["grpc_request", "auth_token", "etcd_import"];
+pub const TARGETS: [&str; 4] = ["grpc_request", "auth_token", "etcd_import", "v2_request"];
 
 /// Runs the body of the target named `target` (one of [`TARGETS`]).
 ///
@@ -37,6 +37,7 @@ pub fn run(target: &str, data: &[u8]) {
         "grpc_request" => grpc_request(data),
         "auth_token" => auth_token(data),
         "etcd_import" => crate::backup::fuzz::etcd_import(capped(data)),
+        "v2_request" => crate::v2::fuzz::v2_request(capped(data)),
         other => panic!("no fuzz target {other:?} in cairn-server"),
     }
 }
@@ -300,6 +301,7 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "grpc_request" => request_seeds(),
         "auth_token" => token_seeds(),
         "etcd_import" => crate::backup::fuzz::seeds(),
+        "v2_request" => crate::v2::fuzz::seeds(),
         other => panic!("no fuzz target {other:?} in cairn-server"),
     };
     inputs

@@ -54,7 +54,8 @@ pub fn client_router(
     let http = Router::new()
         .route("/version", any(version))
         .merge(crate::v2::routes(v2))
-        .merge(metrics_routes(handle, metrics));
+        .merge(metrics_routes(handle, metrics))
+        .layer(axum::middleware::from_fn(cors));
     Router::new().fallback(move |request: Request| {
         let target = if !grpc::is_grpc(request.headers()) {
             Some(http.clone())
@@ -71,6 +72,29 @@ pub fn client_router(
             }
         }
     })
+}
+
+/// etcd's access controller on the client port's HTTP side: with
+/// `--cors` at its default `*`, every answer allows any origin, and
+/// `OPTIONS` (a browser's preflight) is answered 200 at once.
+async fn cors(request: Request, next: axum::middleware::Next) -> Response {
+    let preflight = request.method() == Method::OPTIONS;
+    let mut response = if preflight {
+        StatusCode::OK.into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        "Access-Control-Allow-Methods",
+        HeaderValue::from_static("POST, GET, OPTIONS, PUT, DELETE"),
+    );
+    headers.insert("Access-Control-Allow-Origin", HeaderValue::from_static("*"));
+    headers.insert(
+        "Access-Control-Allow-Headers",
+        HeaderValue::from_static("accept, content-type, authorization"),
+    );
+    response
 }
 
 /// Whether `path` names a method cairn does not serve of a service it does.

@@ -89,7 +89,22 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(cairn_server::run::run(config, log.clone())) {
+    // etcd's choice by the data directory: a member's stays a member, a
+    // proxy's or an empty one follows --proxy.
+    let proxy =
+        config.proxy != config::ProxyMode::Off && !config.data_dir_path().join("member").exists();
+    if config.proxy != config::ProxyMode::Off && !proxy {
+        log.warn(
+            "etcdmain",
+            "the data directory holds a member: starting the member, not the proxy",
+        );
+    }
+    let started = if proxy {
+        runtime.block_on(cairn_server::v2::proxy::run(config, log.clone()))
+    } else {
+        runtime.block_on(cairn_server::run::run(config, log.clone()))
+    };
+    match started {
         Ok(()) => ExitCode::SUCCESS,
         // etcd exits cleanly once it has been removed from its cluster.
         Err(reason) if reason == cairn_runtime_tokio::MEMBER_REMOVED => {

@@ -401,7 +401,7 @@ fn wall_clock_micros() -> u64 {
 
 /// Builds peer and client TLS from the flags, logging etcd's lines about
 /// them; refuses `https://` client URLs without a certificate.
-fn configure_tls(
+pub(crate) fn configure_tls(
     config: &Config,
     data_dir: &Path,
     log: &Logger,

@@ -133,7 +133,7 @@ fn reads_etcds_schema() {
     let refused = config.refused_settings();
     // Features cairn lacks where ignoring the setting would change what the
     // cluster does stop the start; tuning knobs are warned about.
-    for flag in ["--enable-v2", "--enable-pprof"] {
+    for flag in ["--enable-pprof"] {
         assert!(
             refused.iter().any(|line| line.starts_with(flag)),
             "{flag} missing from {refused:?}"

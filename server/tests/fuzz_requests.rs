@@ -118,3 +118,21 @@ fn seed_corpus_is_current() {
         "seed corpus out of date: {stale:?}\nrewrite it with: CAIRN_FUZZ_WRITE_CORPUS=1 cargo test -p cairn-server --test fuzz_requests -- seed_corpus_is_current"
     );
 }
+
+#[test]
+fn v2_requests_random_bytes_never_panic() {
+    run(
+        "v2_requests_random_bytes_never_panic",
+        random_bytes(128),
+        |bytes| fuzzing::run("v2_request", &bytes),
+    );
+}
+
+#[test]
+fn v2_requests_mutated_never_panic() {
+    run(
+        "v2_requests_mutated_never_panic",
+        mutated("v2_request"),
+        |bytes| fuzzing::run("v2_request", &bytes),
+    );
+}

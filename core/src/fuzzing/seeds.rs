@@ -218,6 +218,17 @@ fn proposals() -> Vec<Proposal> {
             revision: 12,
             physical: true,
         },
+        Op::V2(V2Write::CompareAndSwap {
+            path: "/message".into(),
+            prev_value: "hello".into(),
+            prev_index: 3,
+            value: "goodbye".into(),
+            expire_ms: Some(1_700_000_000_000),
+            refresh: false,
+        }),
+        Op::V2(V2Write::Expire {
+            now_ms: 1_700_000_000_000,
+        }),
         Op::LeaseGrant {
             id: 7,
             ttl_secs: 30,

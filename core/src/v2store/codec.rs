@@ -1,5 +1,5 @@
 //! The v2 store's snapshot image and the log payload of a [`V2Write`]
-//! (layouts in docs/peer-protocol.md, "v2 writes" and "v2 store image").
+//! (both layouts in docs/peer-protocol.md, "v2 writes").
 //!
 //! Both are canonical, as every cairn codec: whatever decodes re-encodes to
 //! the same bytes (the empty image aside, which is the empty store).
@@ -160,7 +160,6 @@ fn read_expiring_flags(
 }
 
 /// Decodes a write encoded by [`put_v2_write`] from `reader`.
-#[allow(dead_code)] // until the member's proposal decoder reads v2 writes
 pub(crate) fn read_v2_write(reader: &mut Reader<'_>) -> Result<V2Write, CodecError> {
     let offset = reader.offset();
     let tag = reader.u8("v2 write tag")?;
@@ -281,6 +280,11 @@ fn invalid(what: &'static str, offset: usize) -> CodecError {
 
 impl V2Store {
     pub(super) fn encode_image(&self) -> Vec<u8> {
+        if self.index == 0 {
+            // Nothing was ever written: the empty image (as in snapshots
+            // from before the v2 store).
+            return Vec::new();
+        }
         let mut out = vec![IMAGE_VERSION];
         put_varint(&mut out, self.index);
         put_varint(&mut out, self.node_count() as u64);
@@ -332,6 +336,14 @@ impl V2Store {
         let index = reader.varint("v2 store index")?;
         if index > i64::MAX as u64 {
             return Err(invalid("v2 store index (beyond i64::MAX)", offset));
+        }
+        if index == 0 {
+            // A store that never changed has the empty image, and only that
+            // one: an image decodes from one encoding only.
+            return Err(invalid(
+                "v2 store index 0 (the empty store's image is empty)",
+                offset,
+            ));
         }
         let mut store = V2Store::new();
         store.index = index;

@@ -19,6 +19,13 @@ mod history;
 mod path;
 mod tree;
 
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_props;
+#[cfg(test)]
+mod tests_watch;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub use codec::put_v2_write;

@@ -8,6 +8,12 @@ use super::spec::{FlagKind, FLAGS};
 pub const IMPLEMENTED_FLAGS: &[&str] = &[
     "name",
     "data-dir",
+    // The v2 API and the v2 proxy (server/src/v2/).
+    "enable-v2",
+    "proxy",
+    "proxy-failure-wait",
+    "proxy-refresh-interval",
+    "proxy-dial-timeout",
     "wal-dir",
     "listen-peer-urls",
     "listen-client-urls",
@@ -82,9 +88,7 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
 /// cluster does: set to anything but etcd's default, they stop the start,
 /// with why.
 pub const REFUSED_FLAGS: &[(&str, &str)] = &[
-    ("enable-v2", "the v2 API is not implemented yet; clients of it would get 404s"),
-    ("experimental-enable-v2v3", "the v2 API is not implemented yet"),
-    ("proxy", "the v2 proxy mode is not implemented yet; ignoring it would start a member instead of a proxy"),
+    ("experimental-enable-v2v3", "the v2 API emulated over the v3 store is not implemented; cairn's v2 API (--enable-v2) has its own store, as etcd's does without this flag"),
     ("cors", "the HTTP/JSON gateway is not implemented yet, and the CORS origins would not be enforced"),
     ("host-whitelist", "Host header checks are not implemented yet; ignoring them would accept any Host"),
     ("enable-pprof", "the /debug/pprof endpoints are not implemented"),
@@ -155,11 +159,11 @@ mod tests {
     #[test]
     fn names_each_unsupported_setting() {
         let mut config = Config::default();
-        config.set("enable-v2", "true").unwrap();
+        config.set("experimental-enable-v2v3", "/v2v3").unwrap();
         config
             .set("listen-client-urls", "unix://localhost:2379")
             .unwrap();
-        config.set("proxy", "on").unwrap();
+        config.set("cors", "http://example.com").unwrap();
         config
             .set("discovery", "http://127.0.0.1:4001/v2/keys/x")
             .unwrap();
@@ -169,10 +173,10 @@ mod tests {
         assert_eq!(refused.len(), 2, "{refused:?}");
         assert!(refused
             .iter()
-            .any(|s| s.starts_with("--enable-v2=true: the v2 API is not implemented")));
+            .any(|s| s.starts_with("--experimental-enable-v2v3=/v2v3: the v2 API emulated")));
         assert!(refused
             .iter()
-            .any(|s| s.starts_with("--proxy=on: the v2 proxy mode")));
+            .any(|s| s.starts_with("--cors=http://example.com: the HTTP/JSON gateway")));
         let warned = config.unsupported_settings();
         assert_eq!(
             warned,

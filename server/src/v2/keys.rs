@@ -23,7 +23,7 @@ const WATCH_ROUND_MS: u64 = 30_000;
 
 /// A parsed keys request.
 #[derive(Debug)]
-enum KeysRequest {
+pub(crate) enum KeysRequest {
     Read {
         path: String,
         recursive: bool,
@@ -95,7 +95,7 @@ pub async fn serve(
 }
 
 /// The form's request, with etcd's checks in etcd's order.
-fn parse(
+pub(crate) fn parse(
     method: &Method,
     key_path: &str,
     query: &str,

@@ -12,9 +12,11 @@
 //! 404 and says how to turn the API on.
 
 pub mod form;
+pub mod fuzz;
 pub mod json;
 pub mod keys;
 pub mod members;
+pub mod proxy;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -57,6 +59,13 @@ pub fn routes(shared: Option<V2Shared>) -> Router {
         .route(
             "/v2/keys",
             any(move |request: Request| serve_keys(keys.clone(), request)),
+        )
+        .route(
+            "/v2/keys/",
+            any({
+                let keys = shared.clone();
+                move |request: Request| serve_keys(keys.clone(), request)
+            }),
         )
         .route(
             "/v2/keys/{*rest}",
@@ -119,7 +128,11 @@ async fn serve_keys(shared: V2Shared, request: Request) -> Response {
 
 /// Go's `ServeMux` answers a path that is not clean with a redirect to the
 /// clean one (301, the query kept).
-fn redirect_unclean(path: &str, uri: &Uri, method: &axum::http::Method) -> Option<Response> {
+pub(crate) fn redirect_unclean(
+    path: &str,
+    uri: &Uri,
+    method: &axum::http::Method,
+) -> Option<Response> {
     let mut clean = cairn_core::v2store::clean_path(path);
     if path.ends_with('/') && clean != "/" {
         clean.push('/');
@@ -147,7 +160,7 @@ fn redirect_unclean(path: &str, uri: &Uri, method: &axum::http::Method) -> Optio
 }
 
 /// A URL path with its `%XX` escapes decoded (Go's `URL.Path`); `+` stays.
-fn percent_decode_path(path: &str) -> Option<String> {
+pub(crate) fn percent_decode_path(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
