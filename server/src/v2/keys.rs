@@ -271,7 +271,10 @@ fn answer_response(
     match answer {
         Ok((header, answer)) => match answer.result {
             V2Result::Event(event) => {
-                let created = event.action == V2Action::Create;
+                // etcd's `Event.IsCreated`: a create, or a set of a node
+                // that was not there.
+                let created = event.action == V2Action::Create
+                    || (event.action == V2Action::Set && event.prev_node.is_none());
                 let no_value = no_value
                     && matches!(
                         event.action,
