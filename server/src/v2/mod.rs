@@ -140,23 +140,68 @@ pub(crate) fn redirect_unclean(
     if clean == path {
         return None;
     }
+    // Go's `url.URL.String`: the path escaped again, the query as sent.
     let location = match uri.query() {
-        Some(query) => format!("{clean}?{query}"),
-        None => clean.clone(),
+        Some(query) => format!("{}?{query}", escape_path(&clean)),
+        None => escape_path(&clean),
     };
-    let body = if *method == axum::http::Method::GET || *method == axum::http::Method::HEAD {
-        format!("<a href=\"{location}\">Moved Permanently</a>.\n\n")
+    // Go's `http.Redirect`: the HTML body and its Content-Type only to a
+    // GET or HEAD.
+    let get_or_head =
+        *method == axum::http::Method::GET || *method == axum::http::Method::HEAD;
+    let body = if get_or_head {
+        format!(
+            "<a href=\"{}\">Moved Permanently</a>.\n\n",
+            html_escape(&location)
+        )
     } else {
         String::new()
     };
-    Some(
-        Response::builder()
-            .status(StatusCode::MOVED_PERMANENTLY)
-            .header("Location", location)
-            .header("Content-Type", "text/html; charset=utf-8")
-            .body(Body::from(body))
-            .expect("valid response"),
-    )
+    let mut builder = Response::builder()
+        .status(StatusCode::MOVED_PERMANENTLY)
+        .header("Location", location);
+    if get_or_head {
+        builder = builder.header("Content-Type", "text/html; charset=utf-8");
+    }
+    Some(builder.body(Body::from(body)).expect("valid response"))
+}
+
+/// A path escaped as Go's `url.URL.EscapedPath` does (`shouldEscape` in
+/// path mode): letters, digits, `-_.~` and `$&+,/:;=@` as they are, every
+/// other byte `%XX`.
+fn escape_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        match byte {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b'$'
+            | b'&'
+            | b'+'
+            | b','
+            | b'/'
+            | b':'
+            | b';'
+            | b'='
+            | b'@' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// Go's `htmlEscape` (`http.Redirect`'s body).
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
 }
 
 /// A URL path with its `%XX` escapes decoded (Go's `URL.Path`); `+` stays.
@@ -235,6 +280,17 @@ mod tests {
         assert_eq!(redirect.status(), StatusCode::MOVED_PERMANENTLY);
         assert_eq!(redirect.headers()["Location"], "/v2/keys/b?x=1");
         assert!(redirect_unclean("/v2/keys/dir/", &uri, &axum::http::Method::PUT).is_none());
+        // Go escapes the clean path again (etcd 3.4.23's answer).
+        let uri: Uri = "/v2/keys/x//a!b'(c)*$&+,:;=@%22%3C%3E?q=1&r=%22"
+            .parse()
+            .unwrap();
+        let decoded = percent_decode_path(uri.path()).unwrap();
+        let redirect = redirect_unclean(&decoded, &uri, &axum::http::Method::PUT).unwrap();
+        assert_eq!(
+            redirect.headers()["Location"],
+            "/v2/keys/x/a%21b%27%28c%29%2A$&+,:;=@%22%3C%3E?q=1&r=%22"
+        );
+        assert!(redirect.headers().get("Content-Type").is_none());
         assert!(redirect_unclean("/v2/keys//x", &uri, &axum::http::Method::PUT).is_some());
     }
 }
