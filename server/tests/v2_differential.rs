@@ -726,9 +726,10 @@ impl Session {
     }
 
     /// A watching etcdctl (`args`), in place before `then` (etcdctl
-    /// commands) run; recorded once its output holds `lines` lines (or
-    /// once it exits), then killed.
-    async fn etcdctl_watch(&mut self, args: &[&str], then: &[&[&str]], lines: usize) {
+    /// commands) run; recorded once it exits, or, given `lines` (a watch
+    /// that never ends), once its output holds that many lines, then
+    /// killed.
+    async fn etcdctl_watch(&mut self, args: &[&str], then: &[&[&str]], lines: Option<usize>) {
         let args = strings(args);
         let label = format!(
             "etcdctl {}  (in the background, then: {})",
@@ -750,7 +751,8 @@ impl Session {
             if let Ok(Some(_)) = background.child.try_wait() {
                 break background.wait(Duration::from_secs(1)).await;
             }
-            if background.stdout_text().lines().count() >= lines || Instant::now() > deadline {
+            let printed = background.stdout_text().lines().count();
+            if lines.is_some_and(|lines| printed >= lines) || Instant::now() > deadline {
                 // Let a partly written line end.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 break background.kill();
@@ -827,18 +829,18 @@ async fn etcdctl_section(s: &mut Session) {
     s.etcdctl(&["ls", "--sort", "--recursive", "/"]).await;
     s.etcdctl(&["ls", "/message"]).await;
     s.etcdctl(&["ls", "/notexist"]).await;
-    s.etcdctl_watch(&["watch", "/message"], &[&["set", "/message", "watched"]], 1)
+    s.etcdctl_watch(&["watch", "/message"], &[&["set", "/message", "watched"]], None)
         .await;
     s.etcdctl_watch(
         &["watch", "--recursive", "/"],
         &[&["set", "/message", "seen from the root"]],
-        2,
+        None,
     )
     .await;
     s.etcdctl_watch(
         &["watch", "--forever", "/message"],
         &[&["set", "/message", "one"], &["set", "/message", "two"]],
-        2,
+        Some(2),
     )
     .await;
     s.etcdctl_watch(
@@ -852,7 +854,7 @@ async fn etcdctl_section(s: &mut Session) {
             "echo change detected.",
         ],
         &[&["set", "/message", "three"]],
-        1,
+        Some(1),
     )
     .await;
     s.etcdctl(&["member", "list"]).await;
@@ -1123,12 +1125,34 @@ async fn keys_section(s: &mut Session) {
     s.http("GET", "/v2/keys/%zz", None).await;
     s.http("GET", "/v2/keys/a/../e", None).await;
     s.http("PUT", "/v2/keys//e", Some("value=1")).await;
+    s.http("GET", "/v2/keys/x//a%20b%3F/../c%C3%A9?q=1", None)
+        .await;
+    s.http("DELETE", "/v2/keys/x//a%20b%3F/../c%C3%A9?q=1", None)
+        .await;
+    s.http(
+        "GET",
+        "/v2/keys/x//a!b'(c)*$&+,:;=@%22%3C%3E%20%3F%25?q=1&r=%22",
+        None,
+    )
+    .await;
     // The root.
     s.put("/v2/keys", &[("value", "x")]).await;
     s.put("/v2/keys/", &[("value", "x")]).await;
     s.put("/v2/keys/", &[("dir", "true")]).await;
     s.http("DELETE", "/v2/keys/?recursive=true", None).await;
     s.http("DELETE", "/v2/keys/?dir=true", None).await;
+    let created = s.post("/v2/keys", &[("value", "in the root")]).await;
+    let key = Json::parse(&created.body)
+        .ok()
+        .and_then(|parsed| parsed.value.get("node")?.get("key")?.text())
+        .unwrap_or_default();
+    s.http_as(
+        "DELETE /v2/keys<the in-order key>".to_string(),
+        "DELETE",
+        &format!("/v2/keys{key}"),
+        None,
+    )
+    .await;
 
     // Methods.
     s.put("/v2/keys/message", &[("value", "head")]).await;
