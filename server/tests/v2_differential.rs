@@ -290,26 +290,44 @@ impl Norm {
         if !body.trim_start().starts_with('{') {
             return format!("{:?}", self.literals(body));
         }
-        let mut parsed = match Json::parse(body) {
-            Ok(parsed) => parsed,
-            Err(error) => return format!("<not JSON: {error}: {body:?}>"),
-        };
         let mut notes = String::new();
-        if serde_json::from_str::<serde_json::Value>(body).is_err() {
+        let documents = serde_json::Deserializer::from_str(body).into_iter::<serde_json::Value>();
+        if documents.into_iter().any(|document| document.is_err()) {
             notes.push_str(" <serde_json rejects it>");
         }
-        if target.starts_with("/v2/stats/") {
-            blank_numbers(&mut parsed.value);
-        }
-        if !target.contains("sorted=true") {
-            sort_nodes(&mut parsed.value);
-        }
         let live = !target.contains("wait=true");
-        self.json(&mut parsed.value, live);
-        if parsed.spaced {
-            notes.push_str(" <whitespace between tokens>");
+        // One JSON document, or several (a `stream=true` watch).
+        let mut out = String::new();
+        let mut text = body.to_string();
+        loop {
+            let mut parsed = match Json::parse(&text) {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    out.push_str(&format!("<not JSON: {error}: {text:?}>"));
+                    return out;
+                }
+            };
+            if target.starts_with("/v2/stats/") {
+                blank_numbers(&mut parsed.value);
+            }
+            if !target.contains("sorted=true") {
+                sort_nodes(&mut parsed.value);
+            }
+            self.json(&mut parsed.value, live);
+            out.push_str(&parsed.value.to_string());
+            if parsed.spaced {
+                out.push_str(" <whitespace between tokens>");
+            }
+            let next = parsed.rest.trim_start();
+            if next.starts_with('{') {
+                let between = &parsed.rest[..parsed.rest.len() - next.len()];
+                out.push_str(&format!(" then {between:?} then "));
+                text = next.to_string();
+                continue;
+            }
+            out.push_str(&format!("{notes} then {:?}", parsed.rest));
+            return out;
         }
-        format!("{}{notes} then {:?}", parsed.value, parsed.rest)
     }
 
     fn answer(&mut self, answer: &Answer, target: &str) -> String {
@@ -814,6 +832,14 @@ async fn etcdctl_section(s: &mut Session) {
     s.etcdctl(&["get", "/dir"]).await;
     s.etcdctl(&["rm", "--recursive", "/dir"]).await;
     s.etcdctl(&["rmdir", "/notexist"]).await;
+    s.etcdctl(&["mkdir", "--ttl", "100", "/tdir"]).await;
+    s.etcdctl(&["updatedir", "--ttl", "200", "/tdir"]).await;
+    s.etcdctl(&["updatedir", "--ttl", "200", "/notexist"]).await;
+    s.etcdctl(&["setdir", "/sdir"]).await;
+    s.etcdctl(&["setdir", "/sdir"]).await;
+    s.etcdctl(&["set", "/sdir", "x"]).await;
+    s.etcdctl(&["rmdir", "/sdir"]).await;
+    s.etcdctl(&["rmdir", "/tdir"]).await;
     // "gone 3 s later", and the 5 s TTL's key too.
     s.poll_status("/v2/keys/message", 404, Duration::from_secs(8))
         .await;
@@ -909,21 +935,51 @@ async fn keys_section(s: &mut Session) {
     s.put("/v2/keys/foo", &[("refresh", "true")]).await;
     s.delete("/v2/keys/foo").await;
 
-    // A key expiring: the GET after it, and the watch that saw it.
+    // A key and a directory expiring: the GETs after, and the watches
+    // that saw it (on the key, on the directory, on a key inside it).
     let set = s
         .put("/v2/keys/short", &[("value", "gone"), ("ttl", "1")])
         .await;
     let short = node_index(&set, "modifiedIndex");
-    let target = format!("/v2/keys/short?wait=true&waitIndex={}", short + 1);
-    let pending = s.start_wait(&target).await;
+    let tdir = s
+        .put("/v2/keys/tdir", &[("dir", "true"), ("ttl", "1")])
+        .await;
+    let tdir_index = node_index(&tdir, "modifiedIndex");
+    s.put("/v2/keys/tdir/child", &[("value", "c")]).await;
+    let short_target = format!("/v2/keys/short?wait=true&waitIndex={}", short + 1);
+    let short_wait = s.start_wait(&short_target).await;
+    let tdir_target = format!(
+        "/v2/keys/tdir?wait=true&recursive=true&waitIndex={}",
+        tdir_index + 2
+    );
+    let tdir_wait = s.start_wait(&tdir_target).await;
+    let child_target = "/v2/keys/tdir/child?wait=true";
+    let child_wait = s.start_wait(child_target).await;
     s.poll_status("/v2/keys/short", 404, Duration::from_secs(6))
         .await;
+    s.poll_status("/v2/keys/tdir", 404, Duration::from_secs(6))
+        .await;
     s.get("/v2/keys/short").await;
+    s.get("/v2/keys/tdir").await;
+    s.get("/v2/keys/tdir/child").await;
     s.finish_wait(
         "GET /v2/keys/short?wait=true&waitIndex=<the TTL set's index + 1> (started before the expiry)"
             .to_string(),
-        &target,
-        pending,
+        &short_target,
+        short_wait,
+    )
+    .await;
+    s.finish_wait(
+        "GET /v2/keys/tdir?wait=true&recursive=true&waitIndex=<after its child's set> (started before the expiry)"
+            .to_string(),
+        &tdir_target,
+        tdir_wait,
+    )
+    .await;
+    s.finish_wait(
+        format!("GET {child_target} (started before its directory's expiry)"),
+        child_target,
+        child_wait,
     )
     .await;
     let target = format!("/v2/keys/short?wait=true&waitIndex={short}");
@@ -934,6 +990,47 @@ async fn keys_section(s: &mut Session) {
         None,
     )
     .await;
+
+    // A key's watch sees its directory deleted; a recursive watch does not
+    // see hidden nodes; `stream=true` sends every event.
+    s.put("/v2/keys/p/c", &[("value", "1")]).await;
+    let target = "/v2/keys/p/c?wait=true";
+    let pending = s.start_wait(target).await;
+    s.delete("/v2/keys/p?recursive=true").await;
+    s.finish_wait(format!("GET {target} (then its directory deleted)"), target, pending)
+        .await;
+    s.put("/v2/keys/hw", &[("dir", "true")]).await;
+    let target = "/v2/keys/hw?wait=true&recursive=true";
+    let pending = s.start_wait(target).await;
+    let hidden = s.put("/v2/keys/hw/_h", &[("value", "hidden")]).await;
+    s.put("/v2/keys/hw/v", &[("value", "seen")]).await;
+    s.finish_wait(format!("GET {target}"), target, pending).await;
+    let target = format!(
+        "/v2/keys/hw/_h?wait=true&waitIndex={}",
+        node_index(&hidden, "modifiedIndex")
+    );
+    s.http_as(
+        "GET /v2/keys/hw/_h?wait=true&waitIndex=<its set's index>".to_string(),
+        "GET",
+        &target,
+        None,
+    )
+    .await;
+    s.delete("/v2/keys/hw?recursive=true").await;
+    let target = "/v2/keys/streamed?wait=true&stream=true";
+    let pending = s.start_wait(target).await;
+    s.put("/v2/keys/streamed", &[("value", "a")]).await;
+    s.put("/v2/keys/streamed", &[("value", "b")]).await;
+    let answer = match pending {
+        Ok(pending) => pending.read_lines(2, Duration::from_secs(8)).await,
+        Err(error) => Err(error),
+    };
+    s.record_answer(
+        format!("GET {target} (two events, then the client leaves)"),
+        target,
+        answer,
+    );
+    s.delete("/v2/keys/streamed").await;
 
     // One-shot waits: started, then the write.
     let target = "/v2/keys/message?wait=true";

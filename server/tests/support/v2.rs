@@ -189,25 +189,32 @@ impl Connection {
         }
     }
 
+    /// The next chunk of a chunked body; None after the last.
+    async fn read_chunk(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let line = self.read_line().await?;
+        let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| invalid(format!("chunk size {line:?}")))?;
+        if size == 0 {
+            // Trailers, up to an empty line.
+            while !self.read_line().await?.is_empty() {}
+            return Ok(None);
+        }
+        while self.buf.len() < size + 2 {
+            if !self.fill().await? {
+                return Err(invalid("the connection closed inside a chunk"));
+            }
+        }
+        let chunk = self.buf.drain(..size).collect();
+        self.buf.drain(..2);
+        Ok(Some(chunk))
+    }
+
     async fn read_chunked(&mut self) -> std::io::Result<Vec<u8>> {
         let mut body = Vec::new();
-        loop {
-            let line = self.read_line().await?;
-            let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| invalid(format!("chunk size {line:?}")))?;
-            if size == 0 {
-                // Trailers, up to an empty line.
-                while !self.read_line().await?.is_empty() {}
-                return Ok(body);
-            }
-            while self.buf.len() < size + 2 {
-                if !self.fill().await? {
-                    return Err(invalid("the connection closed inside a chunk"));
-                }
-            }
-            body.extend(self.buf.drain(..size));
-            self.buf.drain(..2);
+        while let Some(chunk) = self.read_chunk().await? {
+            body.extend(chunk);
         }
+        Ok(body)
     }
 
     /// One request and its answer on this (kept-alive) connection.
@@ -275,6 +282,46 @@ impl Pending {
         tokio::time::timeout(TIMEOUT, start)
             .await
             .map_err(|_| timed_out(&format!("GET {target}")))?
+    }
+
+    /// Reads the body as it comes until it holds `lines` newlines (or
+    /// ends), within `within`; the connection is closed after (a client
+    /// that leaves a `stream=true` watch).
+    pub async fn read_lines(mut self, lines: usize, within: Duration) -> std::io::Result<Answer> {
+        let chunked = self
+            .head
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        let connection = &mut self.connection;
+        let read = async {
+            let mut body = Vec::new();
+            while body.iter().filter(|&&b| b == b'\n').count() < lines {
+                if chunked {
+                    match connection.read_chunk().await? {
+                        Some(chunk) => body.extend(chunk),
+                        None => break,
+                    }
+                } else {
+                    body.append(&mut connection.buf);
+                    if !connection.fill().await? {
+                        body.append(&mut connection.buf);
+                        break;
+                    }
+                }
+            }
+            if !chunked {
+                body.append(&mut connection.buf);
+            }
+            String::from_utf8(body).map_err(|e| invalid(format!("body not UTF-8: {e}")))
+        };
+        let body = tokio::time::timeout(within, read)
+            .await
+            .map_err(|_| timed_out("the stream's events"))??;
+        Ok(Answer {
+            status: self.head.status,
+            headers: self.head.headers,
+            body,
+        })
     }
 
     /// Reads the body, within `within`.
