@@ -283,25 +283,29 @@ fn answer_response(
                             | V2Action::Create
                             | V2Action::Update
                     );
-                let body = if head {
-                    String::new()
-                } else {
-                    json::event(&event, wall_clock_ms(), no_value)
-                };
+                let body = json::event(&event, wall_clock_ms(), no_value);
                 let status = if created {
                     StatusCode::CREATED
                 } else {
                     StatusCode::OK
                 };
-                event_headers(
+                let builder = event_headers(
                     Response::builder().status(status),
                     cluster_id,
                     event.etcd_index,
                     answer.raft_index,
                     header.raft_term,
-                )
-                .body(Body::from(body))
-                .expect("valid response")
+                );
+                if head {
+                    // Go counts the body a handler writes to a HEAD, then
+                    // drops it.
+                    builder
+                        .header(axum::http::header::CONTENT_LENGTH, body.len())
+                        .body(Body::empty())
+                        .expect("valid response")
+                } else {
+                    builder.body(Body::from(body)).expect("valid response")
+                }
             }
             _ => error_response(
                 cluster_id,
