@@ -639,7 +639,28 @@ impl Session {
         form: Option<&str>,
     ) -> Answer {
         let answer = v2::request(self.port(), method, target, form).await;
-        self.record_answer(label, target, answer)
+        if method != "HEAD" {
+            return self.record_answer(label, target, answer);
+        }
+        // A HEAD's Content-Length is the GET's body's (Go counts what the
+        // handler writes, then drops it).
+        let get = v2::request(self.port(), "GET", target, None).await;
+        let answer = self.record_answer(label, target, answer);
+        let length = answer.header("content-length").unwrap_or("none").to_string();
+        let note = match get {
+            Ok(get) if get.body.len().to_string() == length => {
+                "content-length: the GET's body's".to_string()
+            }
+            Ok(get) => format!(
+                "content-length: {length}, the GET's body: {} bytes",
+                get.body.len()
+            ),
+            Err(error) => format!("<no answer to the GET: {error}>"),
+        };
+        if let Some(step) = self.steps.last_mut() {
+            step.norm.push_str(&format!("\n{note}"));
+        }
+        answer
     }
 
     async fn get(&mut self, target: &str) -> Answer {
@@ -1345,6 +1366,7 @@ async fn cluster_section(s: &mut Session) {
     s.get("/v2/members").await;
     s.get("/v2/members/leader").await;
     s.get("/v2/machines").await;
+    s.http("HEAD", "/v2/machines", None).await;
     s.get("/v2/stats/store").await;
     s.get("/v2/keys").await;
     s.get("/v2/keys/").await;
