@@ -1378,6 +1378,25 @@ async fn cluster_section(s: &mut Session) {
 async fn run(mut session: Session) -> (Session, Duration) {
     let started = Instant::now();
     session.learn_ids().await;
+    // The fresh store: its root and its index (above 0 in etcd, whose v2
+    // store holds the members and the cluster version). Its indexes are
+    // forgotten after, so that a difference here does not shift the order
+    // of every index after.
+    let root = session.get("/v2/keys/").await;
+    session.get("/v2/keys/notexist").await;
+    session.norm.indexes.clear();
+    let fresh = root
+        .header("x-etcd-index")
+        .and_then(|index| index.parse::<u64>().ok());
+    session.record(
+        "the fresh store's X-Etcd-Index".to_string(),
+        match fresh {
+            Some(0) => "0".to_string(),
+            Some(_) => "above 0".to_string(),
+            None => "<none>".to_string(),
+        },
+        format!("{fresh:?}"),
+    );
     etcdctl_section(&mut session).await;
     keys_section(&mut session).await;
     history_section(&mut session).await;
