@@ -147,8 +147,7 @@ pub(crate) fn redirect_unclean(
     };
     // Go's `http.Redirect`: the HTML body and its Content-Type only to a
     // GET or HEAD.
-    let get_or_head =
-        *method == axum::http::Method::GET || *method == axum::http::Method::HEAD;
+    let get_or_head = *method == axum::http::Method::GET || *method == axum::http::Method::HEAD;
     let body = if get_or_head {
         format!(
             "<a href=\"{}\">Moved Permanently</a>.\n\n",
