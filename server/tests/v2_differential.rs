@@ -411,7 +411,12 @@ fn raw(answer: &Answer) -> String {
         .iter()
         .map(|(n, v)| format!("{n}: {v}"))
         .collect();
-    format!("{}\n{}\n\n{:?}", answer.status, headers.join("\n"), answer.body)
+    format!(
+        "{}\n{}\n\n{:?}",
+        answer.status,
+        headers.join("\n"),
+        answer.body
+    )
 }
 
 /// The node's `field` (`modifiedIndex`, `createdIndex`) of an event's body.
@@ -431,11 +436,14 @@ struct Outcome {
     stderr: String,
 }
 
+/// What a process printed so far, filled by a reader thread.
+type Output = Arc<Mutex<Vec<u8>>>;
+
 /// An etcdctl running in the background, its output collected by threads.
 struct Background {
     child: Child,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
+    stdout: Output,
+    stderr: Output,
     readers: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -453,7 +461,7 @@ impl Background {
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let mut readers = Vec::new();
-        let pipes: [(Box<dyn Read + Send>, &Arc<Mutex<Vec<u8>>>); 2] = [
+        let pipes: [(Box<dyn Read + Send>, &Output); 2] = [
             (Box::new(child.stdout.take().expect("stdout")), &stdout),
             (Box::new(child.stderr.take().expect("stderr")), &stderr),
         ];
@@ -511,9 +519,8 @@ impl Background {
         for reader in self.readers {
             let _ = reader.join();
         }
-        let text = |sink: &Arc<Mutex<Vec<u8>>>| {
-            String::from_utf8_lossy(&sink.lock().expect("output")).to_string()
-        };
+        let text =
+            |sink: &Output| String::from_utf8_lossy(&sink.lock().expect("output")).to_string();
         Outcome {
             code,
             stdout: text(&self.stdout),
@@ -577,9 +584,14 @@ impl Session {
     /// Learns the member ID and the cluster ID (not a step).
     async fn learn_ids(&mut self) {
         if let Ok(answer) = v2::request(self.port(), "GET", "/v2/members", None).await {
-            let id = Json::parse(&answer.body)
-                .ok()
-                .and_then(|p| p.value.get("members")?.clone().into_first()?.get("id")?.text());
+            let id = Json::parse(&answer.body).ok().and_then(|p| {
+                p.value
+                    .get("members")?
+                    .clone()
+                    .into_first()?
+                    .get("id")?
+                    .text()
+            });
             if let Some(id) = id.filter(|id| id.len() >= 8) {
                 self.norm.literals.push((id, "<member-id>".to_string()));
             }
@@ -646,7 +658,10 @@ impl Session {
         // handler writes, then drops it).
         let get = v2::request(self.port(), "GET", target, None).await;
         let answer = self.record_answer(label, target, answer);
-        let length = answer.header("content-length").unwrap_or("none").to_string();
+        let length = answer
+            .header("content-length")
+            .unwrap_or("none")
+            .to_string();
         let note = match get {
             Ok(get) if get.body.len().to_string() == length => {
                 "content-length: the GET's body's".to_string()
@@ -715,7 +730,11 @@ impl Session {
         let answer = v2::request(self.port(), "GET", "/v2/stats/store", None)
             .await
             .ok()?;
-        Json::parse(&answer.body).ok()?.value.get("watchers")?.uint()
+        Json::parse(&answer.body)
+            .ok()?
+            .value
+            .get("watchers")?
+            .uint()
     }
 
     /// Waits (within 2 s) until more than `before` watchers are counted: an
@@ -825,10 +844,22 @@ async fn etcdctl_section(s: &mut Session) {
     s.etcdctl(&["set", "/tempkey", "gone with wind", "--ttl", "5"])
         .await;
     s.etcdctl(&["-o", "extended", "get", "/tempkey"]).await;
-    s.etcdctl(&["set", "--swap-with-value", "hello, world", "/message", "goodbye, etcd"])
-        .await;
-    s.etcdctl(&["set", "--swap-with-value", "hello, etcd", "/message", "goodbye, etcd"])
-        .await;
+    s.etcdctl(&[
+        "set",
+        "--swap-with-value",
+        "hello, world",
+        "/message",
+        "goodbye, etcd",
+    ])
+    .await;
+    s.etcdctl(&[
+        "set",
+        "--swap-with-value",
+        "hello, etcd",
+        "/message",
+        "goodbye, etcd",
+    ])
+    .await;
     s.etcdctl(&["mk", "/foo", "bar"]).await;
     s.etcdctl(&["mk", "/foo", "bar"]).await;
     s.etcdctl(&["mk", "--in-order", "/queue", "job1"]).await;
@@ -876,8 +907,12 @@ async fn etcdctl_section(s: &mut Session) {
     s.etcdctl(&["ls", "--sort", "--recursive", "/"]).await;
     s.etcdctl(&["ls", "/message"]).await;
     s.etcdctl(&["ls", "/notexist"]).await;
-    s.etcdctl_watch(&["watch", "/message"], &[&["set", "/message", "watched"]], None)
-        .await;
+    s.etcdctl_watch(
+        &["watch", "/message"],
+        &[&["set", "/message", "watched"]],
+        None,
+    )
+    .await;
     s.etcdctl_watch(
         &["watch", "--recursive", "/"],
         &[&["set", "/message", "seen from the root"]],
@@ -922,8 +957,11 @@ async fn keys_section(s: &mut Session) {
     s.get("/v2/keys/message?quorum=true").await;
 
     // Values and keys that need escaping.
-    s.put("/v2/keys/html", &[("value", "<a href=\"x\">&amp;</a> é \u{2028} \\")])
-        .await;
+    s.put(
+        "/v2/keys/html",
+        &[("value", "<a href=\"x\">&amp;</a> é \u{2028} \\")],
+    )
+    .await;
     s.get("/v2/keys/html").await;
     s.put("/v2/keys/with%20space", &[("value", "a b+c")]).await;
     s.get("/v2/keys/with%20space").await;
@@ -939,20 +977,26 @@ async fn keys_section(s: &mut Session) {
     s.http("PUT", "/v2/keys/anotherdir?dir=true", None).await;
 
     // TTLs.
-    s.put("/v2/keys/foo", &[("value", "bar"), ("ttl", "5")]).await;
+    s.put("/v2/keys/foo", &[("value", "bar"), ("ttl", "5")])
+        .await;
     s.get("/v2/keys/foo").await;
     s.put("/v2/keys/foo", &[("value", "bar")]).await;
     s.get("/v2/keys/foo").await;
-    s.put("/v2/keys/foo", &[("value", "bar"), ("ttl", "100")]).await;
+    s.put("/v2/keys/foo", &[("value", "bar"), ("ttl", "100")])
+        .await;
     s.put(
         "/v2/keys/foo",
         &[("ttl", "200"), ("refresh", "true"), ("prevExist", "true")],
     )
     .await;
     s.get("/v2/keys/foo").await;
-    s.put("/v2/keys/foo", &[("ttl", ""), ("value", "bar")]).await;
-    s.put("/v2/keys/foo", &[("refresh", "true"), ("ttl", "5"), ("value", "x")])
+    s.put("/v2/keys/foo", &[("ttl", ""), ("value", "bar")])
         .await;
+    s.put(
+        "/v2/keys/foo",
+        &[("refresh", "true"), ("ttl", "5"), ("value", "x")],
+    )
+    .await;
     s.put("/v2/keys/foo", &[("refresh", "true")]).await;
     s.delete("/v2/keys/foo").await;
 
@@ -1018,14 +1062,19 @@ async fn keys_section(s: &mut Session) {
     let target = "/v2/keys/p/c?wait=true";
     let pending = s.start_wait(target).await;
     s.delete("/v2/keys/p?recursive=true").await;
-    s.finish_wait(format!("GET {target} (then its directory deleted)"), target, pending)
-        .await;
+    s.finish_wait(
+        format!("GET {target} (then its directory deleted)"),
+        target,
+        pending,
+    )
+    .await;
     s.put("/v2/keys/hw", &[("dir", "true")]).await;
     let target = "/v2/keys/hw?wait=true&recursive=true";
     let pending = s.start_wait(target).await;
     let hidden = s.put("/v2/keys/hw/_h", &[("value", "hidden")]).await;
     s.put("/v2/keys/hw/v", &[("value", "seen")]).await;
-    s.finish_wait(format!("GET {target}"), target, pending).await;
+    s.finish_wait(format!("GET {target}"), target, pending)
+        .await;
     let target = format!(
         "/v2/keys/hw/_h?wait=true&waitIndex={}",
         node_index(&hidden, "modifiedIndex")
@@ -1057,7 +1106,8 @@ async fn keys_section(s: &mut Session) {
     let target = "/v2/keys/message?wait=true";
     let pending = s.start_wait(target).await;
     s.put("/v2/keys/message", &[("value", "waited for")]).await;
-    s.finish_wait(format!("GET {target}"), target, pending).await;
+    s.finish_wait(format!("GET {target}"), target, pending)
+        .await;
 
     // Directories.
     let dir = s.put("/v2/keys/dir", &[("dir", "true")]).await;
@@ -1078,11 +1128,13 @@ async fn keys_section(s: &mut Session) {
     let target = "/v2/keys/dir?recursive=true&wait=true";
     let pending = s.start_wait(target).await;
     s.put("/v2/keys/dir/sub/deep", &[("value", "d")]).await;
-    s.finish_wait(format!("GET {target}"), target, pending).await;
+    s.finish_wait(format!("GET {target}"), target, pending)
+        .await;
     let target = "/v2/keys/dir/sub?wait=true&recursive=true";
     let pending = s.start_wait(target).await;
     s.delete("/v2/keys/dir/sub/deep").await;
-    s.finish_wait(format!("GET {target}"), target, pending).await;
+    s.finish_wait(format!("GET {target}"), target, pending)
+        .await;
     let target = format!("/v2/keys/dir?wait=true&recursive=true&waitIndex={dir_index}");
     s.http_as(
         "GET /v2/keys/dir?wait=true&recursive=true&waitIndex=<the dir's createdIndex>".to_string(),
@@ -1120,10 +1172,14 @@ async fn keys_section(s: &mut Session) {
     s.put("/v2/keys/empty", &[("dir", "true")]).await;
     s.get("/v2/keys/empty").await;
     s.delete("/v2/keys/empty?dir=true").await;
-    s.put("/v2/keys/empty", &[("dir", "true"), ("ttl", "100")]).await;
-    s.get("/v2/keys/empty").await;
-    s.put("/v2/keys/empty", &[("dir", "true"), ("prevExist", "true"), ("ttl", "")])
+    s.put("/v2/keys/empty", &[("dir", "true"), ("ttl", "100")])
         .await;
+    s.get("/v2/keys/empty").await;
+    s.put(
+        "/v2/keys/empty",
+        &[("dir", "true"), ("prevExist", "true"), ("ttl", "")],
+    )
+    .await;
     s.delete("/v2/keys/empty?recursive=true").await;
     s.delete("/v2/keys/dir?recursive=true").await;
     s.get("/v2/keys/dir").await;
@@ -1134,8 +1190,11 @@ async fn keys_section(s: &mut Session) {
     let one_index = node_index(&one, "modifiedIndex");
     s.put("/v2/keys/cas", &[("value", "two"), ("prevValue", "one")])
         .await;
-    s.put("/v2/keys/cas", &[("value", "three"), ("prevValue", "wrong")])
-        .await;
+    s.put(
+        "/v2/keys/cas",
+        &[("value", "three"), ("prevValue", "wrong")],
+    )
+    .await;
     let label = |text: &str| text.to_string();
     let target = "/v2/keys/cas";
     s.http_as(
@@ -1167,7 +1226,9 @@ async fn keys_section(s: &mut Session) {
         label("PUT /v2/keys/cas  form: value=five&prevValue=four&prevIndex=<its modifiedIndex>"),
         "PUT",
         target,
-        Some(&format!("value=five&prevValue=four&prevIndex={swapped_index}")),
+        Some(&format!(
+            "value=five&prevValue=four&prevIndex={swapped_index}"
+        )),
     )
     .await;
     s.put("/v2/keys/cas", &[("value", "x"), ("prevExist", "false")])
@@ -1188,7 +1249,11 @@ async fn keys_section(s: &mut Session) {
         .await;
     s.put(
         "/v2/keys/new",
-        &[("value", "z"), ("prevExist", "true"), ("noValueOnSuccess", "true")],
+        &[
+            ("value", "z"),
+            ("prevExist", "true"),
+            ("noValueOnSuccess", "true"),
+        ],
     )
     .await;
     s.http("DELETE", "/v2/keys/cas?prevValue=wrong", None).await;
@@ -1230,16 +1295,22 @@ async fn keys_section(s: &mut Session) {
     // The form's errors, in etcd's order of checks.
     s.put("/v2/keys/e", &[("value", "x"), ("ttl", "abc")]).await;
     s.put("/v2/keys/e", &[("value", "x"), ("ttl", "-1")]).await;
-    s.put("/v2/keys/e", &[("value", "x"), ("prevIndex", "x")]).await;
-    s.put("/v2/keys/e", &[("value", "x"), ("prevValue", "")]).await;
+    s.put("/v2/keys/e", &[("value", "x"), ("prevIndex", "x")])
+        .await;
+    s.put("/v2/keys/e", &[("value", "x"), ("prevValue", "")])
+        .await;
     s.put("/v2/keys/e", &[("wait", "true")]).await;
-    s.put("/v2/keys/e", &[("value", "x"), ("dir", "maybe")]).await;
+    s.put("/v2/keys/e", &[("value", "x"), ("dir", "maybe")])
+        .await;
     s.get("/v2/keys/e?recursive=maybe").await;
     s.get("/v2/keys/e?wait=true&waitIndex=x").await;
     s.http("PUT", "/v2/keys/e", Some("value=%zz")).await;
     s.http("PUT", "/v2/keys/e?value=%zz", None).await;
-    s.put("/v2/keys/e", &[("value", "x"), ("ttl", "abc"), ("prevIndex", "x")])
-        .await;
+    s.put(
+        "/v2/keys/e",
+        &[("value", "x"), ("ttl", "abc"), ("prevIndex", "x")],
+    )
+    .await;
     s.http("GET", "/v2/keys/%zz", None).await;
     s.http("GET", "/v2/keys/a/../e", None).await;
     s.http("PUT", "/v2/keys//e", Some("value=1")).await;
@@ -1290,7 +1361,11 @@ async fn history_section(s: &mut Session) {
         Ok(mut connection) => {
             for i in 0..1010 {
                 let answer = connection
-                    .exchange("PUT", "/v2/keys/flood", Some(&form(&[("value", &i.to_string())])))
+                    .exchange(
+                        "PUT",
+                        "/v2/keys/flood",
+                        Some(&form(&[("value", &i.to_string())])),
+                    )
                     .await;
                 match answer {
                     Ok(answer) if answer.status == 200 || answer.status == 201 => {}
@@ -1341,7 +1416,9 @@ async fn history_section(s: &mut Session) {
     });
     s.record(
         "the 401's history window".to_string(),
-        window.clone().unwrap_or_else(|| "<no window in the answer>".to_string()),
+        window
+            .clone()
+            .unwrap_or_else(|| "<no window in the answer>".to_string()),
         cleared.body.clone(),
     );
     let newest = s.get("/v2/keys/flood").await;

@@ -23,7 +23,10 @@ fn invalid(text: impl Into<String>) -> std::io::Error {
 }
 
 fn timed_out(what: &str) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{what}: no answer in time"))
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{what}: no answer in time"),
+    )
 }
 
 /// `pairs` as `application/x-www-form-urlencoded` (Go's `url.QueryEscape`:
@@ -150,8 +153,7 @@ impl Connection {
 
     /// Reads the body that `head` announces (none to a HEAD request).
     pub async fn read_body(&mut self, head: &Head, method: &str) -> std::io::Result<String> {
-        if method == "HEAD" || head.status / 100 == 1 || head.status == 204 || head.status == 304
-        {
+        if method == "HEAD" || head.status / 100 == 1 || head.status == 204 || head.status == 304 {
             return Ok(String::new());
         }
         let chunked = head
@@ -589,13 +591,22 @@ pub fn rfc3339_seconds(text: &str) -> Result<f64, String> {
         }
         part.parse().map_err(|_| bad())
     };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':'
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
     {
         return Err(bad());
     }
     let (year, month, day) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
     let (hour, minute, second) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
     {
         return Err(bad());
     }
@@ -610,7 +621,9 @@ pub fn rfc3339_seconds(text: &str) -> Result<f64, String> {
         if at == start {
             return Err(bad());
         }
-        fraction = format!("0.{}", &text[start..at]).parse().map_err(|_| bad())?;
+        fraction = format!("0.{}", &text[start..at])
+            .parse()
+            .map_err(|_| bad())?;
     }
     let offset = match b.get(at) {
         Some(b'Z') if at + 1 == b.len() => 0,
