@@ -473,10 +473,20 @@ mod tests {
                 ..
             })
         ));
+        // A DELETE's body is not a form (Go's ParseForm): conditions go in
+        // the query.
+        let delete = parse(&Method::DELETE, "/q", "prevIndex=2", &HeaderMap::new(), b"");
+        assert!(matches!(
+            delete,
+            Ok(KeysRequest::Write {
+                write: V2Write::CompareAndDelete { .. },
+                ..
+            })
+        ));
         assert!(matches!(
             form_request(Method::DELETE, "/q", "prevIndex=2"),
             Ok(KeysRequest::Write {
-                write: V2Write::CompareAndDelete { .. },
+                write: V2Write::Delete { .. },
                 ..
             })
         ));
