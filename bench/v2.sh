@@ -59,8 +59,9 @@ start() {
     --quota-backend-bytes 8589934592 >"$dir.log" 2>&1 &
   PID=$!
   PIDS+=("$PID")
+  # Ready once a write succeeds (a leader is elected).
   for _ in $(seq 1 400); do
-    curl -sf http://127.0.0.1:43379/v2/keys/ >/dev/null 2>&1 && return 0
+    curl -sf -XPUT http://127.0.0.1:43379/v2/keys/ready -d value=1 >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "not ready: $name (see $dir.log)" >&2
