@@ -134,6 +134,9 @@ pub enum Command {
     WatchLatency(WatchLatencyArgs),
     /// Benchmark LeaseKeepAlive round trips (one lease and stream per client).
     LeaseKeepalive,
+    /// Benchmark etcd's v2 keys API: `PUT /v2/keys/<key>` with a value, over
+    /// HTTP/1.1, one keep-alive connection per client (--conns is unused).
+    V2Set(PutArgs),
     /// Write an SVG chart comparing latency distributions of --json result files.
     Chart(ChartArgs),
     /// Print one tab-separated line of key figures per --json result file

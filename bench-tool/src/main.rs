@@ -18,6 +18,7 @@ mod lease;
 mod progress;
 mod recorder;
 mod report;
+mod v2;
 mod watch;
 
 use std::process::ExitCode;
@@ -178,6 +179,14 @@ async fn run(cli: Cli) -> Result<Report, String> {
                 kv::TxnMixedWorker::new(channel, &args, index)
             })?;
             Ok(run_kv(&global, "txn-mixed", &endpoints, workers).await)
+        }
+        Command::V2Set(args) => {
+            let mut workers = Vec::with_capacity(clients);
+            for client in 0..clients.max(1) {
+                let endpoint = &endpoints[client % endpoints.len()];
+                workers.push(v2::V2SetWorker::connect(endpoint, &args, client as u64).await?);
+            }
+            Ok(run_kv(&global, "v2-set", &endpoints, workers).await)
         }
         Command::LeaseKeepalive => {
             let mut workers = Vec::with_capacity(clients);

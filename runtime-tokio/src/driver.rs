@@ -150,6 +150,7 @@ pub struct MemberHandle {
     tx: mpsc::UnboundedSender<ClientInput>,
     watch_tx: mpsc::UnboundedSender<WatchCommand>,
     next_stream: Arc<AtomicU64>,
+    raft_stats: crate::raft_stats::RaftStats,
 }
 
 impl std::fmt::Debug for WatchCommand {
@@ -162,6 +163,11 @@ impl std::fmt::Debug for WatchCommand {
 }
 
 impl MemberHandle {
+    /// The Raft traffic counts of `/v2/stats/self` and `/v2/stats/leader`.
+    pub fn raft_stats(&self) -> crate::raft_stats::RaftStatsView {
+        self.raft_stats.view()
+    }
+
     /// Opens a watch stream.
     pub fn open_watch(&self) -> WatchStream {
         let stream = self.next_stream.fetch_add(1, Ordering::Relaxed);
@@ -229,6 +235,8 @@ pub struct Driver<D: Disk, N: Network> {
     on_event: Box<dyn FnMut(RuntimeEvent) + Send>,
     /// Set when the member must stop (it was removed from the cluster).
     stop: Option<String>,
+    /// Raft traffic counts, shared with the handles.
+    raft_stats: crate::raft_stats::RaftStats,
 }
 
 /// The peers a member dials when it starts. A restarted member talks to the
@@ -290,6 +298,7 @@ impl<D: Disk, N: Network> Driver<D, N> {
     ) -> (Driver<D, N>, MemberHandle) {
         let (tx, clients) = mpsc::unbounded_channel();
         let (watch_tx, watch_rx) = mpsc::unbounded_channel();
+        let raft_stats = crate::raft_stats::RaftStats::default();
         let driver = Driver {
             watch_rx,
             watch_sinks: BTreeMap::new(),
@@ -306,11 +315,13 @@ impl<D: Disk, N: Network> Driver<D, N> {
             clock,
             on_event,
             stop: None,
+            raft_stats: raft_stats.clone(),
         };
         let handle = MemberHandle {
             tx,
             watch_tx,
             next_stream: Arc::new(AtomicU64::new(1)),
+            raft_stats,
         };
         (driver, handle)
     }
@@ -336,6 +347,7 @@ impl<D: Disk, N: Network> Driver<D, N> {
                 }
                 Some(inbound) = self.inbound.recv() => {
                     let now = self.now();
+                    self.raft_stats.received(&inbound.message);
                     self.member.handle_message(now, inbound.message, inbound.snapshot);
                 }
                 Some(report) = self.reports.recv() => self.on_report(report),
@@ -356,6 +368,7 @@ impl<D: Disk, N: Network> Driver<D, N> {
                 }
                 if let Ok(inbound) = self.inbound.try_recv() {
                     let now = self.now();
+                    self.raft_stats.received(&inbound.message);
                     self.member
                         .handle_message(now, inbound.message, inbound.snapshot);
                     progressed = true;
@@ -486,7 +499,10 @@ impl<D: Disk, N: Network> Driver<D, N> {
     fn execute_actions(&mut self) {
         while let Some(action) = self.member.poll_action() {
             match action {
-                Action::Send(message) => self.transport.send(message),
+                Action::Send(message) => {
+                    self.raft_stats.sent(&message);
+                    self.transport.send(message)
+                }
                 Action::SendSnapshot { message, snapshot } => {
                     match self.disk.snapshot_source(&snapshot) {
                         Ok(source) => self.transport.send_snapshot(message, source),
@@ -507,6 +523,9 @@ impl<D: Disk, N: Network> Driver<D, N> {
                 }
                 Action::Watch { header, responses } => self.deliver_watch(header, responses),
                 Action::Event(event) => {
+                    if let MemberEvent::RoleChanged(role) = &event {
+                        self.raft_stats.leader_known(role.leader);
+                    }
                     if let MemberEvent::MemberAdded { id, peer_urls, .. } = &event {
                         self.transport.set_peer(*id, peer_urls);
                     }

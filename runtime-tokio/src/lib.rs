@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod net;
 #[cfg(not(madsim))]
 pub mod peer_members;
+pub mod raft_stats;
 #[cfg(not(madsim))]
 pub mod transport;
 

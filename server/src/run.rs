@@ -35,6 +35,7 @@ use crate::{compactor, corrupt_check, events, grpc, http, serve, tls};
 
 /// Runs a member until it fails; returns the reason.
 pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
+    let started_ms = crate::v2::wall_clock_ms();
     let data_dir = config.data_dir_path();
     let (peer_tls, client_tls) = configure_tls(&config, &data_dir, &log)?;
     let peer_security: Option<Arc<dyn PeerSecurity>> = peer_tls.as_ref().map(|tls| {
@@ -80,6 +81,9 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
     let v2 = config.enable_v2.then(|| crate::v2::V2Shared {
         handle: handle.clone(),
         cluster_id: identity.cluster_id,
+        member_id: identity.local_id,
+        name: config.name.clone(),
+        start_time_ms: started_ms,
         cluster: grpc::cluster::ClusterService::new(
             backend.clone(),
             grpc::leader::LeaderLink::new(backend.clone(), dialer.clone()),

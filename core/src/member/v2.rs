@@ -208,11 +208,6 @@ impl Member {
             self.propose_internal(Op::V2(V2Write::Expire { now_ms: wall }));
         }
     }
-
-    /// A waiting watch's client went away.
-    pub fn cancel_v2_watch(&mut self, token: ClientToken) {
-        self.v2.waiters.remove(&token);
-    }
 }
 
 fn v2_response(event: V2Event) -> ClientResponse {

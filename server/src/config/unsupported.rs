@@ -163,7 +163,7 @@ mod tests {
         config
             .set("listen-client-urls", "unix://localhost:2379")
             .unwrap();
-        config.set("cors", "http://example.com").unwrap();
+        config.set("cors", "http://127.0.0.1:8080").unwrap();
         config
             .set("discovery", "http://127.0.0.1:4001/v2/keys/x")
             .unwrap();
@@ -176,7 +176,7 @@ mod tests {
             .any(|s| s.starts_with("--experimental-enable-v2v3=/v2v3: the v2 API emulated")));
         assert!(refused
             .iter()
-            .any(|s| s.starts_with("--cors=http://example.com: the HTTP/JSON gateway")));
+            .any(|s| s.starts_with("--cors=http://127.0.0.1:8080: the HTTP/JSON gateway")));
         let warned = config.unsupported_settings();
         assert_eq!(
             warned,

@@ -81,15 +81,36 @@ pub async fn serve(
                 sorted,
                 quorum,
             };
-            let answer = shared.handle.call(Caller::Anonymous, request).await;
+            let answer = call_with_leader(&shared, request).await;
             answer_response(&cluster_id, answer, false, head)
         }
         KeysRequest::Write { write, no_value } => {
-            let answer = shared
-                .handle
-                .call(Caller::Anonymous, V2Request::Write(write))
-                .await;
+            let answer = call_with_leader(&shared, V2Request::Write(write)).await;
             answer_response(&cluster_id, answer, no_value, false)
+        }
+    }
+}
+
+/// How long a write or a quorum read waits for a leader, as etcd's
+/// proposals wait for one during an election.
+const LEADER_WAIT: Duration = Duration::from_secs(5);
+
+/// Makes `request`, asking again while there is no leader (nothing was
+/// proposed then) for up to [`LEADER_WAIT`].
+async fn call_with_leader(
+    shared: &V2Shared,
+    request: V2Request,
+) -> Result<(Header, V2Answer), (Header, ClientError)> {
+    let deadline = tokio::time::Instant::now() + LEADER_WAIT;
+    loop {
+        let answer = shared.handle.call(Caller::Anonymous, request.clone()).await;
+        match &answer {
+            Err((_, ClientError::NoLeader | ClientError::LeaderChanged))
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            _ => return answer,
         }
     }
 }
@@ -480,10 +501,20 @@ mod tests {
                 ..
             })
         ));
+        // A DELETE's body is not a form (Go's ParseForm): conditions go in
+        // the query.
+        let delete = parse(&Method::DELETE, "/q", "prevIndex=2", &HeaderMap::new(), b"");
+        assert!(matches!(
+            delete,
+            Ok(KeysRequest::Write {
+                write: V2Write::CompareAndDelete { .. },
+                ..
+            })
+        ));
         assert!(matches!(
             form_request(Method::DELETE, "/q", "prevIndex=2"),
             Ok(KeysRequest::Write {
-                write: V2Write::CompareAndDelete { .. },
+                write: V2Write::Delete { .. },
                 ..
             })
         ));

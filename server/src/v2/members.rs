@@ -312,3 +312,151 @@ pub async fn serve_store_stats(shared: V2Shared, request: Request) -> Response {
         .body(Body::from(body))
         .expect("valid response")
 }
+
+/// `/v2/stats/self`: this member, its state, its leader and the append
+/// requests it sent and received (`v2stats.ServerStats`).
+pub async fn serve_self_stats(shared: V2Shared, request: Request) -> Response {
+    if request.method() != Method::GET {
+        return method_not_allowed(&["GET"]);
+    }
+    let leader = match shared.handle.call(Caller::System, calls::Status).await {
+        Ok((_, status)) => status.leader,
+        Err(_) => 0,
+    };
+    let stats = shared.handle.raft_stats();
+    let state = if leader != 0 && leader == shared.member_id {
+        "StateLeader"
+    } else {
+        "StateFollower"
+    };
+    let now = super::wall_clock_ms();
+    let (leader_id, uptime) = match stats.leader {
+        Some((id, since)) => (id, since),
+        None => (leader, std::time::Duration::ZERO),
+    };
+    let leader_start = now - uptime.as_millis() as i64;
+    let mut body = String::from("{\"name\":");
+    go_string(&mut body, &shared.name);
+    body.push_str(&format!(
+        ",\"id\":\"{:x}\",\"state\":\"{state}\",\"startTime\":\"{}\",\
+         \"leaderInfo\":{{\"leader\":\"{leader_id:x}\",\"uptime\":\"{}\",\"startTime\":\"{}\"}},\
+         \"recvAppendRequestCnt\":{},\"sendAppendRequestCnt\":{}}}",
+        shared.member_id,
+        super::json::rfc3339(shared.start_time_ms),
+        go_duration(uptime),
+        super::json::rfc3339(leader_start),
+        stats.append_received,
+        stats.append_sent,
+    ));
+    Response::builder()
+        .header("Content-Type", "application/json")
+        .body(Body::from(body))
+        .expect("valid response")
+}
+
+/// `/v2/stats/leader`: on the leader, each follower's append round trips
+/// (ms) and answers (`v2stats.LeaderStats`); elsewhere 403.
+pub async fn serve_leader_stats(shared: V2Shared, request: Request) -> Response {
+    if request.method() != Method::GET {
+        return method_not_allowed(&["GET"]);
+    }
+    let leader = match shared.handle.call(Caller::System, calls::Status).await {
+        Ok((_, status)) => status.leader,
+        Err(_) => 0,
+    };
+    if leader == 0 || leader != shared.member_id {
+        return http_error(StatusCode::FORBIDDEN, "not current leader");
+    }
+    let stats = shared.handle.raft_stats();
+    let mut body = format!("{{\"leader\":\"{:x}\",\"followers\":{{", shared.member_id);
+    for (i, (id, follower)) in stats.followers.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            "\"{id:x}\":{{\"latency\":{{\"current\":{},\"average\":{},\"standardDeviation\":{},\
+             \"minimum\":{},\"maximum\":{}}},\"counts\":{{\"fail\":{},\"success\":{}}}}}",
+            go_float(follower.current_ms),
+            go_float(follower.average_ms),
+            go_float(follower.stddev_ms),
+            go_float(follower.minimum_ms),
+            go_float(follower.maximum_ms),
+            follower.fail,
+            follower.success,
+        ));
+    }
+    body.push_str("}}");
+    Response::builder()
+        .header("Content-Type", "application/json")
+        .body(Body::from(body))
+        .expect("valid response")
+}
+
+/// A float as Go's `encoding/json` writes it (shortest form; integers
+/// without a fraction).
+fn go_float(value: f64) -> String {
+    if value.is_finite() {
+        let text = format!("{value}");
+        text.strip_suffix(".0").map_or(text.clone(), str::to_string)
+    } else {
+        "0".to_string()
+    }
+}
+
+/// A duration as Go's `time.Duration.String` writes it: `1h2m3.5s`,
+/// `1.837617378s`, `1.5ms`, `0s`.
+pub fn go_duration(duration: std::time::Duration) -> String {
+    let nanos = duration.as_nanos();
+    if nanos == 0 {
+        return "0s".to_string();
+    }
+    let fraction = |value: u128, unit: u128| {
+        let whole = value / unit;
+        let rest = value % unit;
+        if rest == 0 {
+            whole.to_string()
+        } else {
+            let digits = unit.to_string().len() - 1;
+            let text = format!("{whole}.{rest:0digits$}");
+            text.trim_end_matches('0').to_string()
+        }
+    };
+    if nanos < 1_000 {
+        return format!("{nanos}ns");
+    }
+    if nanos < 1_000_000 {
+        return format!("{}µs", fraction(nanos, 1_000));
+    }
+    if nanos < 1_000_000_000 {
+        return format!("{}ms", fraction(nanos, 1_000_000));
+    }
+    let hours = nanos / 3_600_000_000_000;
+    let minutes = nanos / 60_000_000_000 % 60;
+    let seconds = fraction(nanos % 60_000_000_000, 1_000_000_000);
+    match (hours, minutes) {
+        (0, 0) => format!("{seconds}s"),
+        (0, m) => format!("{m}m{seconds}s"),
+        (h, m) => format!("{h}h{m}m{seconds}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_and_floats_as_go_writes_them() {
+        assert_eq!(go_duration(Duration::ZERO), "0s");
+        assert_eq!(
+            go_duration(Duration::from_nanos(1_837_617_378)),
+            "1.837617378s"
+        );
+        assert_eq!(go_duration(Duration::from_micros(1_500)), "1.5ms");
+        assert_eq!(go_duration(Duration::from_secs(3723)), "1h2m3s");
+        assert_eq!(go_duration(Duration::from_millis(61_500)), "1m1.5s");
+        assert_eq!(go_duration(Duration::from_nanos(999)), "999ns");
+        assert_eq!(go_float(2.0), "2");
+        assert_eq!(go_float(0.25), "0.25");
+    }
+}

@@ -6,6 +6,8 @@
 //!   /v2/members/leader     GET
 //!   /v2/machines           GET HEAD
 //!   /v2/stats/store        GET                        members.rs
+//!   /v2/stats/self         GET                        (Raft traffic: runtime-tokio's raft_stats)
+//!   /v2/stats/leader       GET                        (the leader only)
 //! ```
 //!
 //! With `--enable-v2=false` (etcd 3.4's default) every `/v2/` path answers
@@ -39,6 +41,10 @@ pub const ALLOWED_KEYS_METHODS: &[&str] = &["HEAD", "GET", "PUT", "POST", "DELET
 pub struct V2Shared {
     pub handle: MemberHandle,
     pub cluster_id: u64,
+    /// This member's ID and name, and when its process started (unix ms).
+    pub member_id: u64,
+    pub name: String,
+    pub start_time_ms: i64,
     /// Membership changes, forwarded to the leader as the gRPC Cluster
     /// service forwards them.
     pub cluster: ClusterService,
@@ -95,6 +101,20 @@ pub fn routes(shared: Option<V2Shared>) -> Router {
         .route(
             "/v2/stats/store",
             any(move |request: Request| members::serve_store_stats(stats.clone(), request)),
+        )
+        .route(
+            "/v2/stats/self",
+            any({
+                let shared = shared.clone();
+                move |request: Request| members::serve_self_stats(shared.clone(), request)
+            }),
+        )
+        .route(
+            "/v2/stats/leader",
+            any({
+                let shared = shared.clone();
+                move |request: Request| members::serve_leader_stats(shared.clone(), request)
+            }),
         )
         .route("/v2", any(not_found))
         .route("/v2/{*rest}", any(not_found))
