@@ -378,12 +378,37 @@ impl Norm {
     }
 }
 
-/// Every number of a JSON value as `<n>` (only the keys are compared).
+/// Every number and time of a JSON value as `<n>` and `<time>` (the
+/// statistics: only their keys are compared, and the strings that do not
+/// vary).
 fn blank_numbers(value: &mut Json) {
     match value {
         Json::Num(_) => *value = Json::Str("<n>".to_string()),
         Json::Arr(items) => items.iter_mut().for_each(blank_numbers),
-        Json::Obj(members) => members.iter_mut().for_each(|(_, v)| blank_numbers(v)),
+        Json::Obj(members) => {
+            for (key, member) in members.iter_mut() {
+                let text = member.text().unwrap_or_default();
+                if key == "startTime" {
+                    *member = Json::Str(match v2::rfc3339_seconds(&text) {
+                        Ok(_) => "<time>".to_string(),
+                        Err(error) => format!("<{error}>"),
+                    });
+                } else if key == "uptime" {
+                    // A Go duration: `1h2m3.5s`, `350.2ms`, `12µs` (non-ASCII µ).
+                    let duration = text.ends_with('s')
+                        && text
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || b"hmsun.".contains(&b) || b >= 0x80);
+                    *member = Json::Str(if duration {
+                        "<duration>".to_string()
+                    } else {
+                        format!("<not a Go duration: {text:?}>")
+                    });
+                } else {
+                    blank_numbers(member);
+                }
+            }
+        }
         _ => {}
     }
 }
@@ -1445,6 +1470,8 @@ async fn cluster_section(s: &mut Session) {
     s.get("/v2/machines").await;
     s.http("HEAD", "/v2/machines", None).await;
     s.get("/v2/stats/store").await;
+    s.get("/v2/stats/self").await;
+    s.get("/v2/stats/leader").await;
     s.get("/v2/keys").await;
     s.get("/v2/keys/").await;
     s.get("/v2/keys?recursive=true&sorted=true").await;
