@@ -9,9 +9,12 @@
 //! expiry (the `expire` event of a watch), directories (create, list,
 //! recursive, sorted, hidden `_` nodes, delete empty, non-empty, recursive),
 //! compare-and-swap and compare-and-delete, in-order keys, one-shot and
-//! recursive waits, `waitIndex` in the history and before it (401 after more
-//! than 1000 events), etcd's form errors, HEAD, methods not allowed,
-//! `/v2/members`, `/v2/machines`, `/v2/stats/store` and the root.
+//! recursive waits (a directory's expiry or deletion seen from a key inside
+//! it, hidden nodes left out), `stream=true`, `waitIndex` in the history and
+//! before it (401 after more than 1000 events), etcd's form errors, Go's
+//! redirects of unclean paths, HEAD (its Content-Length is the GET's body's),
+//! methods not allowed, `/v2/members`, `/v2/machines`, `/v2/stats/*` (keys
+//! only) and the root, fresh and at the end.
 //!
 //! What is compared, per HTTP request: the status, the headers (names and
 //! values, except the framing ones and `Date`), and the body: JSON read with
