@@ -57,7 +57,11 @@ pub fn client_router(
         .merge(metrics_routes(handle, metrics))
         .layer(axum::middleware::from_fn(cors));
     Router::new().fallback(move |request: Request| {
-        let target = if !grpc::is_grpc(request.headers()) {
+        let bad_path =
+            !grpc::is_grpc(request.headers()) && !path_escapes_valid(request.uri().path());
+        let target = if bad_path {
+            None
+        } else if !grpc::is_grpc(request.headers()) {
             Some(http.clone())
         } else if unknown_method_of_known_service(request.uri().path()) {
             // tonic's services answer these without grpc-go's message.
@@ -68,10 +72,41 @@ pub fn client_router(
         async move {
             match target {
                 Some(target) => target.oneshot(request).await.into_response(),
+                None if bad_path => go_bad_request(),
                 None => grpc_unknown(request.uri().clone()).await,
             }
         }
     })
+}
+
+/// Whether every `%` of a URL path starts a valid escape: Go's server
+/// refuses a request whose path does not parse before routing it.
+fn path_escapes_valid(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = |at: usize| bytes.get(at).is_some_and(u8::is_ascii_hexdigit);
+            if !hex(i + 1) || !hex(i + 2) {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+/// Go's answer to a request line it cannot parse: 400, plain text, and the
+/// connection closed.
+fn go_bad_request() -> Response {
+    Response::builder()
+        .status(StatusCode::BAD_REQUEST)
+        .header(header::CONTENT_TYPE, TEXT_PLAIN)
+        .header(header::CONNECTION, "close")
+        .body(Body::from("400 Bad Request"))
+        .expect("valid response")
 }
 
 /// etcd's access controller on the client port's HTTP side: with

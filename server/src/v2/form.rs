@@ -76,7 +76,7 @@ impl Form {
     }
 
     /// The first value parsed as Go's `strconv.ParseBool`; absent is false.
-    pub fn bool(&self, key: &str) -> Result<bool, ()> {
+    pub(crate) fn bool(&self, key: &str) -> Result<bool, ()> {
         if !self.has(key) {
             return Ok(false);
         }
@@ -85,7 +85,7 @@ impl Form {
 
     /// The first value parsed as Go's `strconv.ParseUint(v, 10, 64)`;
     /// absent is 0.
-    pub fn uint(&self, key: &str) -> Result<u64, ()> {
+    pub(crate) fn uint(&self, key: &str) -> Result<u64, ()> {
         if !self.has(key) {
             return Ok(0);
         }
@@ -94,7 +94,7 @@ impl Form {
 }
 
 /// Go's `strconv.ParseBool`.
-pub fn parse_bool(text: &str) -> Result<bool, ()> {
+pub(crate) fn parse_bool(text: &str) -> Result<bool, ()> {
     match text {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
@@ -104,7 +104,7 @@ pub fn parse_bool(text: &str) -> Result<bool, ()> {
 
 /// Go's `strconv.ParseUint(text, 10, 64)`: ASCII digits only, no sign, no
 /// spaces; underscores are not allowed in base 10.
-pub fn parse_uint(text: &str) -> Result<u64, ()> {
+pub(crate) fn parse_uint(text: &str) -> Result<u64, ()> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(());
     }
