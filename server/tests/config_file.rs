@@ -133,12 +133,13 @@ fn reads_etcds_schema() {
     let refused = config.refused_settings();
     // Features cairn lacks where ignoring the setting would change what the
     // cluster does stop the start; tuning knobs are warned about.
-    for flag in ["--enable-pprof"] {
-        assert!(
-            refused.iter().any(|line| line.starts_with(flag)),
-            "{flag} missing from {refused:?}"
-        );
-    }
+    // (`enable-v2` is implemented now: it is neither.)
+    assert!(
+        refused.iter().any(|line| line.starts_with("--enable-pprof")),
+        "--enable-pprof missing from {refused:?}"
+    );
+    assert!(config.enable_v2);
+    assert!(!refused.iter().any(|line| line.starts_with("--enable-v2")));
     assert!(
         unsupported
             .iter()
