@@ -413,7 +413,9 @@ impl V2Auth {
         revoke: &[String],
     ) -> Result<V2AuthAnswer, V2AuthError> {
         let Some(old) = self.user(name) else {
-            return Err(refuse(NOT_FOUND, format!("User {name} doesn't exist.")));
+            // etcd's `getUser` error: `UpdateUser`'s own "doesn't exist" is
+            // for a v2 store error that `getUser` never lets through.
+            return Err(refuse(NOT_FOUND, format!("User {name} does not exist.")));
         };
         let mut roles = sorted_set(old.roles.iter().flatten());
         for role in grant {
@@ -499,7 +501,8 @@ impl V2Auth {
             return Err(is_root_role(name));
         }
         let Some(old) = self.roles.get(name) else {
-            return Err(refuse(NOT_FOUND, format!("Role {name} doesn't exist.")));
+            // `getRole`'s error, as for users.
+            return Err(refuse(NOT_FOUND, format!("Role {name} does not exist.")));
         };
         let read = merge_globs(&old.permissions.read, &grant.read, &revoke.read, "read")?;
         let write = merge_globs(&old.permissions.write, &grant.write, &revoke.write, "write")?;

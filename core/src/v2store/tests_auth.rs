@@ -134,7 +134,7 @@ fn grants_and_revokes_are_sets_and_refuse_what_etcd_refuses() {
     );
     assert_eq!(
         refused(&mut store, grant_user("nobody", &["a"], &[])),
-        (404, "auth: User nobody doesn't exist.".into())
+        (404, "auth: User nobody does not exist.".into())
     );
     let both = V2AuthWrite::UserPut {
         name: "carl".into(),
@@ -293,7 +293,7 @@ fn roles_are_created_merged_and_deleted_as_etcd_does() {
     );
     assert_eq!(
         refused(&mut store, role_update("nope", &["/x"], &[], &[])),
-        (404, "auth: Role nope doesn't exist.".into())
+        (404, "auth: Role nope does not exist.".into())
     );
     assert_eq!(
         refused(
