@@ -315,6 +315,51 @@ fn auth_calls_are_answered_with_their_responses() {
     assert_eq!(stored.revision, state.revision);
 }
 
+/// v2 auth writes go through the log and answer their own result (a
+/// refusal as `ClientError::V2Auth`); `AuthGet` reads the applied state.
+#[test]
+fn v2_auth_calls_are_answered_with_their_responses() {
+    use cairn_core::member::{V2Request, V2Result};
+    use cairn_core::v2store::{V2AuthAnswer, V2AuthWrite, V2Write};
+    let mut solo = Solo::new();
+    let root = V2AuthWrite::UserPut {
+        name: "root".into(),
+        password_hash: Some("$2b$04$hash".into()),
+        roles: None,
+        grant: Vec::new(),
+        revoke: Vec::new(),
+    };
+    let answer = solo.ok(V2Request::Write(V2Write::Auth(root)));
+    assert_eq!(
+        answer.result,
+        V2Result::Auth(V2AuthAnswer::User {
+            name: "root".into(),
+            roles: Some(vec!["root".into()]),
+            created: true,
+        })
+    );
+    solo.ok(V2Request::Write(V2Write::Auth(V2AuthWrite::Enable)));
+    let refused = solo.call(
+        &Caller::Anonymous,
+        V2Request::Write(V2Write::Auth(V2AuthWrite::Enable)),
+    );
+    match refused {
+        Err((_, ClientError::V2Auth(error))) => {
+            assert_eq!(
+                (error.status, error.message.as_str()),
+                (409, "auth: already enabled")
+            );
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    let V2Result::AuthState(auth) = solo.ok(V2Request::AuthGet).result else {
+        panic!("not the auth state")
+    };
+    assert!(auth.enabled());
+    assert_eq!(auth.user_names(), vec!["root".to_string()]);
+    assert!(auth.role("guest").is_some(), "enable made the guest role");
+}
+
 #[test]
 fn counters_count_what_the_member_did() {
     let mut solo = Solo::new();

@@ -89,6 +89,7 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
             grpc::leader::LeaderLink::new(backend.clone(), dialer.clone()),
             cluster.clone(),
         ),
+        passwords: crate::v2::auth_check::V2Passwords::new(config.bcrypt_cost as u32),
     });
     let services = grpc::router(
         backend,

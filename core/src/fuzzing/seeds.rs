@@ -262,6 +262,13 @@ fn proposals() -> Vec<Proposal> {
             name: "n1".into(),
             client_urls: vec!["http://127.0.0.1:2379".into()],
         },
+        Op::V2(V2Write::Auth(crate::v2store::V2AuthWrite::UserPut {
+            name: "root".into(),
+            password_hash: Some("$2a$10$hash".into()),
+            roles: Some(vec!["reader".into()]),
+            grant: Vec::new(),
+            revoke: Vec::new(),
+        })),
     ];
     let identities = [
         Identity::User("alice".into()),
@@ -461,6 +468,14 @@ fn snapshots() -> Vec<Vec<u8>> {
             unique: true,
             expire_ms: None,
         },
+        V2Write::Auth(crate::v2store::V2AuthWrite::UserPut {
+            name: "root".into(),
+            password_hash: Some("$2a$10$hash".into()),
+            roles: None,
+            grant: Vec::new(),
+            revoke: Vec::new(),
+        }),
+        V2Write::Auth(crate::v2store::V2AuthWrite::Enable),
     ] {
         v2.apply(&write).expect("v2 write");
     }

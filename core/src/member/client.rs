@@ -8,7 +8,7 @@ use crate::mvcc::{
     RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
 use crate::raft::NodeId;
-use crate::v2store::{V2Error, V2Event, V2Stats, V2Write};
+use crate::v2store::{V2Auth, V2AuthAnswer, V2AuthError, V2Error, V2Event, V2Stats, V2Write};
 
 /// Names a client request so its response can find its way back; chosen by the
 /// runtime, opaque to the member.
@@ -107,6 +107,10 @@ pub enum V2Request {
     },
     /// The v2 store's statistics (`/v2/stats/store`).
     Stats,
+    /// The v2 auth state (users, roles, whether auth is on), from this
+    /// member's copy (etcd reads it unquorate too): for `/v2/auth` reads and
+    /// the server's credential and permission checks.
+    AuthGet,
 }
 
 /// What the member answers a [`V2Request`].
@@ -131,6 +135,10 @@ pub enum V2Result {
         stats: Box<V2Stats>,
         index: u64,
     },
+    /// An applied auth write's answer.
+    Auth(V2AuthAnswer),
+    /// [`V2Request::AuthGet`]'s answer.
+    AuthState(Box<V2Auth>),
 }
 
 /// A membership change a client asks for.
@@ -326,4 +334,7 @@ pub enum ClientError {
     /// A v2 keys API error (etcd's v2 error JSON).
     #[error("{}: {} ({}) [{}]", .0.code, .0.message(), .0.cause, .0.index)]
     V2(V2Error),
+    /// A refused v2 auth write (etcd's `{"message":..}` with its status).
+    #[error("{0}")]
+    V2Auth(V2AuthError),
 }

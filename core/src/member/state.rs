@@ -287,8 +287,26 @@ impl AppliedState {
         }
     }
 
-    /// A v2 write: its answer is its first event (an expiry answers nobody).
+    /// A v2 write: its answer is its first event (an expiry answers nobody);
+    /// an auth write's is its own answer.
     fn apply_v2(&mut self, write: &V2Write) -> Applied {
+        if let V2Write::Auth(write) = write {
+            let result = match self.v2.apply_auth(write) {
+                Ok(answer) => Ok(ClientResponse::V2(V2Answer {
+                    raft_index: 0,
+                    store_index: 0,
+                    result: V2Result::Auth(answer),
+                })),
+                Err(error) => Err(ClientError::V2Auth(error)),
+            };
+            return Applied {
+                result: Some(result),
+                events: Vec::new(),
+                published: None,
+                updated: None,
+                v2_events: Vec::new(),
+            };
+        }
         let (result, v2_events) = match self.v2.apply(write) {
             Ok(events) => {
                 let result = events.first().cloned().map(|event| {

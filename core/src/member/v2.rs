@@ -119,6 +119,14 @@ impl Member {
                     }
                 }
             }
+            V2Request::AuthGet => {
+                let answer = V2Answer {
+                    raft_index: 0,
+                    store_index: self.state.v2.index(),
+                    result: V2Result::AuthState(Box::new(self.state.v2.auth().clone())),
+                };
+                self.respond(token, Ok(ClientResponse::V2(answer)));
+            }
             V2Request::Stats => {
                 let mut stats = self.state.v2.stats().clone();
                 stats.watchers = self.v2.waiters.len() as u64;

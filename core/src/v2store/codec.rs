@@ -2,12 +2,14 @@
 //! (both layouts in docs/peer-protocol.md, "v2 writes").
 //!
 //! Both are canonical, as every cairn codec: whatever decodes re-encodes to
-//! the same bytes (the empty image aside, which is the empty store).
+//! the same bytes (the empty image aside, which is the empty store). The
+//! auth state's parts are in `codec_auth`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 
+use super::codec_auth::{put_auth_image, put_auth_write, read_auth_image, read_auth_write};
 use super::path::{clean_path, depth, split};
 use super::{Kind, Node, V2Action, V2Event, V2Node, V2Store, V2Write, HISTORY_CAPACITY, MAX_DEPTH};
 use crate::codec::wire::{put_bytes, put_i64, put_varint, Reader};
@@ -24,6 +26,7 @@ const TAG_COMPARE_AND_SWAP: u8 = 4;
 const TAG_DELETE: u8 = 5;
 const TAG_COMPARE_AND_DELETE: u8 = 6;
 const TAG_EXPIRE: u8 = 7;
+const TAG_AUTH: u8 = 8;
 
 // Write flags.
 const W_DIR: u8 = 0x01;
@@ -134,6 +137,10 @@ pub fn put_v2_write(out: &mut Vec<u8>, write: &V2Write) {
             out.push(TAG_EXPIRE);
             put_i64(out, *now_ms);
         }
+        V2Write::Auth(write) => {
+            out.push(TAG_AUTH);
+            put_auth_write(out, write);
+        }
     }
 }
 
@@ -231,6 +238,7 @@ pub(crate) fn read_v2_write(reader: &mut Reader<'_>) -> Result<V2Write, CodecErr
         TAG_EXPIRE => V2Write::Expire {
             now_ms: reader.i64("v2 write now_ms")?,
         },
+        TAG_AUTH => V2Write::Auth(read_auth_write(reader)?),
         tag => {
             return Err(CodecError::UnknownTag {
                 what: "v2 write",
@@ -280,7 +288,7 @@ fn invalid(what: &'static str, offset: usize) -> CodecError {
 
 impl V2Store {
     pub(super) fn encode_image(&self) -> Vec<u8> {
-        if self.index == 0 {
+        if self.index == 0 && self.auth.is_empty() {
             // Nothing was ever written: the empty image (as in snapshots
             // from before the v2 store).
             return Vec::new();
@@ -314,6 +322,11 @@ impl V2Store {
                 put_event_node(&mut out, prev);
             }
         }
+        // The auth section, only when there is auth state (so images from
+        // before v2 auth read as they are, with no auth state).
+        if !self.auth.is_empty() {
+            put_auth_image(&mut out, &self.auth);
+        }
         out
     }
 
@@ -337,7 +350,15 @@ impl V2Store {
         if index > i64::MAX as u64 {
             return Err(invalid("v2 store index (beyond i64::MAX)", offset));
         }
-        if index == 0 {
+        let mut store = V2Store::new();
+        store.index = index;
+        read_tree(&mut reader, &mut store)?;
+        read_history(&mut reader, &mut store)?;
+        if reader.remaining() > 0 {
+            store.auth = read_auth_image(&mut reader)?;
+        }
+        reader.finish("v2 store")?;
+        if store.index == 0 && store.auth.is_empty() {
             // A store that never changed has the empty image, and only that
             // one: an image decodes from one encoding only.
             return Err(invalid(
@@ -345,11 +366,6 @@ impl V2Store {
                 offset,
             ));
         }
-        let mut store = V2Store::new();
-        store.index = index;
-        read_tree(&mut reader, &mut store)?;
-        read_history(&mut reader, &mut store)?;
-        reader.finish("v2 store")?;
         Ok(store)
     }
 }

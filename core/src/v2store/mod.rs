@@ -11,9 +11,12 @@
 
 //! Parts: `tree` (nodes, lookups, the writes), `history` (the last events,
 //! watch matching), `codec` (the snapshot image and the log payload of a
-//! write), `error` (etcd's error table), `path` (cleaning, hidden names).
+//! write), `error` (etcd's error table), `path` (cleaning, hidden names),
+//! `auth` (etcd's v2 auth: users, roles, whether auth is on).
 
+mod auth;
 mod codec;
+mod codec_auth;
 mod error;
 mod history;
 mod path;
@@ -22,12 +25,18 @@ mod tree;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_auth;
+#[cfg(test)]
 mod tests_props;
 #[cfg(test)]
 mod tests_watch;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+pub use auth::{
+    V2Auth, V2AuthAnswer, V2AuthError, V2AuthWrite, V2Permissions, V2Role, V2User, GUEST_ROLE,
+    ROOT_ROLE, ROOT_USER,
+};
 pub use codec::put_v2_write;
 // Read by the member's proposal decoder.
 #[allow(unused_imports)]
@@ -160,6 +169,9 @@ pub enum V2Write {
     },
     /// etcd's SYNC: expire every node whose expiration is at or before `now_ms`.
     Expire { now_ms: i64 },
+    /// A change of the v2 auth state (users, roles, auth on or off); it
+    /// takes no index and makes no event (see [`V2Store::apply_auth`]).
+    Auth(V2AuthWrite),
 }
 
 /// etcd's v2 store statistics (`/v2/stats/store`), counted by this member.
@@ -214,7 +226,7 @@ enum Kind {
 /// its full path, and a directory keeps the names of its children, so no
 /// operation recurses over the tree (only a recursive listing, bounded by
 /// [`MAX_DEPTH`]). Equality compares the replicated state (tree, index,
-/// history), not the member-local statistics.
+/// history, auth), not the member-local statistics.
 #[derive(Clone, Debug)]
 pub struct V2Store {
     nodes: BTreeMap<String, Node>,
@@ -222,6 +234,8 @@ pub struct V2Store {
     history: VecDeque<V2Event>,
     /// `(expire_ms, path)` of every node with a TTL.
     ttl: BTreeSet<(i64, String)>,
+    /// etcd's v2 auth state (etcd keeps it under the hidden `/2`).
+    auth: V2Auth,
     stats: V2Stats,
 }
 
@@ -231,6 +245,7 @@ impl PartialEq for V2Store {
             && self.index == other.index
             && self.history == other.history
             && self.ttl == other.ttl
+            && self.auth == other.auth
     }
 }
 
@@ -256,6 +271,7 @@ impl V2Store {
             index: 0,
             history: VecDeque::new(),
             ttl: BTreeSet::new(),
+            auth: V2Auth::default(),
             stats: V2Stats::default(),
         }
     }
@@ -269,9 +285,26 @@ impl V2Store {
     /// index (in-order creates and expiries as etcd numbers them) and its
     /// event(s) go into the history. `Expire` answers with every expire
     /// event in order (possibly none); the others with exactly one event.
-    /// Errors change nothing (beyond the fail counters).
+    /// Errors change nothing (beyond the fail counters). An auth write
+    /// answers no event whether it was taken or refused: its answer is
+    /// [`V2Store::apply_auth`]'s, which the member calls instead.
     pub fn apply(&mut self, write: &V2Write) -> Result<Vec<V2Event>, V2Error> {
+        if let V2Write::Auth(write) = write {
+            let _ = self.apply_auth(write);
+            return Ok(Vec::new());
+        }
         self.apply_write(write)
+    }
+
+    /// Applies one auth write (as etcd's `v2auth` store decides it). It
+    /// changes neither the index nor the history; a refusal changes nothing.
+    pub fn apply_auth(&mut self, write: &V2AuthWrite) -> Result<V2AuthAnswer, V2AuthError> {
+        self.auth.apply(write)
+    }
+
+    /// The v2 auth state, for the server's checks and `/v2/auth` reads.
+    pub fn auth(&self) -> &V2Auth {
+        &self.auth
     }
 
     /// etcd's `store.Get`: a key, or a directory with its children
@@ -324,8 +357,8 @@ impl V2Store {
         &self.stats
     }
 
-    /// The store's image for a snapshot section: tree, index, history (not
-    /// the statistics, which are this member's own).
+    /// The store's image for a snapshot section: tree, index, history, auth
+    /// (not the statistics, which are this member's own).
     pub fn encode(&self) -> Vec<u8> {
         self.encode_image()
     }

@@ -60,7 +60,60 @@ fn write() -> impl Strategy<Value = V2Write> {
         ),
         1 => prop_oneof![(0i64..2500).prop_map(|ms| T0 + ms), Just(i64::MIN), Just(i64::MAX)]
             .prop_map(|now_ms| V2Write::Expire { now_ms }),
+        3 => auth_write().prop_map(V2Write::Auth),
     ]
+}
+
+/// Names of users, roles and globs: few, so that writes meet each other
+/// (root and guest included, hidden and empty ones too).
+fn name() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["root", "guest", "a", "b", "_h", "", "/*", "/a*", "é"])
+        .prop_map(str::to_owned)
+}
+
+fn names() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(name(), 0..4)
+}
+
+fn maybe_names() -> impl Strategy<Value = Option<Vec<String>>> {
+    prop::option::of(names())
+}
+
+fn permissions() -> impl Strategy<Value = V2Permissions> {
+    (maybe_names(), maybe_names()).prop_map(|(read, write)| V2Permissions { read, write })
+}
+
+fn auth_write() -> impl Strategy<Value = V2AuthWrite> {
+    let hash = prop::option::of(prop::sample::select(vec!["", "h1", "h2"]).prop_map(str::to_owned));
+    prop_oneof![
+        1 => Just(V2AuthWrite::Enable),
+        1 => Just(V2AuthWrite::Disable),
+        4 => (name(), hash, maybe_names(), names(), names()).prop_map(
+            |(name, password_hash, roles, grant, revoke)| V2AuthWrite::UserPut {
+                name, password_hash, roles, grant, revoke
+            }
+        ),
+        1 => name().prop_map(|name| V2AuthWrite::UserDelete { name }),
+        2 => (name(), permissions())
+            .prop_map(|(name, permissions)| V2AuthWrite::RoleCreate { role: V2Role { name, permissions } }),
+        2 => (name(), permissions(), permissions())
+            .prop_map(|(name, grant, revoke)| V2AuthWrite::RoleUpdate { name, grant, revoke }),
+        1 => name().prop_map(|name| V2AuthWrite::RoleDelete { name }),
+    ]
+}
+
+/// The auth state's invariants: auth on only with a root user, no stored
+/// root role, records under their own names.
+fn check_auth_invariants(auth: &V2Auth) -> Result<(), TestCaseError> {
+    prop_assert!(!auth.enabled || auth.users.contains_key(ROOT_USER));
+    prop_assert!(!auth.roles.contains_key(ROOT_ROLE));
+    for (name, user) in &auth.users {
+        prop_assert_eq!(name, &user.name);
+    }
+    for (name, role) in &auth.roles {
+        prop_assert_eq!(name, &role.name);
+    }
+    Ok(())
 }
 
 fn writes() -> impl Strategy<Value = Vec<V2Write>> {
@@ -115,6 +168,7 @@ fn check_invariants(store: &V2Store) -> Result<(), TestCaseError> {
         prop_assert!(node.modified_index <= store.index);
     }
     prop_assert_eq!(children, store.nodes.len() - 1);
+    check_auth_invariants(&store.auth)?;
     prop_assert_eq!(&ttl, &store.ttl);
     prop_assert!(store.history.len() <= HISTORY_CAPACITY);
     let first = store.index + 1 - store.history.len() as u64;
@@ -199,6 +253,38 @@ proptest! {
             let _ = store.apply(&V2Write::Expire { now_ms: i64::MAX });
             check_invariants(&store)?;
         }
+    }
+
+    /// Auth writes keep the auth invariants; a refused one changes nothing,
+    /// none takes an index; access checks of any user never panic.
+    #[test]
+    fn random_auth_writes_keep_the_invariants(writes in prop::collection::vec(auth_write(), 0..40), key in name()) {
+        let mut store = V2Store::new();
+        for write in &writes {
+            let before = store.clone();
+            match store.apply_auth(write) {
+                Ok(_) => {}
+                Err(error) => {
+                    prop_assert_eq!(&store, &before);
+                    prop_assert!(!error.message.is_empty());
+                    prop_assert!([400, 403, 404, 409].contains(&error.status));
+                }
+            }
+            prop_assert_eq!(store.index(), 0);
+            check_auth_invariants(store.auth())?;
+        }
+        let auth = store.auth();
+        for name in auth.user_names() {
+            let user = auth.user(&name).expect("listed");
+            let _ = auth.user_may_access(&user, &key, true, true);
+            let _ = auth.user_may_access(&user, &key, false, false);
+        }
+        let _ = auth.guest_may_access(&key, false);
+        let bytes = store.encode();
+        prop_assert_eq!(bytes.is_empty(), auth.is_empty());
+        let decoded = V2Store::decode(&bytes).expect("own image");
+        prop_assert_eq!(&decoded, &store);
+        prop_assert_eq!(decoded.encode(), bytes);
     }
 
     /// Write payloads round-trip, consuming exactly their bytes.

@@ -215,7 +215,7 @@ pub fn client_entry(error: &ClientError) -> EtcdError {
         ClientError::LeaderTransferTimeout => TIMEOUT_LEADER_TRANSFER,
         ClientError::NotSupportedForLearner => NOT_SUPPORTED_FOR_LEARNER,
         // Only v2 requests get these, and they answer over HTTP.
-        ClientError::V2(_) => V2_ERROR,
+        ClientError::V2(_) | ClientError::V2Auth(_) => V2_ERROR,
     }
 }
 

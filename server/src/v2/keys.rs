@@ -61,6 +61,13 @@ pub async fn serve(
         Ok(request) => request,
         Err(error) => return error_response(&cluster_id, &error),
     };
+    let recursive = super::auth_check::form_recursive(&method, &query, &headers, &body);
+    if !super::auth_check::has_key_access(&shared, &method, &headers, &key_path, recursive).await {
+        return error_response(
+            &cluster_id,
+            &V2Error::new(110, "Insufficient credentials", 0),
+        );
+    }
     match request {
         KeysRequest::Watch {
             path,
@@ -268,7 +275,7 @@ pub(crate) fn parse(
     }
 }
 
-fn is_urlencoded(headers: &HeaderMap) -> bool {
+pub(crate) fn is_urlencoded(headers: &HeaderMap) -> bool {
     headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -403,7 +410,7 @@ async fn watch(
                 since
             }
             V2Result::Waiting { since } => since,
-            V2Result::Stats { .. } => return,
+            V2Result::Stats { .. } | V2Result::Auth(_) | V2Result::AuthState(_) => return,
         };
         loop {
             let request = V2Request::Watch {
@@ -426,7 +433,7 @@ async fn watch(
                         }
                     }
                     V2Result::Waiting { since } => next = since,
-                    V2Result::Stats { .. } => return,
+                    V2Result::Stats { .. } | V2Result::Auth(_) | V2Result::AuthState(_) => return,
                 },
                 // History overrun, or the member stopped: end the stream,
                 // as etcd closes a watcher that falls behind.

@@ -73,6 +73,9 @@ pub async fn serve_members(shared: V2Shared, request: Request) -> Response {
     if ![Method::GET, Method::POST, Method::DELETE, Method::PUT].contains(&method) {
         return method_not_allowed(&["GET", "POST", "DELETE", "PUT"]);
     }
+    if !super::auth_check::has_write_root_access(&shared, &method, request.headers()).await {
+        return super::auth::no_auth();
+    }
     let rest = request
         .uri()
         .path()

@@ -8,11 +8,18 @@
 //!   /v2/stats/store        GET                        members.rs
 //!   /v2/stats/self         GET                        (Raft traffic: runtime-tokio's raft_stats)
 //!   /v2/stats/leader       GET                        (the leader only)
+//!   /v2/auth/...           see auth.rs                auth.rs (v2 auth state in core)
 //! ```
+//!
+//! While v2 auth is on, keys requests need a role that grants the key and
+//! membership changes need root (`auth_check.rs`).
 //!
 //! With `--enable-v2=false` (etcd 3.4's default) every `/v2/` path answers
 //! 404 and says how to turn the API on.
 
+pub mod auth;
+pub mod auth_check;
+pub mod auth_json;
 pub mod form;
 pub mod fuzz;
 pub mod json;
@@ -48,6 +55,8 @@ pub struct V2Shared {
     /// Membership changes, forwarded to the leader as the gRPC Cluster
     /// service forwards them.
     pub cluster: ClusterService,
+    /// v2 auth: password hashing (`--bcrypt-cost`) and checking.
+    pub passwords: auth_check::V2Passwords,
 }
 
 /// The `/v2/` routes: the API when `shared` is given, otherwise a 404 that
@@ -116,8 +125,42 @@ pub fn routes(shared: Option<V2Shared>) -> Router {
                 move |request: Request| members::serve_leader_stats(shared.clone(), request)
             }),
         )
+        .merge(auth_routes(&shared))
         .route("/v2", any(not_found))
         .route("/v2/{*rest}", any(not_found))
+}
+
+/// `/v2/auth/enable`, `/v2/auth/users[/...]`, `/v2/auth/roles[/...]` (Go's
+/// mux sends both `users` and `users/` to the handler).
+fn auth_routes(shared: &V2Shared) -> Router {
+    let enable = shared.clone();
+    let mut router = Router::new().route(
+        "/v2/auth/enable",
+        any(move |request: Request| auth::serve_enable(enable.clone(), request)),
+    );
+    for path in [
+        "/v2/auth/users",
+        "/v2/auth/users/",
+        "/v2/auth/users/{*rest}",
+    ] {
+        let users = shared.clone();
+        router = router.route(
+            path,
+            any(move |request: Request| auth::serve_users(users.clone(), request)),
+        );
+    }
+    for path in [
+        "/v2/auth/roles",
+        "/v2/auth/roles/",
+        "/v2/auth/roles/{*rest}",
+    ] {
+        let roles = shared.clone();
+        router = router.route(
+            path,
+            any(move |request: Request| auth::serve_roles(roles.clone(), request)),
+        );
+    }
+    router
 }
 
 async fn serve_keys(shared: V2Shared, request: Request) -> Response {
@@ -241,7 +284,7 @@ pub(crate) fn percent_decode_path(path: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&out).into_owned())
 }
 
-fn bad_request(text: &str) -> Response {
+pub(crate) fn bad_request(text: &str) -> Response {
     (StatusCode::BAD_REQUEST, format!("400 Bad Request: {text}")).into_response()
 }
 
