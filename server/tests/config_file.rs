@@ -135,7 +135,9 @@ fn reads_etcds_schema() {
     // cluster does stop the start; tuning knobs are warned about.
     // (`enable-v2` is implemented now: it is neither.)
     assert!(
-        refused.iter().any(|line| line.starts_with("--enable-pprof")),
+        refused
+            .iter()
+            .any(|line| line.starts_with("--enable-pprof")),
         "--enable-pprof missing from {refused:?}"
     );
     assert!(config.enable_v2);

@@ -19,7 +19,7 @@ use super::{method_not_allowed, V2Shared};
 fn http_error(status: StatusCode, message: &str) -> Response {
     let mut body = String::from("{\"message\":");
     go_string(&mut body, message);
-    body.push_str("}\n");
+    body.push('}');
     Response::builder()
         .status(status)
         .header("Content-Type", "application/json")

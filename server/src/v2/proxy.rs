@@ -324,7 +324,8 @@ async fn local_config(proxy: Proxy, request: Request) -> Response {
 }
 
 fn http_error(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({ "message": message }).to_string() + "\n";
+    // httptypes.HTTPError: no newline after the JSON.
+    let body = serde_json::json!({ "message": message }).to_string();
     Response::builder()
         .status(status)
         .header("Content-Type", "application/json")
