@@ -158,6 +158,12 @@ impl Launcher {
             storage: storage.clone(),
             clock_rate_ppm: drift_ppm(&self.scenario, slot),
             events: Arc::new(move |event| {
+                if let RuntimeEvent::Member(MemberEvent::SnapshotInstalled { index, term }) = &event
+                {
+                    let note = format!("installed a snapshot at index {index} (term {term})");
+                    let mut world = events_world.lock().expect("world");
+                    world.record(Some(node), EventKind::Note(note));
+                }
                 if let RuntimeEvent::Member(MemberEvent::RoleChanged(state)) = event {
                     let mut world = events_world.lock().expect("world");
                     let role = format!("{:?}", state.role);
