@@ -119,10 +119,13 @@ mod cli {
         let _ = std::fs::create_dir_all(&options.out);
         let history = options.out.join(format!("seed-{seed}.history"));
         let trace = options.out.join(format!("seed-{seed}.trace"));
+        let v2 = options.out.join(format!("seed-{seed}.v2"));
         let _ = std::fs::write(&history, outcome.history.to_text());
         let _ = std::fs::write(&trace, outcome.trace.to_text());
+        let _ = std::fs::write(&v2, outcome.v2.to_text());
         println!("  history: {}", history.display());
         println!("  trace:   {}", trace.display());
+        println!("  v2:      {}", v2.display());
         println!("  REPRODUCE WITH: {}", reproduce(options, seed));
     }
 
