@@ -63,16 +63,20 @@ impl Member {
                 recursive,
                 sorted,
                 quorum: true,
-            } if !self.config.knobs.local_linearizable_reads => self.start_read(
-                token,
-                who,
-                ReadRequest::V2Get {
-                    path,
-                    recursive,
-                    sorted,
-                },
-                deadline,
-            ),
+            } if !(self.config.knobs.local_linearizable_reads
+                || self.config.knobs.v2_local_quorum_reads) =>
+            {
+                self.start_read(
+                    token,
+                    who,
+                    ReadRequest::V2Get {
+                        path,
+                        recursive,
+                        sorted,
+                    },
+                    deadline,
+                )
+            }
             V2Request::Get {
                 path,
                 recursive,
