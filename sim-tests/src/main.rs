@@ -52,7 +52,7 @@ mod cli {
         out: PathBuf,
     }
 
-    const USAGE: &str = "usage: cargo sim (--seed N | --seeds A..B | --seeds N,M,...) [--bug ack-before-fsync|local-reads|skip-vote-persistence|lease-no-extend] [--timeline FILE.html] [--check-determinism] [--expect-failure] [--static-membership] [--out DIR] [--verbose]";
+    const USAGE: &str = "usage: cargo sim (--seed N | --seeds A..B | --seeds N,M,...) [--bug ack-before-fsync|local-reads|skip-vote-persistence|lease-no-extend|v2-local-reads] [--timeline FILE.html] [--check-determinism] [--expect-failure] [--static-membership] [--out DIR] [--verbose]";
 
     fn parse(args: Vec<String>) -> Result<Options, String> {
         let mut options = Options {

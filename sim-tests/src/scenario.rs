@@ -17,14 +17,18 @@ pub enum Bug {
     /// A new leader expires leases on its own clock, started when it applied
     /// the grant, without giving them a full TTL on promotion.
     LeaseNoExtend,
+    /// The v2 API's quorum gets are served locally, without ReadIndex (the
+    /// KV API's reads stay linearizable: only the v2 check can catch it).
+    V2LocalReads,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 4] = [
+    pub const ALL: [Bug; 5] = [
         Bug::AckBeforeFsync,
         Bug::LocalReads,
         Bug::SkipVotePersistence,
         Bug::LeaseNoExtend,
+        Bug::V2LocalReads,
     ];
 
     pub fn name(self) -> &'static str {
@@ -33,6 +37,7 @@ impl Bug {
             Bug::LocalReads => "local-reads",
             Bug::SkipVotePersistence => "skip-vote-persistence",
             Bug::LeaseNoExtend => "lease-no-extend",
+            Bug::V2LocalReads => "v2-local-reads",
         }
     }
 

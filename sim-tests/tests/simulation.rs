@@ -104,6 +104,7 @@ fn each_deliberate_bug_is_caught_by_a_short_sweep() {
         ("ack-before-fsync", "1..21"),
         ("skip-vote-persistence", "1..51"),
         ("lease-no-extend", "1..21"),
+        ("v2-local-reads", "1..21"),
     ] {
         let (ok, stdout, text) = cargo_sim(&["--seeds", seeds, "--bug", bug, "--expect-failure"]);
         println!("{bug}: {}", stdout.lines().last().unwrap_or(""));

@@ -97,6 +97,7 @@ fn member_config(scenario: &Scenario, slot: usize) -> MemberConfig {
     config.request_timeout_ms = 3_000;
     config.knobs.local_linearizable_reads = scenario.bug == Some(Bug::LocalReads);
     config.knobs.lease_no_extend_on_promote = scenario.bug == Some(Bug::LeaseNoExtend);
+    config.knobs.v2_local_quorum_reads = scenario.bug == Some(Bug::V2LocalReads);
     config
 }
 
