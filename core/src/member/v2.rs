@@ -178,6 +178,38 @@ impl Member {
         }
     }
 
+    /// A snapshot replaced the store: its history may hold events that the
+    /// waiting watches never saw applied one by one. Each is answered as a
+    /// new watch from its `since` would be now (the first matching event, or
+    /// 401 if the history has moved past `since`); the others wait on.
+    /// Without this, the next applied match would wake it, and the events
+    /// in between would be lost to it.
+    pub(super) fn v2_restored(&mut self) {
+        let waiting: Vec<(ClientToken, Waiter)> = self
+            .v2
+            .waiters
+            .iter()
+            .map(|(&token, waiter)| (token, waiter.clone()))
+            .collect();
+        for (token, waiter) in waiting {
+            let found = self
+                .state
+                .v2
+                .watch_history(&waiter.path, waiter.recursive, waiter.since);
+            match found {
+                Ok(None) => {}
+                Ok(Some(event)) => {
+                    self.v2.waiters.remove(&token);
+                    self.respond_v2_event(token, event);
+                }
+                Err(error) => {
+                    self.v2.waiters.remove(&token);
+                    self.respond(token, Err(ClientError::V2(error)));
+                }
+            }
+        }
+    }
+
     /// On every tick: watches past their time get "ask again", and the
     /// leader proposes the expiry of nodes whose TTL ran out.
     pub(super) fn tick_v2(&mut self) {
