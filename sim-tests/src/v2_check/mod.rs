@@ -26,7 +26,8 @@
 //!    expires before its time (less what clock drift allows);
 //! 5. every wait that returned an event returned the first event at or
 //!    after its `since` that [`watch_matches`] its path, as in the log, and
-//!    one answered "nothing yet" at once had nothing to find ([`waits`]).
+//!    one answered "nothing yet" had nothing to find up to the answering
+//!    store's index ([`waits`]).
 //!
 //! Operations whose outcome is unknown (a timeout, no answer) constrain
 //! nothing but their own identity. The check depends only on its input.
@@ -112,26 +113,20 @@ pub struct V2Summary {
     pub unknown_writes_applied: usize,
     pub gets_checked: usize,
     pub waits_checked: usize,
-    /// Waits answered "nothing yet" at their timeout although a matching
-    /// event was applied meanwhile (a snapshot installed while they waited
-    /// wakes nobody); the caller asks again from the same index and finds
-    /// it, so nothing is lost.
-    pub late_wakes: usize,
 }
 
 impl fmt::Display for V2Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} events ({} expiries), {} writes acknowledged, {} refused, {} of unknown outcome applied, {} gets, {} waits ({} woken late)",
+            "{} events ({} expiries), {} writes acknowledged, {} refused, {} of unknown outcome applied, {} gets, {} waits",
             self.events,
             self.expiries,
             self.acknowledged_writes,
             self.refused_writes,
             self.unknown_writes_applied,
             self.gets_checked,
-            self.waits_checked,
-            self.late_wakes
+            self.waits_checked
         )
     }
 }
