@@ -2,10 +2,12 @@
 //! ([`crate::v2_check`]): once every node with a TTL has expired (which
 //! must happen within a grace period of its time: the cluster is healed),
 //! and every voter's store has reached the same index, each voter's whole
-//! event log (a recursive watch of `/` from each index in turn, answered
-//! from its history) and its whole tree. Learners serve no v2 requests.
+//! event log (a recursive watch of `/` from each index, answered from its
+//! history, [`WATCHES_IN_FLIGHT`] at a time) and its whole tree. Learners
+//! serve no v2 requests.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_core::member::{ClientRequest, ClientResponse, V2Request, V2Result};
@@ -23,25 +25,37 @@ const EXPIRY_GRACE_MS: i64 = 5_000;
 /// The voters' stores must reach the same index within this long.
 const AGREEMENT_MS: u64 = 10_000;
 /// A request is asked this many times before the member counts as silent.
-const ATTEMPTS: usize = 3;
+const ATTEMPTS: u64 = 3;
+/// Watches a log is read with at once (each answers one index).
+const WATCHES_IN_FLIGHT: u64 = 64;
+
+/// Asks `request` of `server` until it answers (ids `id`, `id + 1`, ...).
+async fn ask(
+    endpoint: &Endpoint,
+    server: SocketAddr,
+    id: u64,
+    request: V2Request,
+) -> Option<V2Result> {
+    for attempt in 0..ATTEMPTS {
+        let request = ClientRequest::V2(request.clone());
+        if let Some((_, Ok(ClientResponse::V2(answer)))) =
+            call(endpoint, server, id + attempt, request).await
+        {
+            return Some(answer.result);
+        }
+    }
+    None
+}
 
 struct Reader {
-    endpoint: Endpoint,
+    endpoint: Arc<Endpoint>,
     id: u64,
 }
 
 impl Reader {
     async fn ask(&mut self, server: SocketAddr, request: V2Request) -> Option<V2Result> {
-        for _ in 0..ATTEMPTS {
-            self.id += 1;
-            let request = ClientRequest::V2(request.clone());
-            if let Some((_, Ok(ClientResponse::V2(answer)))) =
-                call(&self.endpoint, server, self.id, request).await
-            {
-                return Some(answer.result);
-            }
-        }
-        None
+        self.id += ATTEMPTS;
+        ask(&self.endpoint, server, self.id, request).await
     }
 
     async fn store_index(&mut self, server: SocketAddr) -> Option<u64> {
@@ -64,34 +78,41 @@ impl Reader {
         }
     }
 
-    /// The member's events from index 1 to `index`, one watch each.
+    /// The member's events from index 1 to `index`, one watch each: the
+    /// answer to a watch from `since` is the event at `since` (a gap shows
+    /// as a later event, which the check reports).
     async fn log(&mut self, slot: usize, index: u64) -> Result<MemberLog, String> {
         let server = client_address(slot);
         let name = format!("m{}", member_id(slot));
         let mut events = Vec::new();
         let mut since = 1;
         while since <= index {
-            let watch = V2Request::Watch {
-                path: "/".into(),
-                recursive: true,
-                since,
-                timeout_ms: 0,
-            };
-            match self.ask(server, watch).await {
-                Some(V2Result::Event(event)) if event.node.modified_index >= since => {
-                    since = event.node.modified_index + 1;
-                    events.push(*event);
+            let last = index.min(since + WATCHES_IN_FLIGHT - 1);
+            let watches: Vec<_> = (since..=last)
+                .map(|from| {
+                    let watch = V2Request::Watch {
+                        path: "/".into(),
+                        recursive: true,
+                        since: from,
+                        timeout_ms: 0,
+                    };
+                    self.id += ATTEMPTS;
+                    let (endpoint, id) = (self.endpoint.clone(), self.id);
+                    tokio::spawn(async move { ask(&endpoint, server, id, watch).await })
+                })
+                .collect();
+            for (from, watch) in (since..=last).zip(watches) {
+                match watch.await.ok().flatten() {
+                    Some(V2Result::Event(event)) => events.push(*event),
+                    Some(_) => {
+                        return Err(format!(
+                            "{name} has no event at or after {from}, though its store is at index {index}"
+                        ))
+                    }
+                    None => return Err(format!("{name} did not answer a watch from {from}")),
                 }
-                Some(V2Result::Event(event)) => {
-                    return Err(format!(
-                        "{name} answered a watch from {since} with an event of index {}",
-                        event.node.modified_index
-                    ))
-                }
-                // Nothing more: the check finds the log short.
-                Some(_) => break,
-                None => return Err(format!("{name} did not answer a watch from {since}")),
             }
+            since = last + 1;
         }
         let tree = self.tree(server).await;
         if tree.is_none() {
@@ -126,7 +147,7 @@ pub async fn read_logs(
         .await
         .map_err(|e| format!("bind the v2 reader: {e}"))?;
     let mut reader = Reader {
-        endpoint,
+        endpoint: Arc::new(endpoint),
         id: 3 << 60,
     };
     let Some(&first) = voters.first() else {
