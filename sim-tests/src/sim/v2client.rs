@@ -46,7 +46,7 @@ const TTL_QUIET_MS: u64 = 4_000;
 /// How long a wait waits for its event before "ask again".
 const WAIT_TIMEOUT_MS: RangeInclusive<u64> = 200..=1_500;
 /// Pause between a client's operations, at most.
-const THINK_MS_MAX: u64 = 60;
+const THINK_MS_MAX: u64 = 120;
 /// Op ids: this plus the client, shifted, keeps them apart from the KV
 /// clients' ids.
 const ID_BASE: u64 = 200;
