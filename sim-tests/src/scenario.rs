@@ -196,9 +196,15 @@ impl Scenario {
             .collect();
         let faults = schedule(&mut rng, nodes, safety_ms, bug);
         // From a stream of its own, so that the rest of a seed's scenario is
-        // what it was before v2 clients existed.
-        let v2_clients = V2_CLIENTS_MIN
-            + SplitMix64(seed ^ 0x5ce0_a210_0000_0004).below(V2_CLIENTS_SPREAD) as usize;
+        // what it was before v2 clients existed. A deliberate bug of the KV
+        // API's keeps the run it was tuned with: no v2 clients.
+        let v2_clients = match bug {
+            None | Some(Bug::V2LocalReads) => {
+                V2_CLIENTS_MIN
+                    + SplitMix64(seed ^ 0x5ce0_a210_0000_0004).below(V2_CLIENTS_SPREAD) as usize
+            }
+            Some(_) => 0,
+        };
         Scenario {
             seed,
             nodes,
