@@ -1485,3 +1485,51 @@ fn a_leader_that_stalled_takes_its_overdue_tick_before_answering_a_keep_alive() 
     );
     assert_ne!(cluster.member(old).role().role, Role::Leader);
 }
+
+/// Simulator seeds 314 and 458: a v2 watch waiting on a follower that
+/// catches up through a snapshot is answered from the snapshot's history,
+/// with the first matching event; it used to go on waiting, and the next
+/// event applied woke it, so that the events in the snapshot were lost to it.
+#[test]
+fn a_v2_watch_waiting_through_a_snapshot_gets_the_first_event_in_it() {
+    use cairn_core::v2store::V2Write;
+    let set = |value: &str| {
+        ClientRequest::V2(V2Request::Write(V2Write::Set {
+            path: "/k".into(),
+            dir: false,
+            value: value.into(),
+            expire_ms: None,
+            refresh: false,
+        }))
+    };
+    let mut cluster = Cluster::new(3, 5);
+    cluster.run(3_000);
+    let leader = cluster.leader().expect("a leader");
+    let follower = cluster.follower_of(leader);
+    cluster.isolated.insert(follower);
+    let watch = V2Request::Watch {
+        path: "/k".into(),
+        recursive: false,
+        since: 1,
+        timeout_ms: 60_000,
+    };
+    let token = cluster.request(follower, ClientRequest::V2(watch));
+    for i in 0..20 {
+        let written = cluster.call(leader, &Caller::Anonymous, set(&format!("v{i}")));
+        assert!(written.is_ok(), "{written:?}");
+    }
+    cluster.isolated.clear();
+    cluster.run(2_000);
+    let written = cluster.call(leader, &Caller::Anonymous, set("after"));
+    assert!(written.is_ok(), "{written:?}");
+    match cluster.response(follower, token) {
+        Some(Ok(ClientResponse::V2(V2Answer {
+            result: V2Result::Event(event),
+            ..
+        }))) => {
+            assert_eq!(event.node.modified_index, 1, "{event:?}");
+            assert_eq!(event.node.value.as_deref(), Some("v0"));
+        }
+        other => panic!("the watch was answered {other:?}"),
+    }
+}

@@ -11,4 +11,5 @@ pub mod scenario;
 #[cfg(madsim)]
 pub mod sim;
 pub mod trace;
+pub mod v2_check;
 pub mod watch_check;

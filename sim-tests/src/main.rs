@@ -52,7 +52,7 @@ mod cli {
         out: PathBuf,
     }
 
-    const USAGE: &str = "usage: cargo sim (--seed N | --seeds A..B | --seeds N,M,...) [--bug ack-before-fsync|local-reads|skip-vote-persistence|lease-no-extend] [--timeline FILE.html] [--check-determinism] [--expect-failure] [--static-membership] [--out DIR] [--verbose]";
+    const USAGE: &str = "usage: cargo sim (--seed N | --seeds A..B | --seeds N,M,...) [--bug ack-before-fsync|local-reads|skip-vote-persistence|lease-no-extend|v2-local-reads] [--timeline FILE.html] [--check-determinism] [--expect-failure] [--static-membership] [--out DIR] [--verbose]";
 
     fn parse(args: Vec<String>) -> Result<Options, String> {
         let mut options = Options {
@@ -119,10 +119,13 @@ mod cli {
         let _ = std::fs::create_dir_all(&options.out);
         let history = options.out.join(format!("seed-{seed}.history"));
         let trace = options.out.join(format!("seed-{seed}.trace"));
+        let v2 = options.out.join(format!("seed-{seed}.v2"));
         let _ = std::fs::write(&history, outcome.history.to_text());
         let _ = std::fs::write(&trace, outcome.trace.to_text());
+        let _ = std::fs::write(&v2, outcome.v2.to_text());
         println!("  history: {}", history.display());
         println!("  trace:   {}", trace.display());
+        println!("  v2:      {}", v2.display());
         println!("  REPRODUCE WITH: {}", reproduce(options, seed));
     }
 

@@ -17,14 +17,18 @@ pub enum Bug {
     /// A new leader expires leases on its own clock, started when it applied
     /// the grant, without giving them a full TTL on promotion.
     LeaseNoExtend,
+    /// The v2 API's quorum gets are served locally, without ReadIndex (the
+    /// KV API's reads stay linearizable: only the v2 check can catch it).
+    V2LocalReads,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 4] = [
+    pub const ALL: [Bug; 5] = [
         Bug::AckBeforeFsync,
         Bug::LocalReads,
         Bug::SkipVotePersistence,
         Bug::LeaseNoExtend,
+        Bug::V2LocalReads,
     ];
 
     pub fn name(self) -> &'static str {
@@ -33,6 +37,7 @@ impl Bug {
             Bug::LocalReads => "local-reads",
             Bug::SkipVotePersistence => "skip-vote-persistence",
             Bug::LeaseNoExtend => "lease-no-extend",
+            Bug::V2LocalReads => "v2-local-reads",
         }
     }
 
@@ -137,6 +142,8 @@ pub struct Scenario {
     /// Clients that watch every key / hold a lease.
     pub watchers: usize,
     pub lease_holders: usize,
+    /// Clients of etcd's v2 keys API (their own keyspace and checks).
+    pub v2_clients: usize,
     /// Faults and workload run for this long; then the liveness phase.
     pub safety_ms: u64,
     pub snapshot_count: u64,
@@ -147,6 +154,10 @@ pub struct Scenario {
     pub faults: Vec<(u64, Fault)>,
     pub bug: Option<Bug>,
 }
+
+/// v2 clients per run: this many, plus up to `V2_CLIENTS_SPREAD - 1`.
+const V2_CLIENTS_MIN: usize = 2;
+const V2_CLIENTS_SPREAD: u64 = 1;
 
 /// Largest clock drift drawn: 1%, well beyond real quartz, within what
 /// Raft's timing assumptions tolerate.
@@ -184,6 +195,16 @@ impl Scenario {
             .map(|_| rng.below(2 * DRIFT_PPM_MAX as u64 + 1) as i64 - DRIFT_PPM_MAX)
             .collect();
         let faults = schedule(&mut rng, nodes, safety_ms, bug);
+        // From a stream of its own, so that the rest of a seed's scenario is
+        // what it was before v2 clients existed. A deliberate bug of the KV
+        // API's keeps the run it was tuned with: no v2 clients.
+        let v2_clients = match bug {
+            None | Some(Bug::V2LocalReads) => {
+                V2_CLIENTS_MIN
+                    + SplitMix64(seed ^ 0x5ce0_a210_0000_0004).below(V2_CLIENTS_SPREAD) as usize
+            }
+            Some(_) => 0,
+        };
         Scenario {
             seed,
             nodes,
@@ -191,6 +212,7 @@ impl Scenario {
             keys,
             watchers,
             lease_holders,
+            v2_clients,
             safety_ms,
             snapshot_count,
             snapshot_catchup_entries,

@@ -62,6 +62,10 @@ pub struct Knobs {
     /// Serve linearizable reads from local state, without a ReadIndex round:
     /// a deposed leader or a lagging follower answers with stale data.
     pub local_linearizable_reads: bool,
+    /// Serve the v2 API's quorum gets from local state, without a ReadIndex
+    /// round (the KV API's reads stay linearizable): a deposed leader or a
+    /// lagging follower answers a quorum get with stale data.
+    pub v2_local_quorum_reads: bool,
     /// A new leader expires leases on the clock each member started at grant,
     /// without giving them a full TTL on promotion: keep-alives answered by
     /// the previous leader count for nothing.

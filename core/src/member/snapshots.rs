@@ -55,6 +55,7 @@ impl Member {
             .expect("a snapshot Raft installs arrived with its bytes");
         self.state.restore(image, self.config.auth_token_ttl_ms);
         self.watch.on_restored();
+        self.v2_restored();
         self.disk.last_snapshot_index = meta.index;
         let name = snapshot::snapshot_name(meta.term, meta.index);
         // The file must be durable before the WAL record naming it: disk

@@ -63,16 +63,20 @@ impl Member {
                 recursive,
                 sorted,
                 quorum: true,
-            } if !self.config.knobs.local_linearizable_reads => self.start_read(
-                token,
-                who,
-                ReadRequest::V2Get {
-                    path,
-                    recursive,
-                    sorted,
-                },
-                deadline,
-            ),
+            } if !(self.config.knobs.local_linearizable_reads
+                || self.config.knobs.v2_local_quorum_reads) =>
+            {
+                self.start_read(
+                    token,
+                    who,
+                    ReadRequest::V2Get {
+                        path,
+                        recursive,
+                        sorted,
+                    },
+                    deadline,
+                )
+            }
             V2Request::Get {
                 path,
                 recursive,
@@ -178,6 +182,38 @@ impl Member {
             for token in woken {
                 self.v2.waiters.remove(&token);
                 self.respond_v2_event(token, event.clone());
+            }
+        }
+    }
+
+    /// A snapshot replaced the store: its history may hold events that the
+    /// waiting watches never saw applied one by one. Each is answered as a
+    /// new watch from its `since` would be now (the first matching event, or
+    /// 401 if the history has moved past `since`); the others wait on.
+    /// Without this, the next applied match would wake it, and the events
+    /// in between would be lost to it.
+    pub(super) fn v2_restored(&mut self) {
+        let waiting: Vec<(ClientToken, Waiter)> = self
+            .v2
+            .waiters
+            .iter()
+            .map(|(&token, waiter)| (token, waiter.clone()))
+            .collect();
+        for (token, waiter) in waiting {
+            let found = self
+                .state
+                .v2
+                .watch_history(&waiter.path, waiter.recursive, waiter.since);
+            match found {
+                Ok(None) => {}
+                Ok(Some(event)) => {
+                    self.v2.waiters.remove(&token);
+                    self.respond_v2_event(token, event);
+                }
+                Err(error) => {
+                    self.v2.waiters.remove(&token);
+                    self.respond(token, Err(ClientError::V2(error)));
+                }
             }
         }
     }

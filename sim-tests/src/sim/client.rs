@@ -177,7 +177,7 @@ fn output(input: &Input, response: ClientResponse) -> Option<Output> {
 
 /// Errors that mean the request was never proposed, so it changed nothing.
 /// A timeout (or no answer at all) may hide a write that committed.
-fn refused_before_proposal(error: &ClientError) -> bool {
+pub(super) fn refused_before_proposal(error: &ClientError) -> bool {
     matches!(
         error,
         ClientError::NoLeader

@@ -5,7 +5,8 @@
 //! converged history. Last, every live member's value of every workload
 //! key joins the history as a read ([`final_reads`]): the linearizability
 //! checker then shows that every acknowledged write is there, on every
-//! member, new ones included.
+//! member, new ones included. And every live voter's v2 log is read for the
+//! v2 check ([`v2probe`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,9 +20,10 @@ use madsim::net::Endpoint;
 use super::faults::Cluster;
 use super::members::{client_address, member_id, slot_of, Membership, MEMBER_SLOTS};
 use super::operator::{added_after_all, names, settle, start_joining};
-use super::{client, watcher, World};
+use super::{client, v2probe, watcher, World};
 use crate::history::{Input, Operation, Output};
 use crate::trace::EventKind;
+use crate::v2_check::MemberLog;
 
 /// After faults are healed, a write must commit within this long.
 pub const LIVENESS_WRITE_MS: u64 = 20_000;
@@ -62,18 +64,20 @@ fn live_members(world: &Mutex<World>) -> Vec<usize> {
 /// Client numbers of the final reads: this plus the member's slot.
 const FINAL_READ_CLIENT: u32 = 1_000;
 
-/// What the phase found: failures, and the final reads for the history.
+/// What the phase found: failures, the final reads for the history, and
+/// the live voters' v2 logs.
 #[derive(Debug, Default)]
 pub struct Found {
     pub failures: Vec<String>,
     pub final_reads: Vec<Operation>,
+    pub v2_logs: Vec<MemberLog>,
 }
 
 impl Found {
     fn failed(failures: Vec<String>) -> Found {
         Found {
             failures,
-            final_reads: Vec::new(),
+            ..Found::default()
         }
     }
 }
@@ -133,9 +137,20 @@ pub async fn run(
                         "liveness: a member did not answer the final reads of every key".into(),
                     );
                 }
+                let voters = probe.voters_of(&live);
+                let clock = world.clone();
+                let now = move || clock.lock().expect("world").now_ms();
+                let v2_logs = match v2probe::read_logs(&voters, now).await {
+                    Ok(logs) => logs,
+                    Err(error) => {
+                        failures.push(format!("v2: {error}"));
+                        Vec::new()
+                    }
+                };
                 return Found {
                     failures,
                     final_reads,
+                    v2_logs,
                 };
             }
         }

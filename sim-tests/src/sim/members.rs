@@ -97,6 +97,7 @@ fn member_config(scenario: &Scenario, slot: usize) -> MemberConfig {
     config.request_timeout_ms = 3_000;
     config.knobs.local_linearizable_reads = scenario.bug == Some(Bug::LocalReads);
     config.knobs.lease_no_extend_on_promote = scenario.bug == Some(Bug::LeaseNoExtend);
+    config.knobs.v2_local_quorum_reads = scenario.bug == Some(Bug::V2LocalReads);
     config
 }
 
@@ -158,6 +159,12 @@ impl Launcher {
             storage: storage.clone(),
             clock_rate_ppm: drift_ppm(&self.scenario, slot),
             events: Arc::new(move |event| {
+                if let RuntimeEvent::Member(MemberEvent::SnapshotInstalled { index, term }) = &event
+                {
+                    let note = format!("installed a snapshot at index {index} (term {term})");
+                    let mut world = events_world.lock().expect("world");
+                    world.record(Some(node), EventKind::Note(note));
+                }
                 if let RuntimeEvent::Member(MemberEvent::RoleChanged(state)) = event {
                     let mut world = events_world.lock().expect("world");
                     let role = format!("{:?}", state.role);

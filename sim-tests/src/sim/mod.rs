@@ -1,12 +1,15 @@
 //! The simulator proper (built only with `--cfg madsim`, by `cargo sim`):
-//! a whole cairn cluster on madsim, clients, the fault schedule of a
-//! [`Scenario`], a safety phase and a liveness phase, and the checks.
+//! a whole cairn cluster on madsim, clients (of the KV API and of etcd's v2
+//! keys API), the fault schedule of a [`Scenario`], a safety phase and a
+//! liveness phase, and the checks.
 
 mod client;
 mod faults;
 mod liveness;
 mod members;
 mod operator;
+mod v2client;
+mod v2probe;
 mod watcher;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -20,8 +23,9 @@ use madsim::runtime::{Handle, Runtime};
 
 use crate::checker::{self, CheckResult};
 use crate::history::History;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, DRIFT_PPM_MAX};
 use crate::trace::{check_local_reads_monotonic, EventKind, LocalRead, Trace};
+use crate::v2_check::{self, V2Run};
 use members::{Launcher, Membership, MEMBER_SLOTS};
 
 pub use liveness::{CONVERGENCE_MS, LIVENESS_WRITE_MS};
@@ -92,12 +96,15 @@ pub struct RunOutcome {
     /// The operation the linearizability checker could not place.
     pub violation: Option<(u64, String)>,
     pub end_ms: u64,
+    /// The v2 clients' operations and the members' v2 logs.
+    pub v2: V2Run,
 }
 
 impl RunOutcome {
-    /// The run's fingerprint: trace and history together.
+    /// The run's fingerprint: trace and histories together.
     pub fn fingerprint(&self) -> u64 {
-        crate::trace::fnv1a(self.trace.hash(), self.history.to_text().as_bytes())
+        let kv = crate::trace::fnv1a(self.trace.hash(), self.history.to_text().as_bytes());
+        crate::trace::fnv1a(kv, self.v2.to_text().as_bytes())
     }
 
     /// Whether a check found a violation (rather than only running out of
@@ -130,7 +137,14 @@ pub fn run(scenario: &Scenario) -> RunOutcome {
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         runtime.block_on(async move { harness(owned, slot).await })
     }));
-    let (history, trace, local_reads, mut failures, end_ms) = match ran {
+    let Collected {
+        history,
+        mut trace,
+        local_reads,
+        mut failures,
+        end_ms,
+        v2,
+    } = match ran {
         Ok(collected) => collected,
         Err(payload) => return panicked(scenario, &world_slot, payload.as_ref()),
     };
@@ -149,6 +163,13 @@ pub fn run(scenario: &Scenario) -> RunOutcome {
         }
         CheckResult::Unknown => failures.push(format!("linearizability: {INCONCLUSIVE}")),
     }
+    // Without logs the liveness phase failed, and said why.
+    if !v2.logs.is_empty() {
+        match v2_check::check(&v2) {
+            Ok(summary) => trace.push(end_ms, None, EventKind::Note(format!("v2: {summary}"))),
+            Err(found) => failures.extend(found.into_iter().map(|f| format!("v2: {f}"))),
+        }
+    }
     RunOutcome {
         history,
         trace,
@@ -156,10 +177,19 @@ pub fn run(scenario: &Scenario) -> RunOutcome {
         failures,
         violation,
         end_ms,
+        v2,
     }
 }
 
-type Collected = (History, Trace, Vec<LocalRead>, Vec<String>, u64);
+/// What the harness hands back.
+struct Collected {
+    history: History,
+    trace: Trace,
+    local_reads: Vec<LocalRead>,
+    failures: Vec<String>,
+    end_ms: u64,
+    v2: V2Run,
+}
 
 type WorldSlot = Arc<Mutex<Option<Arc<Mutex<World>>>>>;
 
@@ -192,6 +222,7 @@ fn panicked(
         failures: vec![format!("panic inside the simulation: {message}")],
         violation: None,
         end_ms: scenario.safety_ms,
+        v2: V2Run::default(),
     }
 }
 
@@ -209,6 +240,8 @@ async fn harness(scenario: Scenario, slot: WorldSlot) -> Collected {
         operator_busy: false,
     }));
     *slot.lock().expect("world slot") = Some(world.clone());
+    // The wall clock (simulated) when the world's clock started.
+    let wall_origin_ms = v2client::wall_ms();
     let initial_cluster: Vec<(NodeId, MemberInfo)> = (0..nodes)
         .map(|i| (members::member_id(i), members::member_info(i)))
         .collect();
@@ -241,6 +274,14 @@ async fn harness(scenario: Scenario, slot: WorldSlot) -> Collected {
         .into_iter()
         .enumerate()
         .map(|(i, node)| node.spawn(watcher::run_watcher(i as u32, end_ms, world.clone())))
+        .collect();
+    let v2_clients: Vec<_> = spawn_clients(6, "v2client", scenario.v2_clients)
+        .into_iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let run = v2client::run(i as u32, scenario.v2_clients, end_ms, world.clone());
+            node.spawn(run)
+        })
         .collect();
     let holders: Vec<_> = spawn_clients(4, "lease", scenario.lease_holders)
         .into_iter()
@@ -275,6 +316,14 @@ async fn harness(scenario: Scenario, slot: WorldSlot) -> Collected {
         local_reads.extend(log.local_reads);
     }
     history.ops.sort_by_key(|op| (op.call_ms, op.id));
+    let mut v2 = V2Run {
+        wall_origin_ms,
+        drift_ppm_max: DRIFT_PPM_MAX,
+        ..V2Run::default()
+    };
+    for client in v2_clients {
+        v2.ops.extend(client.await.expect("v2 client task"));
+    }
     let mut watch_logs = Vec::new();
     for watcher in watchers {
         let log = watcher.await.expect("watcher task");
@@ -322,16 +371,18 @@ async fn harness(scenario: Scenario, slot: WorldSlot) -> Collected {
         .await
         .expect("liveness task");
     history.ops.extend(found.final_reads);
+    v2.logs = found.v2_logs;
     let mut failures = found.failures;
     failures.extend(lease_failures);
     let world = world.lock().expect("world");
-    (
+    Collected {
         history,
-        world.trace.clone(),
+        trace: world.trace.clone(),
         local_reads,
         failures,
-        world.now_ms(),
-    )
+        end_ms: world.now_ms(),
+        v2,
+    }
 }
 
 /// The picture of a run (see [`crate::timeline`]): each member's role and
