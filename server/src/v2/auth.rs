@@ -138,27 +138,38 @@ fn resource_name(parts: &Parts) -> Result<Option<String>, Box<Response>> {
     }
 }
 
-/// `/v2/auth/users[/<name>]`.
-pub async fn serve_users(shared: V2Shared, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let name = match resource_name(&parts) {
-        Ok(name) => name,
-        Err(response) => return *response,
-    };
+/// What `/v2/auth/users` and `/v2/auth/roles` check first, in etcd's
+/// order: the name in the path, the method (a collection is GET only),
+/// then root access; the name and the auth state, or the answer.
+async fn admit(
+    shared: &V2Shared,
+    parts: &Parts,
+) -> Result<(Option<String>, Box<V2Auth>), Box<Response>> {
+    let name = resource_name(parts)?;
     let allowed: &[&str] = if name.is_some() {
         ALL_METHODS
     } else {
         &["GET"]
     };
     if !allowed.contains(&parts.method.as_str()) {
-        return method_not_allowed(allowed);
+        return Err(Box::new(method_not_allowed(allowed)));
     }
-    let Some(auth) = auth_state(&shared).await else {
-        return respond(&shared, internal_error());
+    let Some(auth) = auth_state(shared).await else {
+        return Err(Box::new(respond(shared, internal_error())));
     };
-    if !has_root_access(&shared, &auth, &parts.headers).await {
-        return no_auth();
+    if !has_root_access(shared, &auth, &parts.headers).await {
+        return Err(Box::new(no_auth()));
     }
+    Ok((name, auth))
+}
+
+/// `/v2/auth/users[/<name>]`.
+pub async fn serve_users(shared: V2Shared, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let (name, auth) = match admit(&shared, &parts).await {
+        Ok(admitted) => admitted,
+        Err(response) => return *response,
+    };
     let answer = match (name, parts.method) {
         (None, _) => list_users(&auth),
         (Some(name), Method::GET) => get_user(&auth, &name),
@@ -265,24 +276,10 @@ async fn put_user(shared: &V2Shared, name: &str, body: &[u8]) -> Answer {
 /// `/v2/auth/roles[/<name>]`.
 pub async fn serve_roles(shared: V2Shared, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let name = match resource_name(&parts) {
-        Ok(name) => name,
+    let (name, auth) = match admit(&shared, &parts).await {
+        Ok(admitted) => admitted,
         Err(response) => return *response,
     };
-    let allowed: &[&str] = if name.is_some() {
-        ALL_METHODS
-    } else {
-        &["GET"]
-    };
-    if !allowed.contains(&parts.method.as_str()) {
-        return method_not_allowed(allowed);
-    }
-    let Some(auth) = auth_state(&shared).await else {
-        return respond(&shared, internal_error());
-    };
-    if !has_root_access(&shared, &auth, &parts.headers).await {
-        return no_auth();
-    }
     let answer = match (name, parts.method) {
         (None, _) => {
             let roles: Vec<V2Role> = auth

@@ -223,29 +223,22 @@ pub(crate) fn parse(
             unique: true,
             expire_ms,
         }),
-        Method::PUT => match prev_exist {
-            Some(true) if prev_index == 0 && prev_value.is_empty() => write(V2Write::Update {
+        Method::PUT => match (prev_exist, prev_index > 0 || !prev_value.is_empty()) {
+            (Some(true), false) => write(V2Write::Update {
                 path,
                 value,
                 expire_ms,
                 refresh,
             }),
-            Some(true) => write(V2Write::CompareAndSwap {
-                path,
-                prev_value,
-                prev_index,
-                value,
-                expire_ms,
-                refresh,
-            }),
-            Some(false) => write(V2Write::Create {
+            (Some(false), _) => write(V2Write::Create {
                 path,
                 dir,
                 value,
                 unique: false,
                 expire_ms,
             }),
-            None if prev_index > 0 || !prev_value.is_empty() => write(V2Write::CompareAndSwap {
+            // A condition, with or without prevExist=true.
+            (Some(true) | None, true) => write(V2Write::CompareAndSwap {
                 path,
                 prev_value,
                 prev_index,
@@ -253,7 +246,7 @@ pub(crate) fn parse(
                 expire_ms,
                 refresh,
             }),
-            None => write(V2Write::Set {
+            (None, false) => write(V2Write::Set {
                 path,
                 dir,
                 value,

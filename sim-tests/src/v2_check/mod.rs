@@ -326,6 +326,7 @@ fn show_write(write: &V2Write) -> String {
             prev_index,
         } => format!("cad {path} if value={prev_value:?} index={prev_index}"),
         V2Write::Expire { now_ms } => format!("expire at {now_ms}"),
+        V2Write::Auth(auth) => format!("auth {auth:?}"),
     }
 }
 
@@ -352,6 +353,7 @@ fn show_request(request: &V2Request) -> String {
             if *recursive { " recursive" } else { "" }
         ),
         V2Request::Stats => "stats".into(),
+        V2Request::AuthGet => "auth get".into(),
     }
 }
 
@@ -360,6 +362,7 @@ fn show_answer(answer: &V2Answer) -> String {
         V2Result::Event(event) => show_event(event),
         V2Result::Waiting { since } => format!("nothing yet, ask again from {since}"),
         V2Result::Stats { index, .. } => format!("stats at {index}"),
+        V2Result::Auth(_) | V2Result::AuthState(_) => "auth".into(),
     };
     format!("{what} [store index {}]", answer.store_index)
 }

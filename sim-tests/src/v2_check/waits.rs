@@ -65,7 +65,9 @@ pub(super) fn check_waits(
                         ));
                     }
                 }
-                V2Result::Stats { .. } => failures.push(format!("{op}: answered with stats")),
+                V2Result::Stats { .. } | V2Result::Auth(_) | V2Result::AuthState(_) => {
+                    failures.push(format!("{op}: answered with another request's answer"))
+                }
             },
             V2Outcome::Refused(error)
                 if error.code == ECODE_EVENT_INDEX_CLEARED && log.len() >= HISTORY_CAPACITY => {}
