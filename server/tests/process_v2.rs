@@ -294,3 +294,74 @@ async fn the_v2_proxy_forwards_and_follows_the_cluster() {
         answer.contains("\"action\":\"set\"")
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_members_change_through_etcdctl_and_serve_over_https() {
+    if !tools("v2_members_change_through_etcdctl_and_serve_over_https") {
+        return;
+    }
+    let cluster = Cluster::start_with("v2-members", 3, &["--enable-v2=true"]).await;
+    let endpoint = cluster.members[1].endpoint();
+    // `member add` through a follower or the leader (sent on to the leader).
+    let peer = format!("http://127.0.0.1:{}", free_port());
+    let (out, err, code) = etcdctl(&endpoint, &["member", "add", "m4", &peer]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("Added member named m4 with ID "), "{out}");
+    assert!(out.contains("ETCD_INITIAL_CLUSTER=\""), "{out}");
+    let id = out
+        .trim_start_matches("Added member named m4 with ID ")
+        .split_whitespace()
+        .next()
+        .expect("an id")
+        .to_string();
+    let (list, _, _) = etcdctl(&endpoint, &["member", "list"]);
+    assert!(
+        list.contains(&format!("{id}[unstarted]: peerURLs={peer}")),
+        "{list}"
+    );
+    let (out, err, code) = etcdctl(&endpoint, &["member", "remove", &id]);
+    assert_eq!(
+        (out.as_str(), code),
+        (format!("Removed member {id} from cluster\n").as_str(), 0),
+        "{err}"
+    );
+    let (list, _, _) = etcdctl(&endpoint, &["member", "list"]);
+    assert_eq!(list.lines().count(), 3, "{list}");
+    drop(cluster);
+
+    // The v2 API over https (a certificate cairn makes itself).
+    let port = free_port();
+    let dir = support::temp_dir("v2-https");
+    let url = format!("https://127.0.0.1:{port}");
+    let peer_port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "--enable-v2=true",
+            "--auto-tls",
+            "--data-dir",
+            dir.join("m.etcd").to_str().expect("utf-8"),
+            "--listen-client-urls",
+            &url,
+            "--advertise-client-urls",
+            &url,
+            "--listen-peer-urls",
+            &format!("http://127.0.0.1:{peer_port}"),
+            "--initial-advertise-peer-urls",
+            &format!("http://127.0.0.1:{peer_port}"),
+            "--initial-cluster",
+            &format!("default=http://127.0.0.1:{peer_port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn cairn");
+    let key = format!("{url}/v2/keys/secure");
+    eventually(Duration::from_secs(15), "a v2 set over https", || {
+        curl(&["-k", "-XPUT", &key, "-d", "value=tls"]).contains("\"value\":\"tls\"")
+    });
+    let answer = json(&curl(&["-k", &key]));
+    assert_eq!(answer["node"]["value"], "tls", "{answer}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
