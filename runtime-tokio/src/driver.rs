@@ -556,6 +556,7 @@ impl<D: Disk, N: Network> Driver<D, N> {
                             | MemberEvent::MemberPromoted { .. }
                             | MemberEvent::MemberUpdated { .. }
                             | MemberEvent::Published { .. }
+                            | MemberEvent::MemberAttributes { .. }
                             | MemberEvent::SnapshotInstalled { .. }
                     ) {
                         self.transport.set_members(&self.member.members());

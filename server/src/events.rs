@@ -69,6 +69,9 @@ pub fn log_event(log: &Logger, local: NodeId, event: &RuntimeEvent) {
                 &format!("updated member {id:x} [{}]", peer_urls.join(" ")),
             );
         }
+        // Another member's announcement: the peer port's /members shows
+        // its client URLs now; nothing to log.
+        RuntimeEvent::Member(MemberEvent::MemberAttributes { .. }) => {}
         RuntimeEvent::Member(MemberEvent::RemovedFromCluster) => {
             log.warn(
                 "etcdserver",

@@ -100,6 +100,11 @@ pub enum MemberEvent {
     MemberPromoted {
         id: NodeId,
     },
+    /// Another member's name and client URLs were applied (its
+    /// announcement; this member's own is [`MemberEvent::Published`]).
+    MemberAttributes {
+        id: NodeId,
+    },
     /// A member's peer URLs changed.
     MemberUpdated {
         id: NodeId,

@@ -541,6 +541,10 @@ impl Member {
         self.written(&applied.events);
         self.v2_applied(&applied.v2_events);
         if let Some((member, name, client_urls)) = applied.published {
+            if member != self.id() {
+                self.actions
+                    .push_back(Action::Event(MemberEvent::MemberAttributes { id: member }));
+            }
             // Only this incarnation's announcement counts: a restarted
             // member replays its earlier ones from the log.
             if member == self.id()
