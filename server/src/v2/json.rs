@@ -140,7 +140,7 @@ pub fn rfc3339(unix_ms: i64) -> String {
     let ms = unix_ms.rem_euclid(1000);
     let days = secs.div_euclid(86_400);
     let in_day = secs.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = crate::logging::civil_from_days(days);
     let mut text = format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
         in_day / 3600,
@@ -154,21 +154,6 @@ pub fn rfc3339(unix_ms: i64) -> String {
     }
     text.push('Z');
     text
-}
-
-/// Days since 1970-01-01 as a proleptic Gregorian date (H. Hinnant's
-/// algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

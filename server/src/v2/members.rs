@@ -16,10 +16,8 @@ use super::json::go_string;
 use super::{method_not_allowed, V2Shared};
 
 /// etcd's `httptypes.HTTPError`: `{"message":..}` with a status.
-fn http_error(status: StatusCode, message: &str) -> Response {
-    let mut body = String::from("{\"message\":");
-    go_string(&mut body, message);
-    body.push('}');
+pub(crate) fn http_error(status: StatusCode, message: &str) -> Response {
+    let body = super::auth_json::message(message);
     Response::builder()
         .status(status)
         .header("Content-Type", "application/json")

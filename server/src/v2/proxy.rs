@@ -27,6 +27,7 @@ use axum::routing::any;
 use axum::Router;
 use hyper_util::rt::TokioIo;
 
+use super::members::http_error;
 use crate::config::{Config, ProxyMode};
 use crate::logging::Logger;
 use crate::tls::ClientTls;
@@ -318,16 +319,6 @@ async fn local_config(proxy: Proxy, request: Request) -> Response {
     }
     let body = serde_json::json!({ "endpoints": proxy.director.all() }).to_string() + "\n";
     Response::builder()
-        .header("Content-Type", "application/json")
-        .body(Body::from(body))
-        .expect("valid response")
-}
-
-fn http_error(status: StatusCode, message: &str) -> Response {
-    // httptypes.HTTPError: no newline after the JSON.
-    let body = serde_json::json!({ "message": message }).to_string();
-    Response::builder()
-        .status(status)
         .header("Content-Type", "application/json")
         .body(Body::from(body))
         .expect("valid response")
