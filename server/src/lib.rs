@@ -14,6 +14,7 @@ pub mod logging;
 pub mod metrics;
 pub mod run;
 pub mod serve;
+pub mod tcp_gateway;
 pub mod tls;
 pub mod v2;
 pub mod version;

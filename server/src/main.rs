@@ -7,6 +7,13 @@ use cairn_server::config::{self, Invocation, LogLevel, Logger as LoggerKind};
 use cairn_server::logging::{Level, Logger};
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    if args.first().map(String::as_str) == Some("gateway") {
+        return cairn_server::tcp_gateway::main(&args[1..]);
+    }
     let loaded = match config::load_from_process() {
         Ok(Invocation::Help) => {
             eprint!("{}", config::usage_text());

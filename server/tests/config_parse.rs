@@ -184,7 +184,7 @@ fn positional_arguments_are_refused_with_exit_code_1() {
         "'y' is not a valid flag"
     );
     assert!(matches!(
-        fails(&["gateway"], &[]),
+        fails(&["grpc-proxy"], &[]),
         ConfigError::UnsupportedSubcommand(_)
     ));
 }

@@ -17,6 +17,7 @@
 //! [`Config::verify_initial_cluster`] itself when it finds none.
 
 mod cmdline;
+pub mod cobra;
 mod error;
 mod fields;
 mod file;
@@ -97,7 +98,7 @@ pub fn load_from_process() -> Result<Invocation, ConfigError> {
 /// environment, with etcd 3.4's rules.
 pub fn load(args: &[String], env: &[(String, String)]) -> Result<Invocation, ConfigError> {
     if let Some(first) = args.first() {
-        if first == "gateway" || first == "grpc-proxy" {
+        if first == "grpc-proxy" {
             return Err(ConfigError::UnsupportedSubcommand(first.clone()));
         }
     }

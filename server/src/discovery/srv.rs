@@ -108,6 +108,45 @@ async fn lookup_srv(resolver: &TokioResolver, name: &str) -> Result<Vec<SrvTarge
     Ok(targets)
 }
 
+/// etcd's `srv.GetClient("etcd-client", domain, name)`: the records of
+/// `_etcd-client-ssl[-name]._tcp.<domain>` (as `https://target:port`) then
+/// of `_etcd-client[-name]._tcp.<domain>` (`http://`). An error only when
+/// both lookups fail.
+pub async fn client_records(
+    domain: &str,
+    srv_name: Option<&str>,
+) -> Result<Vec<(String, SrvTarget)>, String> {
+    let resolver = resolver()?;
+    let mut records = Vec::new();
+    let mut errors = Vec::new();
+    for (scheme, service) in [("https", "etcd-client-ssl"), ("http", "etcd-client")] {
+        let service = match srv_name.filter(|name| !name.is_empty()) {
+            Some(name) => format!("{service}-{name}"),
+            None => service.to_string(),
+        };
+        match lookup_srv(&resolver, &query_name(&service, domain)).await {
+            Ok(found) => {
+                for record in found {
+                    let host = if record.target.contains(':') {
+                        format!("[{}]", record.target)
+                    } else {
+                        record.target.clone()
+                    };
+                    records.push((format!("{scheme}://{host}:{}", record.port), record));
+                }
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.len() == 2 {
+        return Err(format!(
+            "dns lookup errors: {} and {}",
+            errors[0], errors[1]
+        ));
+    }
+    Ok(records)
+}
+
 /// Go's `net.ResolveTCPAddr`: an IP literal as is, else the name's first
 /// IPv4 address (else its first address).
 pub async fn resolve_tcp(
