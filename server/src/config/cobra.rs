@@ -419,6 +419,25 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// Any words: an answer, never a panic; a run has every flag.
+        #[test]
+        fn any_command_line_parses_or_errs(words in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::string::string_regex("-{0,2}[a-z=,:-]{0,12}").unwrap(),
+                proptest::sample::select(vec![
+                    "--endpoints".to_string(), "--retry-delay".into(), "-h".into(),
+                    "--".into(), "--insecure-discovery".into(), "1s".into(),
+                ]),
+            ],
+            0..6,
+        )) {
+            if let Ok(Parsed::Run { values, .. }) = command().parse(&words) {
+                proptest::prop_assert_eq!(values.len(), command().flags.len());
+            }
+        }
+    }
+
     #[test]
     fn never_panics_on_arbitrary_words() {
         let words = [
