@@ -16,7 +16,7 @@ pub enum ConfigError {
     /// A positional argument; etcd accepts none.
     #[error("'{0}' is not a valid flag")]
     NotAFlag(String),
-    /// `etcd gateway` and `etcd grpc-proxy` are subcommands cairn does not have yet.
+    /// `etcd gateway` is a subcommand cairn does not have yet.
     #[error("the '{0}' subcommand is not supported yet")]
     UnsupportedSubcommand(String),
     /// An `ETCD_*` variable whose value its flag refuses.

@@ -23,8 +23,10 @@ pub fn usage_text() -> String {
     Read the configuration from a YAML file in etcd's format. When a file is given, every other flag and ETCD_* environment variable is ignored.
 
   cairn gateway
-  cairn grpc-proxy
-    etcd's proxy subcommands: not supported yet.
+    etcd's L4 proxy subcommand: not supported yet.
+
+  cairn grpc-proxy start
+    etcd's L7 gRPC proxy in front of a cluster (see 'cairn grpc-proxy start --help').
 "
     .to_string()
 }
