@@ -170,7 +170,7 @@ impl RangeCache {
     pub fn size(&self) -> usize {
         self.lock().entries.len()
     }
-
+}
 
 impl Inner {
     fn remove(&mut self, key: &[u8]) {
