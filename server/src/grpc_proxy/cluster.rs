@@ -217,7 +217,9 @@ async fn register_once(
         })
         .await?
         .into_inner();
-    let key = upstream.namespace.key(format!("{prefix}/{addr}").as_bytes());
+    let key = upstream
+        .namespace
+        .key(format!("{prefix}/{addr}").as_bytes());
     upstream
         .kv()
         .put(pb::PutRequest {

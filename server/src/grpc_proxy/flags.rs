@@ -138,7 +138,8 @@ fn path(value: &str) -> Option<PathBuf> {
 impl Flags {
     /// Sets one flag from its text; `Err` is pflag's reason.
     fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let invalid = |what: &str| format!("invalid argument {value:?} for \"--{name}\" flag: {what}");
+        let invalid =
+            |what: &str| format!("invalid argument {value:?} for \"--{name}\" flag: {what}");
         if is_bool(name) {
             let parsed = crate::config::parse_bool_go(value).ok_or_else(|| {
                 invalid(&format!(
@@ -248,10 +249,16 @@ impl Flags {
     /// etcd's `checkArgs`: the resolver flags go together.
     fn check(&self) -> Result<(), String> {
         if !self.resolver_prefix.is_empty() && self.resolver_ttl_seconds < 1 {
-            return Err(format!("invalid resolver-ttl {}", self.resolver_ttl_seconds));
+            return Err(format!(
+                "invalid resolver-ttl {}",
+                self.resolver_ttl_seconds
+            ));
         }
         if self.resolver_prefix.is_empty() && self.resolver_ttl_seconds > 0 {
-            return Err(format!("invalid resolver-prefix {:?}", self.resolver_prefix));
+            return Err(format!(
+                "invalid resolver-prefix {:?}",
+                self.resolver_prefix
+            ));
         }
         if !self.resolver_prefix.is_empty() && self.advertise_client_url.is_empty() {
             return Err(format!(

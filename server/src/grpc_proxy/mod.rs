@@ -117,8 +117,8 @@ fn upstream_tls(flags: &Flags) -> Option<TlsOptions> {
 
 /// Connects to the cluster, trying again every second until it answers.
 async fn connect(flags: &Flags, log: &Logger) -> Result<Client, String> {
-    let endpoints = cairn_client::endpoint::parse_list(flags.endpoints.iter())
-        .map_err(|e| e.to_string())?;
+    let endpoints =
+        cairn_client::endpoint::parse_list(flags.endpoints.iter()).map_err(|e| e.to_string())?;
     let mut config = ClientConfig::new(endpoints).with_dial_timeout(DIAL_TIMEOUT);
     if let Some(tls) = upstream_tls(flags) {
         if tls.insecure_skip_verify {
@@ -203,8 +203,7 @@ fn router(upstream: Arc<Upstream>, flags: &Flags, source: MetricsSource) -> Rout
     )
     .add_service(pb::lease_server::LeaseServer::new(pass.clone()).max_decoding_message_size(max))
     .add_service(
-        pb::maintenance_server::MaintenanceServer::new(pass.clone())
-            .max_decoding_message_size(max),
+        pb::maintenance_server::MaintenanceServer::new(pass.clone()).max_decoding_message_size(max),
     )
     .add_service(pb::auth_server::AuthServer::new(pass.clone()).max_decoding_message_size(max))
     .add_service(
@@ -237,7 +236,9 @@ async fn bind(address: &str, tls: bool) -> Result<crate::serve::ClientListener, 
     let scheme = if tls { "https" } else { "http" };
     let url = Url::parse(&format!("{scheme}://{address}")).map_err(|e| e.to_string())?;
     let mut bound = crate::serve::bind(&[url]).await?;
-    bound.pop().ok_or_else(|| format!("cannot listen on {address}"))
+    bound
+        .pop()
+        .ok_or_else(|| format!("cannot listen on {address}"))
 }
 
 /// Starts the proxy and serves until a listener fails.
@@ -253,9 +254,9 @@ async fn run(flags: Flags, log: Arc<Logger>) -> Result<(), String> {
     let client = connect(&flags, &log).await?;
     let endpoint = client.endpoints()[0].clone();
     let metrics_tls = match upstream_tls(&flags) {
-        Some(options) if endpoint.uses_tls(true) => {
-            Some(Arc::new(options.client_config().map_err(|e| e.to_string())?))
-        }
+        Some(options) if endpoint.uses_tls(true) => Some(Arc::new(
+            options.client_config().map_err(|e| e.to_string())?,
+        )),
         _ if endpoint.scheme() == cairn_client::Scheme::Https => Some(Arc::new(
             TlsOptions::default()
                 .client_config()

@@ -124,7 +124,10 @@ impl Namespace {
 
     pub fn delete_response(&self, response: &mut pb::DeleteRangeResponse) {
         if !self.is_empty() {
-            response.prev_kvs.iter_mut().for_each(|kv| self.strip_kv(kv));
+            response
+                .prev_kvs
+                .iter_mut()
+                .for_each(|kv| self.strip_kv(kv));
         }
     }
 

@@ -108,7 +108,10 @@ impl ClientStream {
     }
 
     async fn create(&self, request: pb::WatchCreateRequest) {
-        if let Err(status) = self.check_permission(&request.key, &request.range_end).await {
+        if let Err(status) = self
+            .check_permission(&request.key, &request.range_end)
+            .await
+        {
             self.sink
                 .post(pb::WatchResponse {
                     header: Some(pb::ResponseHeader::default()),
@@ -168,7 +171,8 @@ impl ClientStream {
     }
 
     fn close(&self) {
-        let watchers = std::mem::take(&mut *self.watchers.lock().unwrap_or_else(|e| e.into_inner()));
+        let watchers =
+            std::mem::take(&mut *self.watchers.lock().unwrap_or_else(|e| e.into_inner()));
         for id in watchers.keys() {
             self.broadcasts.remove(self.sink.stream_id, *id);
         }
