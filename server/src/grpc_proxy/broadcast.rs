@@ -36,6 +36,9 @@ const RETRY_DELAY: Duration = Duration::from_millis(500);
 /// A client watch's key among all receivers: (stream, watch ID).
 type ReceiverKey = (u64, i64);
 
+/// A watched range in the client's key space: (key, range end).
+type Range = (bytes::Bytes, bytes::Bytes);
+
 #[derive(Debug, Default)]
 struct State {
     /// The first revision not yet delivered; 0 until the cluster says
@@ -69,7 +72,7 @@ impl Broadcast {
             return false;
         }
         let start = watcher.next_revision();
-        let Some(header) = state.last_header.clone() else {
+        let Some(header) = state.last_header else {
             if start != state.next_revision {
                 return false;
             }
@@ -113,7 +116,7 @@ impl Broadcast {
 #[derive(Debug)]
 pub struct Broadcasts {
     upstream: Arc<Upstream>,
-    ranges: Mutex<BTreeMap<(bytes::Bytes, bytes::Bytes), Vec<Arc<Broadcast>>>>,
+    ranges: Mutex<BTreeMap<Range, Vec<Arc<Broadcast>>>>,
     /// Which broadcast serves each client watch.
     joined: Mutex<HashMap<ReceiverKey, Arc<Broadcast>>>,
 }
@@ -256,7 +259,7 @@ impl Broadcasts {
             .for_each(|event| self.upstream.namespace.event(event));
         let (receivers, first_created) = {
             let mut state = broadcast.lock();
-            let header = response.header.clone().unwrap_or_default();
+            let header = response.header.unwrap_or_default();
             if state.last_header.is_some() || state.next_revision == 0 {
                 state.next_revision = state.next_revision.max(header.revision + 1);
             }

@@ -186,8 +186,8 @@ mod tests {
 
     fn get(key: &str, end: &str) -> pb::RangeRequest {
         pb::RangeRequest {
-            key: key.into(),
-            range_end: end.into(),
+            key: key.to_string().into(),
+            range_end: end.to_string().into(),
             serializable: true,
             ..Default::default()
         }

@@ -123,7 +123,7 @@ impl pb::cluster_server::Cluster for ClusterProxy {
         &self,
         request: Request<pb::MemberRemoveRequest>,
     ) -> Result<Response<pb::MemberRemoveResponse>, Status> {
-        let message = request.get_ref().clone();
+        let message = *request.get_ref();
         self.upstream
             .cluster()
             .member_remove(forward(&request, message))
@@ -146,7 +146,7 @@ impl pb::cluster_server::Cluster for ClusterProxy {
         request: Request<pb::MemberListRequest>,
     ) -> Result<Response<pb::MemberListResponse>, Status> {
         if self.advertise.is_empty() {
-            let message = request.get_ref().clone();
+            let message = *request.get_ref();
             return self
                 .upstream
                 .cluster()

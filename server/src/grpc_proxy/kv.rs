@@ -189,7 +189,7 @@ impl pb::kv_server::Kv for KvProxy {
         request: Request<pb::CompactionRequest>,
     ) -> Result<Response<pb::CompactionResponse>, Status> {
         let revision = request.get_ref().revision;
-        let message = request.get_ref().clone();
+        let message = *request.get_ref();
         let response = self
             .upstream
             .kv()

@@ -143,9 +143,8 @@ pub async fn metrics(upstream: Arc<Upstream>, source: MetricsSource) -> Response
             .strip_prefix("# HELP ")
             .or_else(|| line.strip_prefix("# TYPE "))
             .unwrap_or(line);
-        if line.starts_with("# HELP ") {
-            skipping = family.starts_with("etcd_grpc_proxy_");
-        } else if !line.starts_with('#') {
+        // A family starts at its HELP line; a sample line decides alone.
+        if line.starts_with("# HELP ") || !line.starts_with('#') {
             skipping = family.starts_with("etcd_grpc_proxy_");
         }
         if !skipping {

@@ -39,6 +39,7 @@ macro_rules! pass_through {
         #[tonic::async_trait]
         impl $trait for PassThrough {
             $(
+                #[allow(clippy::clone_on_copy)] // some requests are Copy, most are not
                 async fn $method(&self, request: Request<$req>) -> Result<Response<$resp>, Status> {
                     let message = request.get_ref().clone();
                     self.upstream.$client().$method(forward(&request, message)).await
@@ -63,7 +64,7 @@ pass_through!(pb::maintenance_server::Maintenance, maintenance {
         &self,
         request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        let message = request.get_ref().clone();
+        let message = *request.get_ref();
         self.upstream.maintenance().snapshot(forward(&request, message)).await
     }
 );
@@ -132,7 +133,7 @@ pass_through!(pb::lease_server::Lease, lease {
         &self,
         request: Request<pb::LeaseTimeToLiveRequest>,
     ) -> Result<Response<pb::LeaseTimeToLiveResponse>, Status> {
-        let message = request.get_ref().clone();
+        let message = *request.get_ref();
         let mut response = self
             .upstream
             .lease()

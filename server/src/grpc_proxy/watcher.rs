@@ -141,14 +141,14 @@ impl Watcher {
 
     /// The header of the last response sent (a cancel response repeats it).
     pub fn last_header(&self) -> pb::ResponseHeader {
-        self.lock().last_header.clone().unwrap_or_default()
+        self.lock().last_header.unwrap_or_default()
     }
 
     /// What this watch makes of one upstream response; `None` when it has
     /// nothing to send. `created` says whether the client still waits for
     /// its created response.
     pub fn filter(&self, upstream: &pb::WatchResponse, created: bool) -> Option<pb::WatchResponse> {
-        let header = upstream.header.clone().unwrap_or_default();
+        let header = upstream.header.unwrap_or_default();
         let progress_notify = upstream.events.is_empty()
             && !upstream.canceled
             && !upstream.created
@@ -189,7 +189,7 @@ impl Watcher {
         if !progress_notify && !created && events.is_empty() && upstream.compact_revision == 0 {
             return None;
         }
-        state.last_header = Some(header.clone());
+        state.last_header = Some(header);
         Some(pb::WatchResponse {
             header: Some(header),
             watch_id: self.id,
@@ -204,6 +204,6 @@ impl Watcher {
 
     /// Records the header of a created response sent by the proxy itself.
     pub fn note_header(&self, header: &pb::ResponseHeader) {
-        self.lock().last_header = Some(header.clone());
+        self.lock().last_header = Some(*header);
     }
 }
