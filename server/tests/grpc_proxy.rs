@@ -731,3 +731,111 @@ async fn registered_proxies_are_the_member_list() {
     let (_, still) = etcdctl(&member_endpoint, &["get", &key, "--keys-only"], None);
     assert_eq!(still.trim(), key);
 }
+
+/// Creates one watch on `key` from `start` through `channel`; returns the
+/// request sender (kept open) and the responses, after the created one.
+async fn open_watch(
+    channel: &tonic::transport::Channel,
+    key: &str,
+    start: i64,
+) -> (
+    tokio::sync::mpsc::Sender<pb::WatchRequest>,
+    tonic::Streaming<pb::WatchResponse>,
+) {
+    let (requests, outgoing) = tokio::sync::mpsc::channel(1);
+    let create = pb::WatchRequest {
+        request_union: Some(pb::watch_request::RequestUnion::CreateRequest(
+            pb::WatchCreateRequest {
+                key: key.to_string().into_bytes().into(),
+                start_revision: start,
+                ..Default::default()
+            },
+        )),
+    };
+    requests.send(create).await.expect("queue a create");
+    let mut responses = WatchClient::new(channel.clone())
+        .watch(tokio_stream::wrappers::ReceiverStream::new(outgoing))
+        .await
+        .expect("watch")
+        .into_inner();
+    let created = responses.message().await.expect("stream").expect("open");
+    assert!(created.created, "{created:?}");
+    (requests, responses)
+}
+
+/// The revisions of the next `count` events on `responses`.
+async fn next_events(
+    responses: &mut tonic::Streaming<pb::WatchResponse>,
+    count: usize,
+) -> Vec<i64> {
+    let mut revisions = Vec::new();
+    while revisions.len() < count {
+        let response = tokio::time::timeout(Duration::from_secs(10), responses.message())
+            .await
+            .expect("events in time")
+            .expect("stream")
+            .expect("open");
+        revisions.extend(
+            response
+                .events
+                .iter()
+                .map(|e| e.kv.as_ref().expect("kv").mod_revision),
+        );
+    }
+    revisions
+}
+
+/// Watches started in the past get upstream watches of their own, and join
+/// the live one once they have caught up (etcd's `coalesce`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_from_the_past_coalesce_once_caught_up() {
+    let member = Cluster::start("gp-coalesce", 1).await;
+    let member_port = member.members[0].client_port;
+    let proxy = start_proxy(cairn(), &[format!("--endpoints=127.0.0.1:{member_port}")]).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", proxy.endpoint()))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to the proxy");
+    let mut kv = pb::kv_client::KvClient::new(channel.clone());
+    let mut revisions = Vec::new();
+    for i in 0..5 {
+        let put = kv
+            .put(support::put("h", &i.to_string()))
+            .await
+            .expect("put");
+        revisions.push(put.into_inner().header.expect("header").revision);
+    }
+    let (_live_requests, mut live) = open_watch(&channel, "h", 0).await;
+    let mut past = Vec::new();
+    for _ in 0..3 {
+        past.push(open_watch(&channel, "h", revisions[0]).await);
+    }
+    for (_, responses) in &mut past {
+        assert_eq!(next_events(responses, 5).await, revisions);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let upstream = loop {
+        let body = http_body(proxy.port, "/proxy/metrics").await;
+        let upstream = metric(&body, "cairn_grpc_proxy_upstream_watches");
+        if upstream == 1.0 || Instant::now() > deadline {
+            break upstream;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    println!("after catching up: {upstream} upstream watch(es) for 4 client watches");
+    assert_eq!(upstream, 1.0);
+    let body = http_body(proxy.port, "/proxy/metrics").await;
+    assert_eq!(
+        metric(&body, "etcd_grpc_proxy_watchers_coalescing_total"),
+        3.0
+    );
+    let put = kv.put(support::put("h", "new")).await.expect("put");
+    let new = put.into_inner().header.expect("header").revision;
+    assert_eq!(next_events(&mut live, 1).await, vec![new]);
+    for (_, responses) in &mut past {
+        assert_eq!(next_events(responses, 1).await, vec![new]);
+        let more = tokio::time::timeout(Duration::from_millis(20), responses.message()).await;
+        assert!(more.is_err(), "{more:?}");
+    }
+}

@@ -29,6 +29,10 @@ use tonic::metadata::MetadataMap;
 use super::upstream::{with_metadata, Upstream};
 use super::watcher::Watcher;
 
+/// A broadcast with fewer receivers than this looks for another to join
+/// after each response (etcd's `maxCoalesceReceivers`).
+const COALESCE_RECEIVERS_MAX: usize = 5;
+
 /// How long a broadcast waits before watching again after its upstream
 /// stream broke.
 const RETRY_DELAY: Duration = Duration::from_millis(500);
@@ -208,6 +212,7 @@ impl Broadcasts {
         range_end: &bytes::Bytes,
         metadata: &MetadataMap,
     ) {
+        let range: Range = (key.clone(), range_end.clone());
         let (mut key, mut range_end) = (key.clone(), range_end.clone());
         self.upstream.namespace.interval(&mut key, &mut range_end);
         loop {
@@ -240,6 +245,9 @@ impl Broadcasts {
                     if self.deliver(broadcast, response).await {
                         return;
                     }
+                    if self.coalesce(broadcast, &range) {
+                        return;
+                    }
                 }
             }
             drop(requests);
@@ -248,6 +256,53 @@ impl Broadcasts {
             }
             tokio::time::sleep(RETRY_DELAY).await;
         }
+    }
+
+    /// etcd's `coalesce`: a broadcast with few receivers hands them to
+    /// another of its range that has caught up with every one of them (each
+    /// receiver's next revision at or past the other's), and ends. `true`
+    /// when it ended so.
+    ///
+    /// Why no event is lost or repeated: the other broadcast has sent every
+    /// event below its next revision and will send every event from there
+    /// on, and each receiver drops what is below its own next revision.
+    fn coalesce(&self, broadcast: &Arc<Broadcast>, range: &Range) -> bool {
+        let ranges = self.ranges.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(list) = ranges.get(range) else {
+            return false;
+        };
+        // Lock order: `ranges`, then this broadcast, then the other; every
+        // place that holds two broadcast locks holds `ranges` first.
+        let mut state = broadcast.lock();
+        if state.ended || state.receivers.len() >= COALESCE_RECEIVERS_MAX {
+            return false;
+        }
+        for other in list.iter().filter(|other| !Arc::ptr_eq(other, broadcast)) {
+            let mut other_state = other.lock();
+            if other_state.ended || other_state.last_header.is_none() {
+                continue;
+            }
+            let caught_up = state
+                .receivers
+                .values()
+                .all(|watcher| watcher.next_revision() >= other_state.next_revision);
+            if !caught_up {
+                continue;
+            }
+            let moved = state.receivers.len() as i64;
+            let mut joined = self.joined_lock();
+            for (key, watcher) in state.receivers.drain() {
+                joined.insert(key, other.clone());
+                other_state.receivers.insert(key, watcher);
+            }
+            state.ended = true;
+            let metrics = &self.upstream.metrics;
+            metrics.upstream_watches.dec();
+            // n receivers counted n - 1 here; joining m > 0 others, n.
+            metrics.watchers_coalescing.add(i64::from(moved > 0));
+            return true;
+        }
+        false
     }
 
     /// Passes one upstream response to every receiver; `true` when the

@@ -154,9 +154,6 @@ impl Watcher {
             && !upstream.created
             && upstream.compact_revision == 0
             && header.revision != 0;
-        if progress_notify && !self.spec.progress_notify {
-            return None;
-        }
         let mut state = self.lock();
         if state.next_revision > header.revision && !upstream.events.is_empty() {
             return None;
@@ -184,6 +181,20 @@ impl Watcher {
         }
         if last_revision >= state.next_revision {
             state.next_revision = last_revision + 1;
+        }
+        // Nothing below the header's revision is still to come when the last
+        // event is at it, or on a progress notification: the watch is synced.
+        let synced = progress_notify
+            || upstream
+                .events
+                .last()
+                .and_then(|event| event.kv.as_ref())
+                .is_some_and(|kv| kv.mod_revision == header.revision);
+        if synced && !upstream.canceled {
+            state.next_revision = state.next_revision.max(header.revision + 1);
+        }
+        if progress_notify && !self.spec.progress_notify {
+            return None;
         }
         let created = created && upstream.created;
         if !progress_notify && !created && events.is_empty() && upstream.compact_revision == 0 {
