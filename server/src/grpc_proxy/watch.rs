@@ -14,6 +14,7 @@
 //! When the client goes away every one of its watches leaves its broadcast.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -66,8 +67,6 @@ impl Stream for ResponseStream {
         self.responses.poll_recv(cx)
     }
 }
-
-use std::future::Future;
 
 /// One client stream's watches.
 struct ClientStream {
