@@ -90,7 +90,10 @@ impl Logger {
             for (key, value) in fields {
                 extra.push_str(&format!(" {key}={value}"));
             }
-            format!("{date} {time} {} | {package}: {message}{extra}\n", level.letter())
+            format!(
+                "{date} {time} {} | {package}: {message}{extra}\n",
+                level.letter()
+            )
         };
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let _ = out.write_all(line.as_bytes());
