@@ -7,6 +7,7 @@ pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod grpc;
+pub mod grpc_proxy;
 pub mod http;
 pub mod identity;
 pub mod ids;

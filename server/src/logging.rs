@@ -65,18 +65,35 @@ impl Logger {
     }
 
     pub fn log(&self, level: Level, package: &str, message: &str) {
+        self.log_fields(level, package, message, &[]);
+    }
+
+    /// A line with zap's structured fields (`"address":"..."` after `msg`);
+    /// in capnslog's format they follow the message as `key=value`.
+    pub fn log_fields(&self, level: Level, package: &str, message: &str, fields: &[(&str, &str)]) {
         if level < self.min {
             return;
         }
         let (date, time) = civil_now();
         let line = if self.json {
+            let mut extra = String::new();
+            for (key, value) in fields {
+                extra.push_str(&format!(",{}:{}", json_string(key), json_string(value)));
+            }
             format!(
-                "{{\"level\":\"{}\",\"ts\":\"{date}T{time}Z\",\"caller\":\"{package}\",\"msg\":{}}}\n",
+                "{{\"level\":\"{}\",\"ts\":\"{date}T{time}Z\",\"caller\":\"{package}\",\"msg\":{}{extra}}}\n",
                 level.word(),
                 json_string(message)
             )
         } else {
-            format!("{date} {time} {} | {package}: {message}\n", level.letter())
+            let mut extra = String::new();
+            for (key, value) in fields {
+                extra.push_str(&format!(" {key}={value}"));
+            }
+            format!(
+                "{date} {time} {} | {package}: {message}{extra}\n",
+                level.letter()
+            )
         };
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         let _ = out.write_all(line.as_bytes());

@@ -7,12 +7,16 @@ use cairn_server::config::{self, Invocation, LogLevel, Logger as LoggerKind};
 use cairn_server::logging::{Level, Logger};
 
 fn main() -> ExitCode {
+    // etcd's proxy subcommands, with flags of their own.
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|arg| arg.to_string_lossy().into_owned())
         .collect();
     if args.first().map(String::as_str) == Some("gateway") {
         return cairn_server::tcp_gateway::main(&args[1..]);
+    }
+    if args.first().is_some_and(|first| first == "grpc-proxy") {
+        return cairn_server::grpc_proxy::main(&args[1..]);
     }
     let loaded = match config::load_from_process() {
         Ok(Invocation::Help) => {

@@ -183,10 +183,12 @@ fn positional_arguments_are_refused_with_exit_code_1() {
         fails(&["--name", "x", "y"], &[]).to_string(),
         "'y' is not a valid flag"
     );
-    assert!(matches!(
-        fails(&["grpc-proxy"], &[]),
-        ConfigError::UnsupportedSubcommand(_)
-    ));
+    // The proxy subcommands are dispatched before a member's flags are
+    // read (main.rs): to the member's parser they are stray words.
+    assert_eq!(
+        fails(&["grpc-proxy"], &[]).to_string(),
+        "'grpc-proxy' is not a valid flag"
+    );
 }
 
 #[test]

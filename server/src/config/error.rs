@@ -16,9 +16,6 @@ pub enum ConfigError {
     /// A positional argument; etcd accepts none.
     #[error("'{0}' is not a valid flag")]
     NotAFlag(String),
-    /// `etcd gateway` and `etcd grpc-proxy` are subcommands cairn does not have yet.
-    #[error("the '{0}' subcommand is not supported yet")]
-    UnsupportedSubcommand(String),
     /// An `ETCD_*` variable whose value its flag refuses.
     #[error("invalid value {value:?} for {key}: {reason}")]
     Environment {

@@ -23,10 +23,10 @@ pub fn usage_text() -> String {
     Read the configuration from a YAML file in etcd's format. When a file is given, every other flag and ETCD_* environment variable is ignored.
 
   cairn gateway start --endpoints=127.0.0.1:2379 --listen-addr=127.0.0.1:23790
-    etcd's L4 gateway: a TCP proxy to the cluster's client URLs ('cairn gateway start --help').
+    etcd's L4 gateway: a TCP proxy to the cluster's client URLs (see 'cairn gateway start --help').
 
-  cairn grpc-proxy
-    etcd's L7 gRPC proxy: not supported yet.
+  cairn grpc-proxy start
+    etcd's L7 gRPC proxy in front of a cluster (see 'cairn grpc-proxy start --help').
 "
     .to_string()
 }

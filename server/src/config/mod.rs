@@ -37,7 +37,10 @@ pub use fields::{
     DEFAULT_SNAPSHOT_COUNT, ELECTION_TIMEOUT_MS_MAX,
 };
 pub use file::config_file_keys;
-pub use goflag::{format_duration, parse_duration};
+pub use goflag::{
+    format_duration, parse_bool as parse_bool_go, parse_duration, parse_int as parse_int_go,
+    NumError as GoNumError,
+};
 pub use help::{flags_text, help_text, usage_text, version_text};
 pub use spec::{env_key, FlagKind, FlagSpec, Section, FLAGS, IGNORED_FLAGS};
 pub use unsupported::IMPLEMENTED_FLAGS;
@@ -97,11 +100,6 @@ pub fn load_from_process() -> Result<Invocation, ConfigError> {
 /// Loads a configuration from arguments (without the program name) and an
 /// environment, with etcd 3.4's rules.
 pub fn load(args: &[String], env: &[(String, String)]) -> Result<Invocation, ConfigError> {
-    if let Some(first) = args.first() {
-        if first == "grpc-proxy" {
-            return Err(ConfigError::UnsupportedSubcommand(first.clone()));
-        }
-    }
     let line = cmdline::parse_args(args)?;
     if line.help {
         return Ok(Invocation::Help);
