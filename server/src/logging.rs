@@ -70,6 +70,37 @@ impl Logger {
 
     /// A line with zap's structured fields (`"address":"..."` after `msg`);
     /// in capnslog's format they follow the message as `key=value`.
+    /// Like [`Logger::log_fields`], with values that are JSON already
+    /// (lists, numbers) and go into zap's lines as they are.
+    pub fn log_json_fields(
+        &self,
+        level: Level,
+        package: &str,
+        message: &str,
+        fields: &[(&str, String)],
+    ) {
+        if !self.json {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            return self.log_fields(level, package, message, &fields);
+        }
+        if level < self.min {
+            return;
+        }
+        let (date, time) = civil_now();
+        let mut extra = String::new();
+        for (key, value) in fields {
+            extra.push_str(&format!(",{}:{value}", json_string(key)));
+        }
+        let line = format!(
+            "{{\"level\":\"{}\",\"ts\":\"{date}T{time}Z\",\"caller\":\"{package}\",\"msg\":{}{extra}}}\n",
+            level.word(),
+            json_string(message)
+        );
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = out.write_all(line.as_bytes());
+        let _ = out.flush();
+    }
+
     pub fn log_fields(&self, level: Level, package: &str, message: &str, fields: &[(&str, &str)]) {
         if level < self.min {
             return;

@@ -422,12 +422,36 @@ async fn endpoints_come_from_dns_srv_records() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("\"endpoints\":[\"127.0.0.1.:{member}\"]")),
+        text.contains(&format!("\"endpoints\":[\"127.0.0.1:{member}\"]")),
         "{text}"
     );
     let (ok, out) = etcdctl(&format!("127.0.0.1:{port}"), &["put", "srv/a", "1"]);
     assert!(ok, "{out}");
     gateway.stop();
+    // The grpc proxy finds its cluster the same way.
+    let port = free_port();
+    let log = dir.join("grpc-proxy.log");
+    let mut grpc_proxy = spawn(
+        CAIRN,
+        &[
+            "grpc-proxy".to_string(),
+            "start".to_string(),
+            format!("--listen-addr=127.0.0.1:{port}"),
+            "--discovery-srv=cairn.test".to_string(),
+            "--insecure-discovery".to_string(),
+            format!("--data-dir={}", dir.join("proxy").display()),
+        ],
+        &log,
+        &env,
+    );
+    let text = wait_log(&log, "started gRPC proxy", Duration::from_secs(15));
+    assert!(
+        text.contains("\"msg\":\"discovered cluster from SRV\""),
+        "{text}"
+    );
+    let (ok, out) = etcdctl(&format!("127.0.0.1:{port}"), &["get", "srv/a"]);
+    assert!(ok && out == "srv/a\n1\n", "{out}");
+    grpc_proxy.stop();
     // Without it, an http:// record is refused as insecure and the gateway
     // falls back to --endpoints, as etcd's does.
     let port = free_port();

@@ -127,11 +127,19 @@ pub async fn client_records(
         match lookup_srv(&resolver, &query_name(&service, domain)).await {
             Ok(found) => {
                 for record in found {
-                    let host = if record.target.contains(':') {
-                        format!("[{}]", record.target)
-                    } else {
-                        record.target.clone()
+                    // A name keeps its trailing dot, as Go's does; an
+                    // address (a target like `127.0.0.1.`) loses it, so it
+                    // can be dialled.
+                    let mut record = record;
+                    let bare = record.target.trim_end_matches('.').to_string();
+                    let host = match bare.parse::<IpAddr>() {
+                        Ok(IpAddr::V6(_)) => format!("[{bare}]"),
+                        Ok(IpAddr::V4(_)) => bare.clone(),
+                        Err(_) => record.target.clone(),
                     };
+                    if bare.parse::<IpAddr>().is_ok() {
+                        record.target = bare;
+                    }
                     records.push((format!("{scheme}://{host}:{}", record.port), record));
                 }
             }

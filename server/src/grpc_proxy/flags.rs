@@ -8,8 +8,8 @@
 //!        ──▶ Flags
 //! ```
 //!
-//! Flags cairn accepts but does not implement (`--enable-pprof`, DNS
-//! discovery, `--experimental-*`) are listed by [`Flags::refused`]: set to
+//! Flags cairn accepts but does not implement (`--enable-pprof`,
+//! `--experimental-*`) are listed by [`Flags::refused`]: set to
 //! anything but their default they stop the start, naming themselves.
 
 use std::path::PathBuf;
@@ -224,12 +224,6 @@ impl Flags {
             "enable-pprof",
             "true".into(),
             "the /debug/pprof endpoints are not implemented",
-        );
-        refuse(
-            !self.discovery_srv.is_empty(),
-            "discovery-srv",
-            self.discovery_srv.clone(),
-            "the grpc proxy does not find its cluster by DNS SRV records yet; give --endpoints",
         );
         refuse(
             self.serializable_ordering,

@@ -117,8 +117,28 @@ fn upstream_tls(flags: &Flags) -> Option<TlsOptions> {
 
 /// Connects to the cluster, trying again every second until it answers.
 async fn connect(flags: &Flags, log: &Logger) -> Result<Client, String> {
-    let endpoints =
-        cairn_client::endpoint::parse_list(flags.endpoints.iter()).map_err(|e| e.to_string())?;
+    // etcd's mustNewClient: endpoints from --discovery-srv, else --endpoints.
+    let mut listed = Vec::new();
+    if !flags.discovery_srv.is_empty() {
+        (listed, _) = crate::tcp_gateway::discover(
+            &flags.discovery_srv,
+            &flags.discovery_srv_name,
+            flags.insecure_discovery,
+            &|warn, msg, fields| {
+                let fields: Vec<(&str, String)> = fields
+                    .iter()
+                    .map(|(name, value)| (*name, crate::tcp_gateway::log::json(value)))
+                    .collect();
+                let level = if warn { Level::Warning } else { Level::Info };
+                log.log_json_fields(level, "etcdmain", msg, &fields);
+            },
+        )
+        .await?;
+    }
+    if listed.is_empty() {
+        listed = flags.endpoints.clone();
+    }
+    let endpoints = cairn_client::endpoint::parse_list(listed.iter()).map_err(|e| e.to_string())?;
     let mut config = ClientConfig::new(endpoints).with_dial_timeout(DIAL_TIMEOUT);
     if let Some(tls) = upstream_tls(flags) {
         if tls.insecure_skip_verify {

@@ -20,7 +20,8 @@ pub enum Field {
     Seconds(Duration),
 }
 
-fn json(value: &Field) -> String {
+/// A field's value as JSON text.
+pub fn json(value: &Field) -> String {
     match value {
         Field::String(text) => serde_json::Value::from(text.as_str()).to_string(),
         Field::Strings(list) => serde_json::Value::from(list.clone()).to_string(),

@@ -166,18 +166,34 @@ fn stdout_failure(text: String) -> Failure {
 
 /// One SRV record (or an `--endpoints` entry as priority 0, weight 0).
 #[derive(Debug, Clone)]
-struct Srv {
-    target: String,
-    port: u16,
-    priority: u16,
-    weight: u16,
+pub struct Srv {
+    pub target: String,
+    pub port: u16,
+    pub priority: u16,
+    pub weight: u16,
 }
 
 async fn run(settings: Settings) -> Result<(), Failure> {
     let (mut endpoints, mut srvs) = if settings.discovery_srv.is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        discover(&settings).await?
+        discover(
+            &settings.discovery_srv,
+            &settings.discovery_srv_name,
+            settings.insecure_discovery,
+            &|warn, msg, fields| {
+                if warn {
+                    log::warn(msg, fields)
+                } else {
+                    log::info(msg, fields)
+                }
+            },
+        )
+        .await
+        .map_err(|text| Failure {
+            text: format!("{text}\n"),
+            stderr: true,
+        })?
     };
     if endpoints.is_empty() {
         endpoints = settings.endpoints.clone();
@@ -260,19 +276,25 @@ async fn run(settings: Settings) -> Result<(), Failure> {
     })
 }
 
-/// `--discovery-srv`: etcd's `discoverEndpoints` for the `etcd-client`
-/// service. Returns the endpoints (with schemes) and their SRV records.
-async fn discover(settings: &Settings) -> Result<(Vec<String>, Vec<Srv>), Failure> {
-    let domain = &settings.discovery_srv;
-    let name = Some(settings.discovery_srv_name.as_str()).filter(|n| !n.is_empty());
-    let records = crate::discovery::srv::client_records(domain, name)
-        .await
-        .map_err(|text| Failure {
-            text: format!("{text}\n"),
-            stderr: true,
-        })?;
+/// Where [`discover`] writes its lines: `(warn, msg, fields)`.
+pub type DiscoveryLog<'a> = dyn Fn(bool, &str, &[(&str, Field)]) + Sync + 'a;
+
+/// `--discovery-srv` of the gateway and of the grpc proxy: etcd's
+/// `discoverEndpoints` for the `etcd-client` service, logging as etcd does
+/// (`log(warn, msg, fields)` writes a line). Returns the endpoints (with
+/// schemes) and their SRV records; the error is the lookup's.
+pub async fn discover(
+    domain: &str,
+    srv_name: &str,
+    insecure: bool,
+    log: &DiscoveryLog<'_>,
+) -> Result<(Vec<String>, Vec<Srv>), String> {
+    let domain = &domain.to_string();
+    let name = Some(srv_name).filter(|n| !n.is_empty());
+    let records = crate::discovery::srv::client_records(domain, name).await?;
     let endpoints: Vec<String> = records.iter().map(|(url, _)| url.clone()).collect();
-    log::info(
+    log(
+        false,
         "discovered cluster from SRV",
         &[
             ("srv-server", Field::String(domain.clone())),
@@ -285,10 +307,11 @@ async fn discover(settings: &Settings) -> Result<(Vec<String>, Vec<Srv>), Failur
         priority: record.priority,
         weight: record.weight,
     };
-    if settings.insecure_discovery {
+    if insecure {
         return Ok((endpoints, records.iter().map(|(_, r)| to_srv(r)).collect()));
     }
-    log::info(
+    log(
+        false,
         "validating discovered SRV endpoints",
         &[
             ("srv-server", Field::String(domain.clone())),
@@ -323,7 +346,8 @@ async fn discover(settings: &Settings) -> Result<(Vec<String>, Vec<Srv>), Failur
         .cloned()
         .collect();
     if errors.is_empty() {
-        log::info(
+        log(
+            false,
             "using validated discovered SRV endpoints",
             &[
                 ("srv-server", Field::String(domain.clone())),
@@ -331,7 +355,8 @@ async fn discover(settings: &Settings) -> Result<(Vec<String>, Vec<Srv>), Failur
             ],
         );
     } else {
-        log::warn(
+        log(
+            true,
             "failed to validate discovered endpoints",
             &[
                 ("srv-server", Field::String(domain.clone())),
