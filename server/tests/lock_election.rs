@@ -164,8 +164,14 @@ async fn lock_script(channel: &Channel) -> Vec<String> {
             Err(status) => out.push(status_line(what, &status)),
         }
     }
-    match lock.unlock(lockpb::UnlockRequest { key: Bytes::new() }).await {
-        Ok(answer) => out.push(format!("unlock nothing at {}", revision(&answer.into_inner().header))),
+    match lock
+        .unlock(lockpb::UnlockRequest { key: Bytes::new() })
+        .await
+    {
+        Ok(answer) => out.push(format!(
+            "unlock nothing at {}",
+            revision(&answer.into_inner().header)
+        )),
         Err(status) => out.push(status_line("unlock nothing", &status)),
     }
     out.iter().map(|line| mask(line, &leases)).collect()
@@ -183,9 +189,7 @@ fn leader_key(key: &Option<electionpb::LeaderKey>) -> String {
     })
 }
 
-async fn next_leader(
-    observed: &mut tonic::Streaming<electionpb::LeaderResponse>,
-) -> String {
+async fn next_leader(observed: &mut tonic::Streaming<electionpb::LeaderResponse>) -> String {
     match tokio::time::timeout(STEP, observed.message()).await {
         Ok(Ok(Some(answer))) => format!(
             "observe at {}: {}",
@@ -205,7 +209,10 @@ async fn election_script(channel: &Channel) -> Vec<String> {
     let (first, second) = (grant(channel, 60).await, grant(channel, 60).await);
     let leases = [(first, "<L1>"), (second, "<L2>")];
     let name = Bytes::from_static(b"e");
-    match election.leader(electionpb::LeaderRequest { name: name.clone() }).await {
+    match election
+        .leader(electionpb::LeaderRequest { name: name.clone() })
+        .await
+    {
         Ok(_) => out.push("leader before any campaign".to_string()),
         Err(status) => out.push(status_line("leader before any campaign", &status)),
     }
@@ -219,7 +226,11 @@ async fn election_script(channel: &Channel) -> Vec<String> {
         .await
         .expect("campaign")
         .into_inner();
-    out.push(format!("campaign at {}: {}", revision(&won.header), leader_key(&won.leader)));
+    out.push(format!(
+        "campaign at {}: {}",
+        revision(&won.header),
+        leader_key(&won.leader)
+    ));
     let mut observed = election
         .observe(electionpb::LeaderRequest { name: name.clone() })
         .await
@@ -299,13 +310,18 @@ async fn election_script(channel: &Channel) -> Vec<String> {
         .expect("task")
         .expect("campaign")
         .into_inner();
-    out.push(format!("second wins at {}: {}", revision(&next.header), leader_key(&next.leader)));
+    out.push(format!(
+        "second wins at {}: {}",
+        revision(&next.header),
+        leader_key(&next.leader)
+    ));
     out.push(next_leader(&mut observed).await);
-    for (what, request) in [
-        ("campaign on a missing lease", campaign(0x7777, "x")),
-    ] {
+    for (what, request) in [("campaign on a missing lease", campaign(0x7777, "x"))] {
         match election.campaign(request).await {
-            Ok(answer) => out.push(format!("{what}: {}", leader_key(&answer.into_inner().leader))),
+            Ok(answer) => out.push(format!(
+                "{what}: {}",
+                leader_key(&answer.into_inner().leader)
+            )),
             Err(status) => out.push(status_line(what, &status)),
         }
     }
@@ -331,4 +347,464 @@ async fn lock_and_election_services_answer_as_etcd_does() {
         cairn_election, etcd_election,
         "Election: cairn (left) and etcd (right)"
     );
+}
+
+fn etcdctl(endpoint: &str) -> Command {
+    let mut command = Command::new(ETCDCTL);
+    command
+        .env("ETCDCTL_API", "3")
+        .arg("--endpoints")
+        .arg(endpoint)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// A running etcdctl whose output lines arrive on a channel.
+struct Running {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn start(mut command: Command) -> Running {
+        let mut child = command.spawn().expect("start etcdctl");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Running { child, lines }
+    }
+
+    /// The next `count` lines (fewer if it ends or the step times out).
+    fn lines(&self, count: usize) -> Vec<String> {
+        (0..count)
+            .map_while(|_| self.lines.recv_timeout(STEP).ok())
+            .collect()
+    }
+
+    /// SIGTERM (etcdctl then unlocks or resigns), and its exit.
+    fn terminate(mut self) -> String {
+        // SAFETY: signalling a child this test started, by its PID.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let status = self.child.wait().expect("wait");
+        format!("exit {:?}", status.code())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Lease hexes in keys (`name/694d...`) replaced by `<lease N>`, numbered
+/// in order of appearance.
+fn mask_keys(lines: &[String]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    lines
+        .iter()
+        .map(|line| {
+            let mut words = Vec::new();
+            for word in line.split(' ') {
+                let masked = word.rsplit_once('/').and_then(|(head, tail)| {
+                    let tail = tail.trim_end_matches(|c: char| !c.is_ascii_hexdigit());
+                    let hex = tail.len() >= 8 && tail.chars().all(|c| c.is_ascii_hexdigit());
+                    hex.then(|| {
+                        let index = match seen.iter().position(|s| s == tail) {
+                            Some(index) => index,
+                            None => {
+                                seen.push(tail.to_string());
+                                seen.len() - 1
+                            }
+                        };
+                        word.replacen(
+                            &format!("{head}/{tail}"),
+                            &format!("{head}/<lease {index}>"),
+                            1,
+                        )
+                    })
+                });
+                words.push(masked.unwrap_or_else(|| word.to_string()));
+            }
+            words.join(" ")
+        })
+        .collect()
+}
+
+/// `etcdctl lock` and `etcdctl elect` against `endpoint`; what they print.
+fn etcdctl_script(endpoint: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let holder = Running::start({
+        let mut command = etcdctl(endpoint);
+        command.args(["lock", "mylock"]);
+        command
+    });
+    out.extend(holder.lines(2));
+    out.push(holder.terminate());
+    let run = etcdctl(endpoint)
+        .args(["lock", "mylock", "--", "sh", "-c"])
+        .arg("echo key=$ETCD_LOCK_KEY rev=$ETCD_LOCK_REV")
+        .output()
+        .expect("etcdctl lock -- command");
+    out.push(String::from_utf8_lossy(&run.stdout).trim_end().to_string());
+    out.push(format!("exit {:?}", run.status.code()));
+    let elect = |proposal: &str| {
+        let mut command = etcdctl(endpoint);
+        command.args(["elect", "myelection", proposal]);
+        Running::start(command)
+    };
+    let first = elect("p1");
+    out.extend(first.lines(2));
+    let listener = Running::start({
+        let mut command = etcdctl(endpoint);
+        command.args(["elect", "-l", "myelection"]);
+        command
+    });
+    out.extend(listener.lines(2));
+    let second = elect("p2");
+    std::thread::sleep(Duration::from_millis(300));
+    out.push(format!(
+        "second printed: {:?}",
+        second.lines.try_recv().ok()
+    ));
+    out.push(first.terminate());
+    out.extend(second.lines(2));
+    out.extend(listener.lines(2));
+    out.push(second.terminate());
+    out.push(listener.terminate());
+    mask_keys(&out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn etcdctl_lock_and_elect_print_what_etcd_prints() {
+    if !tools_available("etcdctl_lock_and_elect_print_what_etcd_prints") {
+        return;
+    }
+    let (etcd, cairn) = both("le-ctl", &[]).await;
+    let (etcd_endpoint, cairn_endpoint) = (etcd.members[0].endpoint(), cairn.members[0].endpoint());
+    let etcd_out = tokio::task::spawn_blocking(move || etcdctl_script(&etcd_endpoint));
+    let cairn_out = tokio::task::spawn_blocking(move || etcdctl_script(&cairn_endpoint));
+    let (etcd_out, cairn_out) = (
+        etcd_out.await.expect("etcd"),
+        cairn_out.await.expect("cairn"),
+    );
+    eprintln!("etcd:\n{}", etcd_out.join("\n"));
+    assert_eq!(cairn_out, etcd_out, "cairn (left) and etcd (right)");
+}
+
+/// Appends one line to the shared log of critical sections (O_APPEND: each
+/// line lands whole, whichever process writes it).
+fn record(log: &std::path::Path, line: &str) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log");
+    file.write_all(format!("{line}\n").as_bytes())
+        .expect("append");
+}
+
+/// One critical section: read the counter, write it plus one, not atomically.
+async fn increment(
+    kv: &mut KvClient<Channel>,
+    inside: &AtomicBool,
+    log: &std::path::Path,
+    who: &str,
+) {
+    record(log, &format!("enter {who}"));
+    assert!(
+        !inside.swap(true, Ordering::SeqCst),
+        "{who} entered while another was inside"
+    );
+    let read = kv
+        .range(support::get("counter"))
+        .await
+        .expect("get")
+        .into_inner();
+    let value: u64 = read.kvs.first().map_or(0, |kv| {
+        String::from_utf8_lossy(&kv.value).parse().unwrap_or(0)
+    });
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    kv.put(support::put("counter", &(value + 1).to_string()))
+        .await
+        .expect("put");
+    inside.store(false, Ordering::SeqCst);
+    record(log, &format!("exit {who}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn locks_exclude_each_other_under_contention() {
+    if !tools_available("locks_exclude_each_other_under_contention") {
+        return;
+    }
+    const ROUNDS: usize = 6;
+    const ETCDCTL_ROUNDS: usize = 3;
+    let cairn = Cluster::start("le-mutex", 1).await;
+    let endpoint = cairn.members[0].endpoint();
+    let channel = channel(&endpoint).await;
+    let log = cairn.dir.join("sections.log");
+    let inside = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    // Three through the Lock service, three through cairn-client's Mutex:
+    // both queue on the keys under `counter-lock/`.
+    for worker in 0..6 {
+        let (channel, log, inside, endpoint) = (
+            channel.clone(),
+            log.clone(),
+            inside.clone(),
+            endpoint.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut kv = KvClient::new(channel.clone());
+            let who = format!("task{worker}");
+            if worker < 3 {
+                let mut lock = LockClient::new(channel.clone());
+                let lease = grant(&channel, 30).await;
+                for _ in 0..ROUNDS {
+                    let held = lock
+                        .lock(lock_request("counter-lock", lease))
+                        .await
+                        .expect("lock")
+                        .into_inner();
+                    increment(&mut kv, &inside, &log, &who).await;
+                    lock.unlock(lockpb::UnlockRequest { key: held.key })
+                        .await
+                        .expect("unlock");
+                }
+            } else {
+                use cairn_client::concurrency::{Mutex, Session, SessionOptions};
+                let config = cairn_client::ClientConfig::new(
+                    cairn_client::endpoint::parse_list([endpoint.as_str()]).expect("endpoint"),
+                );
+                let client = cairn_client::Client::connect(config).await.expect("client");
+                let session = Session::new(&client, SessionOptions::default().with_ttl(30))
+                    .await
+                    .expect("session");
+                let mut mutex = Mutex::new(&session, "counter-lock");
+                for _ in 0..ROUNDS {
+                    mutex.lock().await.expect("lock");
+                    increment(&mut kv, &inside, &log, &who).await;
+                    mutex.unlock().await.expect("unlock");
+                }
+                session.close().await.expect("close");
+            }
+        }));
+    }
+    // And two etcdctl processes, each section a shell running etcdctl.
+    let section = format!(
+        "echo enter $W >> {log}; v=$({ETCDCTL} --endpoints {endpoint} get counter --print-value-only); \
+         {ETCDCTL} --endpoints {endpoint} put counter $((${{v:-0}}+1)) >/dev/null; echo exit $W >> {log}",
+        log = log.display()
+    );
+    for worker in 0..2 {
+        let (endpoint, section) = (endpoint.clone(), section.clone());
+        tasks.push(tokio::task::spawn_blocking(move || {
+            for _ in 0..ETCDCTL_ROUNDS {
+                let status = etcdctl(&endpoint)
+                    .env("W", format!("etcdctl{worker}"))
+                    .args(["lock", "counter-lock", "--", "sh", "-c", &section])
+                    .status()
+                    .expect("etcdctl lock");
+                assert!(status.success(), "etcdctl lock -- sh: {status}");
+            }
+        }));
+    }
+    let started = Instant::now();
+    for task in tasks {
+        tokio::time::timeout(Duration::from_secs(40), task)
+            .await
+            .expect("in time")
+            .expect("worker");
+    }
+    let total = 6 * ROUNDS + 2 * ETCDCTL_ROUNDS;
+    let mut kv = KvClient::new(channel.clone());
+    let read = kv
+        .range(support::get("counter"))
+        .await
+        .expect("get")
+        .into_inner();
+    let counter = String::from_utf8_lossy(&read.kvs[0].value).to_string();
+    assert_eq!(counter, total.to_string(), "lost increments");
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 2 * total);
+    for pair in lines.chunks(2) {
+        let enter = pair[0].strip_prefix("enter ");
+        let exit = pair[1].strip_prefix("exit ");
+        assert!(
+            enter.is_some() && enter == exit,
+            "overlapping critical sections: {pair:?}"
+        );
+    }
+    eprintln!(
+        "{total} critical sections by 8 lockers in {:?}",
+        started.elapsed()
+    );
+}
+
+/// Kills an `etcdctl lock --ttl 3` holder with SIGKILL; a waiter on the Lock
+/// service gets the lock once the holder's lease expired: within the TTL
+/// and a margin, and never while the lease lives.
+async fn holder_killed(endpoint: String) -> Duration {
+    const TTL_SECONDS: u64 = 3;
+    let channel = channel(&endpoint).await;
+    let mut holder = Running::start({
+        let mut command = etcdctl(&endpoint);
+        command.args(["lock", "--ttl", &TTL_SECONDS.to_string(), "fenced"]);
+        command
+    });
+    let key = holder.lines(1).pop().expect("the holder prints its key");
+    let lease =
+        i64::from_str_radix(key.rsplit('/').next().unwrap_or_default(), 16).expect("lease hex");
+    let waiter_lease = grant(&channel, 30).await;
+    let mut lock = LockClient::new(channel.clone());
+    let waiting =
+        tokio::spawn(async move { lock.lock(lock_request("fenced", waiter_lease)).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the waiter got a held lock");
+    let _ = holder.child.kill();
+    let _ = holder.child.wait();
+    let killed = Instant::now();
+    let held = tokio::time::timeout(Duration::from_secs(TTL_SECONDS + 3), waiting)
+        .await
+        .expect("the waiter gets the lock within the TTL and a margin")
+        .expect("task")
+        .expect("lock")
+        .into_inner();
+    let waited = killed.elapsed();
+    let holder_lease = LeaseClient::new(channel)
+        .lease_time_to_live(pb::LeaseTimeToLiveRequest {
+            id: lease,
+            keys: false,
+        })
+        .await
+        .expect("time to live")
+        .into_inner();
+    assert_eq!(
+        holder_lease.ttl, -1,
+        "the lock passed on while the holder's lease lived"
+    );
+    assert!(held.key.starts_with(b"fenced/"));
+    assert!(
+        waited >= Duration::from_millis(500),
+        "the lock passed on before the lease could expire: {waited:?}"
+    );
+    waited
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_holders_lock_passes_on_when_its_lease_expires() {
+    if !tools_available("a_killed_holders_lock_passes_on_when_its_lease_expires") {
+        return;
+    }
+    let (etcd, cairn) = both("le-kill", &[]).await;
+    let (etcd_waited, cairn_waited) = tokio::join!(
+        holder_killed(etcd.members[0].endpoint()),
+        holder_killed(cairn.members[0].endpoint())
+    );
+    eprintln!("lock passed on after the kill: etcd {etcd_waited:?}, cairn {cairn_waited:?}");
+}
+
+/// A Lock request as `token`'s user.
+fn as_user<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("token", token.parse().expect("ascii token"));
+    request
+}
+
+/// With auth on, alice (read-write on `a/` only) locks under `a/` and is
+/// refused under `b/`; through the service and through etcdctl.
+async fn auth_script(endpoint: String) -> Vec<String> {
+    let channel = channel(&endpoint).await;
+    let mut auth = pb::auth_client::AuthClient::new(channel.clone());
+    support::auth::enable_with_alice(&mut auth, "rootpw", "alicepw").await;
+    let token = auth
+        .authenticate(pb::AuthenticateRequest {
+            name: "alice".into(),
+            password: "alicepw".into(),
+        })
+        .await
+        .expect("authenticate")
+        .into_inner()
+        .token;
+    let lease = LeaseClient::new(channel.clone())
+        .lease_grant(as_user(pb::LeaseGrantRequest { ttl: 30, id: 0 }, &token))
+        .await
+        .expect("grant")
+        .into_inner()
+        .id;
+    let mut lock = LockClient::new(channel.clone());
+    let mut out = Vec::new();
+    for name in ["a/lock", "b/lock"] {
+        match lock.lock(as_user(lock_request(name, lease), &token)).await {
+            Ok(answer) => out.push(format!(
+                "lock {name}: {}",
+                String::from_utf8_lossy(&answer.into_inner().key)
+            )),
+            Err(status) => out.push(status_line(&format!("lock {name}"), &status)),
+        }
+    }
+    match lock.lock(lock_request("a/lock2", lease)).await {
+        Ok(_) => out.push("lock without a token: ok".to_string()),
+        Err(status) => out.push(status_line("lock without a token", &status)),
+    }
+    let mut election = ElectionClient::new(channel.clone());
+    let campaign = electionpb::CampaignRequest {
+        name: "b/e".into(),
+        lease,
+        value: "v".into(),
+    };
+    match election.campaign(as_user(campaign, &token)).await {
+        Ok(_) => out.push("campaign b/e: ok".to_string()),
+        Err(status) => out.push(status_line("campaign b/e", &status)),
+    }
+    let ctl = tokio::task::spawn_blocking(move || {
+        etcdctl(&endpoint)
+            .args(["--user", "alice:alicepw", "lock", "b/lock"])
+            .output()
+            .expect("etcdctl")
+    })
+    .await
+    .expect("etcdctl");
+    out.push(format!(
+        "etcdctl lock b/lock: {:?} {}",
+        ctl.status.code(),
+        // etcdctl's client also logs its retries as JSON, with times.
+        String::from_utf8_lossy(&ctl.stderr)
+            .lines()
+            .filter(|line| !line.starts_with('{'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    ));
+    out.iter()
+        .map(|line| mask(line, &[(lease, "<L>")]))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lock_without_permission_is_refused_as_etcd_refuses_it() {
+    if !tools_available("a_lock_without_permission_is_refused_as_etcd_refuses_it") {
+        return;
+    }
+    let (etcd, cairn) = both("le-auth", &[]).await;
+    let (etcd_out, cairn_out) = tokio::join!(
+        auth_script(etcd.members[0].endpoint()),
+        auth_script(cairn.members[0].endpoint())
+    );
+    eprintln!("etcd:\n{}", etcd_out.join("\n"));
+    assert_eq!(cairn_out, etcd_out, "cairn (left) and etcd (right)");
 }
