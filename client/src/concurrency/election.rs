@@ -20,8 +20,8 @@ use tokio::sync::mpsc;
 use super::mutex::DeleteOnDrop;
 use super::watcher::Watcher;
 use super::{
-    create_revision_is, get, lease_key, owner_range, prefix_range_end, range_answer, request_delete,
-    request_put, request_range, slash_prefix, wait_deletes, Error, Session,
+    create_revision_is, get, lease_key, owner_range, prefix_range_end, range_answer,
+    request_delete, request_put, request_range, slash_prefix, wait_deletes, Error, Session,
 };
 use crate::client::Client;
 
@@ -100,7 +100,9 @@ impl Election {
             let existing = range_answer(&answer, 0)?
                 .kvs
                 .first()
-                .ok_or(Error::Unexpected("the campaign key vanished within its txn"))?;
+                .ok_or(Error::Unexpected(
+                    "the campaign key vanished within its txn",
+                ))?;
             self.leader_rev = existing.create_revision;
             if existing.value != value {
                 if let Err(error) = self.proclaim(value).await {

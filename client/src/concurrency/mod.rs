@@ -159,7 +159,11 @@ fn get(key: &Bytes) -> pb::RangeRequest {
 
 /// The range response in a txn's `index`-th answer.
 fn range_answer(response: &pb::TxnResponse, index: usize) -> Result<&pb::RangeResponse, Error> {
-    match response.responses.get(index).and_then(|r| r.response.as_ref()) {
+    match response
+        .responses
+        .get(index)
+        .and_then(|r| r.response.as_ref())
+    {
         Some(pb::response_op::Response::ResponseRange(range)) => Ok(range),
         _ => Err(Error::Unexpected("a txn answer without its range")),
     }
@@ -238,7 +242,11 @@ mod tests {
         );
         let last = owner_range(&prefix, Some(41));
         assert_eq!(
-            (last.sort_order, last.max_create_revision, &last.range_end[..]),
+            (
+                last.sort_order,
+                last.max_create_revision,
+                &last.range_end[..]
+            ),
             (pb::range_request::SortOrder::Descend as i32, 41, &b"l0"[..])
         );
         assert_eq!(
@@ -251,7 +259,10 @@ mod tests {
     fn errors_print_etcds_texts() {
         assert_eq!(Error::NotLeader.to_string(), "election: not leader");
         assert_eq!(Error::NoLeader.to_string(), "election: no leader");
-        assert_eq!(Error::SessionExpired.to_string(), "mutex: session is expired");
+        assert_eq!(
+            Error::SessionExpired.to_string(),
+            "mutex: session is expired"
+        );
         assert_eq!(
             Error::Status(Status::not_found("etcdserver: requested lease not found")).to_string(),
             "etcdserver: requested lease not found"

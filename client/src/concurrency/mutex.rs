@@ -105,7 +105,12 @@ impl Mutex {
     /// Whether the lock key survived the wait (etcd 3.5's check: without
     /// it a lock whose lease expired meanwhile would be reported held).
     async fn check_still_mine(&self) -> Result<(), Error> {
-        let answer = self.client.kv().range(get(&self.my_key)).await?.into_inner();
+        let answer = self
+            .client
+            .kv()
+            .range(get(&self.my_key))
+            .await?
+            .into_inner();
         if answer.kvs.is_empty() {
             return Err(Error::SessionExpired);
         }

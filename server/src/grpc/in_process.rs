@@ -172,7 +172,10 @@ mod tests {
         )));
         assert_eq!(
             (lease.code(), lease.message()),
-            (tonic::Code::Unknown, "etcdserver: requested lease not found")
+            (
+                tonic::Code::Unknown,
+                "etcdserver: requested lease not found"
+            )
         );
         let gone = recipe_status(RecipeError::Status(Status::unavailable("transport closed")));
         assert_eq!(gone.code(), tonic::Code::Unavailable);

@@ -79,14 +79,13 @@ pub fn router(
     let lease = lease::LeaseService::new(backend.clone(), leader);
     let auth = auth::AuthService::new(backend.clone());
     let watch = watch::WatchService::new(backend, limits.max_request_bytes);
-    let routes = tonic::service::Routes::new(
-        KvServer::new(kv).max_decoding_message_size(max_message),
-    )
-    .add_service(ClusterServer::new(cluster).max_decoding_message_size(max_message))
-    .add_service(MaintenanceServer::new(maintenance).max_decoding_message_size(max_message))
-    .add_service(LeaseServer::new(lease).max_decoding_message_size(max_message))
-    .add_service(AuthServer::new(auth).max_decoding_message_size(max_message))
-    .add_service(WatchServer::new(watch).max_decoding_message_size(max_message));
+    let routes =
+        tonic::service::Routes::new(KvServer::new(kv).max_decoding_message_size(max_message))
+            .add_service(ClusterServer::new(cluster).max_decoding_message_size(max_message))
+            .add_service(MaintenanceServer::new(maintenance).max_decoding_message_size(max_message))
+            .add_service(LeaseServer::new(lease).max_decoding_message_size(max_message))
+            .add_service(AuthServer::new(auth).max_decoding_message_size(max_message))
+            .add_service(WatchServer::new(watch).max_decoding_message_size(max_message));
     // Lock and Election call the services above (not themselves).
     let in_process = in_process::InProcess::new(routes.clone().into_axum_router());
     let lock = lock::LockService::new(in_process.clone());

@@ -33,7 +33,10 @@ pub fn free_port() -> u16 {
 fn port_range() -> (u32, u32) {
     let given = std::env::var("CAIRN_TEST_PORTS").ok().and_then(|range| {
         let (first, last) = range.split_once('-')?;
-        let (first, last) = (first.trim().parse::<u32>().ok()?, last.trim().parse::<u32>().ok()?);
+        let (first, last) = (
+            first.trim().parse::<u32>().ok()?,
+            last.trim().parse::<u32>().ok()?,
+        );
         (first < last && last <= u32::from(u16::MAX)).then_some((first, last - first + 1))
     });
     given.unwrap_or((20_000, 12_000))
