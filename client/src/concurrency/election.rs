@@ -91,7 +91,6 @@ impl Election {
         let answer = self.client.kv().txn(txn).await?.into_inner();
         let header = answer
             .header
-            .clone()
             .ok_or(Error::Unexpected("a txn without its header"))?;
         self.leader_key = key;
         self.leader_rev = header.revision;
@@ -199,8 +198,8 @@ impl Election {
     }
 
     /// The header of the last response that changed this election's state.
-    pub fn header(&self) -> Option<&pb::ResponseHeader> {
-        self.header.as_ref()
+    pub fn header(&self) -> Option<pb::ResponseHeader> {
+        self.header
     }
 }
 
@@ -261,10 +260,7 @@ async fn observe(client: Client, prefix: Bytes, sender: &mpsc::Sender<LeaderEven
                     break 'key;
                 }
                 let Some(kv) = event.kv else { continue };
-                let update = LeaderEvent {
-                    header: header.clone(),
-                    kv,
-                };
+                let update = LeaderEvent { header, kv };
                 if sender.send(update).await.is_err() {
                     return;
                 }

@@ -67,7 +67,6 @@ impl Mutex {
         let answer = self.client.kv().txn(txn).await?.into_inner();
         let header = answer
             .header
-            .clone()
             .ok_or(Error::Unexpected("a txn without its header"))?;
         self.my_rev = header.revision;
         if !answer.succeeded {
@@ -149,8 +148,8 @@ impl Mutex {
     }
 
     /// The header of the response that made the lock held.
-    pub fn header(&self) -> Option<&pb::ResponseHeader> {
-        self.header.as_ref()
+    pub fn header(&self) -> Option<pb::ResponseHeader> {
+        self.header
     }
 }
 

@@ -83,7 +83,7 @@ impl election_server::Election for ElectionService {
             .await
             .map_err(recipe_status)?;
         Ok(Response::new(electionpb::CampaignResponse {
-            header: election.header().cloned(),
+            header: election.header(),
             leader: Some(electionpb::LeaderKey {
                 name: request.name,
                 key: election.key().clone(),
@@ -105,7 +105,7 @@ impl election_server::Election for ElectionService {
             .await
             .map_err(recipe_status)?;
         Ok(Response::new(electionpb::ProclaimResponse {
-            header: election.header().cloned(),
+            header: election.header(),
         }))
     }
 
@@ -161,7 +161,7 @@ impl election_server::Election for ElectionService {
         let mut election = resume(&client, request.into_inner().leader).await?;
         election.resign().await.map_err(recipe_status)?;
         Ok(Response::new(electionpb::ResignResponse {
-            header: election.header().cloned(),
+            header: election.header(),
         }))
     }
 }

@@ -47,7 +47,7 @@ impl Lock for LockService {
         let mut mutex = Mutex::new(&session, &request.name);
         mutex.lock().await.map_err(recipe_status)?;
         Ok(Response::new(lockpb::LockResponse {
-            header: mutex.header().cloned(),
+            header: mutex.header(),
             key: mutex.key().clone(),
         }))
     }
