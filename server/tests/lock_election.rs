@@ -152,6 +152,31 @@ async fn lock_script(channel: &Channel) -> Vec<String> {
         String::from_utf8_lossy(&next.key),
         revision(&next.header)
     ));
+    // A waiter that gives up (its call cancelled) leaves no key behind.
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        lock.lock(lock_request("l", first)),
+    )
+    .await;
+    out.push(format!("cancelled waiter timed out: {}", gave_up.is_err()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut keys = KvClient::new(channel.clone())
+        .range(pb::RangeRequest {
+            key: Bytes::from_static(b"l/"),
+            range_end: Bytes::from_static(b"l0"),
+            keys_only: true,
+            ..pb::RangeRequest::default()
+        })
+        .await
+        .expect("range")
+        .into_inner()
+        .kvs
+        .into_iter()
+        .map(|kv| String::from_utf8_lossy(&kv.key).to_string());
+    out.push(format!(
+        "keys under l/ after it: {:?}",
+        keys.by_ref().collect::<Vec<_>>()
+    ));
     for (what, request) in [
         ("lock without a lease", lock_request("l2", 0x7777)),
         ("lock with no name", lock_request("", first)),
@@ -328,6 +353,35 @@ async fn election_script(channel: &Channel) -> Vec<String> {
     out.iter().map(|line| mask(line, &leases)).collect()
 }
 
+/// How long `count` uncontended Lock + Unlock pairs take (a figure for
+/// the log, not a check).
+async fn lock_unlock_time(channel: &Channel, count: u32) -> Duration {
+    let lease = grant(channel, 60).await;
+    let mut lock = LockClient::new(channel.clone());
+    let started = Instant::now();
+    for _ in 0..count {
+        let held = lock
+            .lock(lock_request("timed", lease))
+            .await
+            .expect("lock")
+            .into_inner();
+        lock.unlock(lockpb::UnlockRequest { key: held.key })
+            .await
+            .expect("unlock");
+    }
+    started.elapsed()
+}
+
+/// How long `count` Puts take, one after the other.
+async fn put_time(channel: &Channel, count: u32) -> Duration {
+    let mut kv = KvClient::new(channel.clone());
+    let started = Instant::now();
+    for _ in 0..count {
+        kv.put(support::put("timed-put", "v")).await.expect("put");
+    }
+    started.elapsed()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lock_and_election_services_answer_as_etcd_does() {
     if !tools_available("lock_and_election_services_answer_as_etcd_does") {
@@ -347,6 +401,12 @@ async fn lock_and_election_services_answer_as_etcd_does() {
         cairn_election, etcd_election,
         "Election: cairn (left) and etcd (right)"
     );
+    let etcd_time = lock_unlock_time(&etcd_channel, 100).await;
+    let cairn_time = lock_unlock_time(&cairn_channel, 100).await;
+    eprintln!("100 uncontended Lock+Unlock: etcd {etcd_time:?}, cairn {cairn_time:?}");
+    let etcd_puts = put_time(&etcd_channel, 200).await;
+    let cairn_puts = put_time(&cairn_channel, 200).await;
+    eprintln!("for scale, 200 Puts: etcd {etcd_puts:?}, cairn {cairn_puts:?}");
 }
 
 fn etcdctl(endpoint: &str) -> Command {
@@ -807,4 +867,49 @@ async fn a_lock_without_permission_is_refused_as_etcd_refuses_it() {
     );
     eprintln!("etcd:\n{}", etcd_out.join("\n"));
     assert_eq!(cairn_out, etcd_out, "cairn (left) and etcd (right)");
+}
+
+/// More waiters of one caller than HTTP/2's usual stream limit (200): each
+/// waits on a stream of the caller's in-process connection, and the
+/// holder's Unlock must still get through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_waiters_of_one_caller_do_not_block_the_holder() {
+    const WAITERS: usize = 220;
+    let cairn = Cluster::start("le-many", 1).await;
+    let channel = channel(&cairn.members[0].endpoint()).await;
+    let mut lock = LockClient::new(channel.clone());
+    let held = lock
+        .lock(lock_request("crowded", grant(&channel, 60).await))
+        .await
+        .expect("lock")
+        .into_inner();
+    let mut waiters = Vec::new();
+    for _ in 0..WAITERS {
+        let (mut lock, lease) = (lock.clone(), grant(&channel, 60).await);
+        waiters.push(tokio::spawn(async move {
+            let held = lock
+                .lock(lock_request("crowded", lease))
+                .await?
+                .into_inner();
+            lock.unlock(lockpb::UnlockRequest { key: held.key }).await?;
+            Ok::<_, tonic::Status>(())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    tokio::time::timeout(STEP, lock.unlock(lockpb::UnlockRequest { key: held.key }))
+        .await
+        .expect("the holder's Unlock is not stuck behind the waiters")
+        .expect("unlock");
+    for waiter in waiters {
+        tokio::time::timeout(Duration::from_secs(20), waiter)
+            .await
+            .expect("every waiter gets the lock in turn")
+            .expect("task")
+            .expect("lock and unlock");
+    }
+    eprintln!(
+        "{WAITERS} waiters held the lock in turn in {:?}",
+        started.elapsed()
+    );
 }

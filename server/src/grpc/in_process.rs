@@ -6,7 +6,8 @@
 //!   Lock/Campaign request (token, or TLS client CN) ──▶ Caller identity
 //!        │
 //!        ▼  InProcess::client_for(&request): a cairn_client::Client whose
-//!           channel connects through tokio::io::duplex, no socket
+//!           channel connects through tokio::io::duplex, no socket (one
+//!           connection per recent caller identity, reused)
 //!   client end ══ HTTP/2 (in memory) ══ server end ──▶ WithCaller ──▶ router
 //!                                        every request gets the caller's   (KV, Lease,
 //!                                        `token` metadata / CN extension    Watch, ...)
@@ -20,6 +21,8 @@
 //! the same checks (auth, permissions, limits) as calls from outside; they
 //! are not counted in the gRPC metrics, as etcd's `v3client` calls are not.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::http::{Request, Uri};
@@ -29,6 +32,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::Channel;
 use tonic::Status;
 
 use super::errors;
@@ -42,14 +46,21 @@ const IN_PROCESS_URL: &str = "http://in-process:2379";
 /// The key etcd's gRPC gateway sends tokens under.
 const GATEWAY_TOKEN_METADATA: &str = "authorization";
 
-/// The services the recipes call (not Lock and Election themselves).
+/// How many callers' connections are kept for reuse (the oldest goes first).
+const CONNECTIONS_MAX: usize = 64;
+
+/// The services the recipes call (not Lock and Election themselves), and a
+/// connection to them per recent caller.
 #[derive(Clone, Debug)]
 pub struct InProcess {
     router: axum::Router,
+    /// Recent callers' channels, newest last. A channel only ever carries
+    /// the identity it was made for.
+    connections: Arc<std::sync::Mutex<VecDeque<(Caller, Channel)>>>,
 }
 
 /// Who sent a request: what [`WithCaller`] puts on every in-process call.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 struct Caller {
     token: Option<MetadataValue<Ascii>>,
     common_name: Option<ClientCommonName>,
@@ -72,13 +83,33 @@ impl Caller {
 impl InProcess {
     /// Calls go to `router`.
     pub fn new(router: axum::Router) -> InProcess {
-        InProcess { router }
+        InProcess {
+            router,
+            connections: Arc::default(),
+        }
     }
 
-    /// A client whose every call is made as the sender of `request`. Its
-    /// connection lives as long as the client (and its clones) do.
+    /// A client whose every call is made as the sender of `request`, over
+    /// that caller's connection (made on first use, kept for the next
+    /// calls of the same caller).
     pub fn client_for<T>(&self, request: &tonic::Request<T>) -> Client {
         let caller = Caller::of(request);
+        let endpoint = Endpoint::parse(IN_PROCESS_URL).expect("a valid constant URL");
+        let mut connections = self.connections.lock().expect("in-process connections");
+        if let Some((_, channel)) = connections.iter().find(|(known, _)| *known == caller) {
+            return Client::from_channel(endpoint, channel.clone());
+        }
+        let channel = self.connect(caller.clone());
+        if connections.len() >= CONNECTIONS_MAX {
+            connections.pop_front();
+        }
+        connections.push_back((caller, channel.clone()));
+        Client::from_channel(endpoint, channel)
+    }
+
+    /// A channel whose connections (the first, and any after it drops) are
+    /// in-memory pipes served by the router as `caller`.
+    fn connect(&self, caller: Caller) -> Channel {
         let router = self.router.clone();
         let connector = tower::service_fn(move |_: Uri| {
             let (client_end, server_end) = tokio::io::duplex(DUPLEX_BUFFER_BYTES);
@@ -87,16 +118,20 @@ impl InProcess {
                 caller: caller.clone(),
             });
             tokio::spawn(async move {
-                let _ = Builder::new(TokioExecutor::new())
+                let mut builder = Builder::new(TokioExecutor::new());
+                // One caller's waiters and observers hold a stream each for
+                // as long as they wait; a cap here could leave the holder's
+                // Unlock queued behind them. The caller's own connection to
+                // the member is the one `--max-concurrent-streams` bounds.
+                builder.http2().max_concurrent_streams(None);
+                let _ = builder
                     .serve_connection(TokioIo::new(server_end), service)
                     .await;
             });
             std::future::ready(Ok::<_, std::io::Error>(TokioIo::new(client_end)))
         });
-        let channel = tonic::transport::Endpoint::from_static(IN_PROCESS_URL)
-            .connect_with_connector_lazy(connector);
-        let endpoint = Endpoint::parse(IN_PROCESS_URL).expect("a valid constant URL");
-        Client::from_channel(endpoint, channel)
+        tonic::transport::Endpoint::from_static(IN_PROCESS_URL)
+            .connect_with_connector_lazy(connector)
     }
 }
 
