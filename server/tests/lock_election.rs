@@ -913,3 +913,105 @@ async fn many_waiters_of_one_caller_do_not_block_the_holder() {
         started.elapsed()
     );
 }
+
+/// With `--client-cert-auth` and auth on, a caller known by its
+/// certificate's CN (no token) locks with that user's permissions: the
+/// in-process calls carry the CN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_certificate_users_lock_runs_with_its_permissions() {
+    use support::certs::Ca;
+    use support::{ClientTls, Options};
+    let dir = support::temp_dir("le-cn-pki");
+    let ca = Ca::new("lock test CA");
+    let ca_file = ca.write(&dir, "ca.pem");
+    let server = ca
+        .issue("server", &["127.0.0.1", "localhost"], 1)
+        .write(&dir, "server");
+    let tls = |name: &str, serial: u64| {
+        let leaf = ca.issue(name, &["127.0.0.1"], serial);
+        ClientTls {
+            ca_pem: ca.cert_pem.clone(),
+            cert_pem: leaf.cert_pem,
+            key_pem: leaf.key_pem,
+        }
+    };
+    let (root, alice) = (tls("root", 2), tls("alice", 3));
+    let flags = [
+        "--cert-file",
+        server.cert(),
+        "--key-file",
+        server.key(),
+        "--trusted-ca-file",
+        ca_file.to_str().expect("utf-8"),
+        "--client-cert-auth",
+    ];
+    let options = Options {
+        client_tls: Some(root),
+        ..Options::extra(&flags)
+    };
+    let cairn = Cluster::start_with_options("le-cn", 1, options).await;
+    let root_channel = cairn.channel(0, STEP).await.expect("root's channel");
+    let mut auth = pb::auth_client::AuthClient::new(root_channel);
+    support::auth::enable_with_alice(&mut auth, "rootpw", "alicepw").await;
+    let alice_channel = Channel::from_shared(cairn.members[0].endpoint())
+        .expect("endpoint")
+        .tls_config(alice.config())
+        .expect("tls")
+        .connect()
+        .await
+        .expect("alice's channel");
+    let lease = grant(&alice_channel, 30).await;
+    let mut lock = LockClient::new(alice_channel);
+    let held = lock
+        .lock(lock_request("a/lock", lease))
+        .await
+        .expect("alice locks under a/")
+        .into_inner();
+    assert!(held.key.starts_with(b"a/lock/"));
+    let refused = lock
+        .lock(lock_request("b/lock", lease))
+        .await
+        .expect_err("alice may not lock under b/");
+    assert_eq!(
+        (refused.code(), refused.message()),
+        (tonic::Code::Unknown, "etcdserver: permission denied")
+    );
+}
+
+/// cairn-client's Session keeps a short lease alive past its TTL, and says
+/// it is done soon after the lease is revoked behind its back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_keeps_its_lease_alive_until_the_lease_is_gone() {
+    use cairn_client::concurrency::{Session, SessionOptions};
+    let cairn = Cluster::start("le-session", 1).await;
+    let endpoint = cairn.members[0].endpoint();
+    let config = cairn_client::ClientConfig::new(
+        cairn_client::endpoint::parse_list([endpoint.as_str()]).expect("endpoint"),
+    );
+    let client = cairn_client::Client::connect(config).await.expect("client");
+    let session = Session::new(&client, SessionOptions::default().with_ttl(2))
+        .await
+        .expect("session");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut leases = LeaseClient::new(channel(&endpoint).await);
+    let alive = leases
+        .lease_time_to_live(pb::LeaseTimeToLiveRequest {
+            id: session.lease(),
+            keys: false,
+        })
+        .await
+        .expect("time to live")
+        .into_inner();
+    assert!(alive.ttl > 0, "the lease expired: {alive:?}");
+    assert!(!session.is_done());
+    leases
+        .lease_revoke(pb::LeaseRevokeRequest {
+            id: session.lease(),
+        })
+        .await
+        .expect("revoke");
+    tokio::time::timeout(Duration::from_secs(3), session.done())
+        .await
+        .expect("done within the TTL after the revoke");
+    assert!(session.is_done());
+}
