@@ -152,6 +152,30 @@ async fn lock_script(channel: &Channel) -> Vec<String> {
         String::from_utf8_lossy(&next.key),
         revision(&next.header)
     ));
+    // Lease 0 is no lease: the service grants one (etcd's default 60 s).
+    let unleased = lock
+        .lock(lock_request("l0", 0))
+        .await
+        .expect("lock with lease 0")
+        .into_inner();
+    let key = String::from_utf8_lossy(&unleased.key).to_string();
+    let granted = i64::from_str_radix(key.trim_start_matches("l0/"), 16).unwrap_or(0);
+    let ttl = LeaseClient::new(channel.clone())
+        .lease_time_to_live(pb::LeaseTimeToLiveRequest {
+            id: granted,
+            keys: true,
+        })
+        .await
+        .expect("time to live")
+        .into_inner();
+    out.push(format!(
+        "lock with lease 0: a new lease granted {} s, keys {:?}",
+        ttl.granted_ttl,
+        ttl.keys
+            .iter()
+            .map(|k| String::from_utf8_lossy(k).replace(&format!("{granted:x}"), "<new>"))
+            .collect::<Vec<_>>()
+    ));
     // A waiter that gives up (its call cancelled) leaves no key behind.
     let gave_up = tokio::time::timeout(
         Duration::from_millis(300),

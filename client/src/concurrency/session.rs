@@ -34,7 +34,8 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
 pub struct SessionOptions {
     /// The TTL of the lease granted (ignored with `lease`), in seconds.
     pub ttl_seconds: i64,
-    /// An existing lease to use instead of granting one.
+    /// An existing lease to use instead of granting one (0, etcd's
+    /// `NoLease`, counts as none).
     pub lease: Option<i64>,
     /// Whether to keep the lease alive (the Lock and Election services do
     /// not: their callers keep their own leases alive).
@@ -87,7 +88,9 @@ pub struct Session {
 impl Session {
     /// Grants a lease (or takes the given one) and starts keeping it alive.
     pub async fn new(client: &Client, options: SessionOptions) -> Result<Session, Error> {
-        let (lease, ttl_seconds) = match options.lease {
+        // Lease 0 is etcd's `NoLease`: a lease is granted, as etcd's
+        // `WithLease(0)` does (so a Lock with lease 0 holds for the TTL).
+        let (lease, ttl_seconds) = match options.lease.filter(|&lease| lease != 0) {
             Some(lease) => (lease, options.ttl_seconds),
             None => {
                 let granted = client
