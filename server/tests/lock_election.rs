@@ -1,19 +1,19 @@
 //! Locks and elections, side by side with Debian's real etcd 3.4.23: the
-//! `Lock` and `Election` gRPC services called directly, `etcdctl lock` and
-//! `etcdctl elect` (which run etcd's client-side recipes on KV, Lease and
-//! Watch), mutual exclusion under contention (the Lock service and
-//! cairn-client's `Mutex` queueing on the same lock), a holder killed with
-//! SIGKILL, and a lock refused by auth.
+//! `Lock` and `Election` gRPC services called directly (transcripts with
+//! lease IDs masked, errors included), `etcdctl lock` and `etcdctl elect`
+//! (which run etcd's client-side recipes on KV, Lease and Watch), a holder
+//! killed with SIGKILL, and a lock refused by auth. On cairn alone: mutual
+//! exclusion of eight lockers (the Lock service, cairn-client's `Mutex` and
+//! `etcdctl lock -- sh`, queueing on one lock), 220 waiters of one caller,
+//! a caller known by its client certificate, and a Session's keep-alive.
 //!
-//! Needs `/usr/bin/etcd` and `/usr/bin/etcdctl`; without them the tests
-//! print SKIPPED, unless `CAIRN_REQUIRE_ETCD=1` (as in CI).
+//! The comparisons need `/usr/bin/etcd` and `/usr/bin/etcdctl`; without
+//! them they print SKIPPED, unless `CAIRN_REQUIRE_ETCD=1` (as in CI).
 
 #![allow(clippy::disallowed_methods)]
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,12 +25,12 @@ use cairn_proto::v3lockpb::{self as lockpb, lock_client::LockClient};
 use pb::kv_client::KvClient;
 use pb::lease_client::LeaseClient;
 use support::etcd::EtcdCluster;
+use support::lock::{
+    etcdctl, grant, kv_line, leader_key, lock_request, mask, mask_keys, next_leader, revision,
+    status_line, Running, ETCDCTL, STEP,
+};
 use support::Cluster;
 use tonic::transport::Channel;
-
-const ETCDCTL: &str = "/usr/bin/etcdctl";
-/// How long any one step may take before the test gives up.
-const STEP: Duration = Duration::from_secs(10);
 
 fn tools_available(test: &str) -> bool {
     support::tools_available(
@@ -54,53 +54,6 @@ async fn channel(endpoint: &str) -> Channel {
         .connect()
         .await
         .expect("connect")
-}
-
-async fn grant(channel: &Channel, ttl: i64) -> i64 {
-    LeaseClient::new(channel.clone())
-        .lease_grant(pb::LeaseGrantRequest { ttl, id: 0 })
-        .await
-        .expect("grant")
-        .into_inner()
-        .id
-}
-
-fn lock_request(name: &str, lease: i64) -> lockpb::LockRequest {
-    lockpb::LockRequest {
-        name: Bytes::copy_from_slice(name.as_bytes()),
-        lease,
-    }
-}
-
-/// Replaces each lease's hex (as it appears in keys) and decimal ID by its
-/// label, so that two servers' transcripts compare.
-fn mask(text: &str, leases: &[(i64, &str)]) -> String {
-    let mut text = text.to_string();
-    for (id, label) in leases {
-        text = text.replace(&format!("{id:x}"), label);
-        text = text.replace(&id.to_string(), label);
-    }
-    text
-}
-
-fn status_line(what: &str, status: &tonic::Status) -> String {
-    format!("{what}: error {:?} {:?}", status.code(), status.message())
-}
-
-fn kv_line(kv: &cairn_proto::mvccpb::KeyValue) -> String {
-    format!(
-        "kv {} = {} create {} mod {} version {} lease {}",
-        String::from_utf8_lossy(&kv.key),
-        String::from_utf8_lossy(&kv.value),
-        kv.create_revision,
-        kv.mod_revision,
-        kv.version,
-        kv.lease
-    )
-}
-
-fn revision(header: &Option<pb::ResponseHeader>) -> i64 {
-    header.as_ref().map_or(-1, |h| h.revision)
 }
 
 /// The Lock service's script; its transcript, leases masked.
@@ -224,31 +177,6 @@ async fn lock_script(channel: &Channel) -> Vec<String> {
         Err(status) => out.push(status_line("unlock nothing", &status)),
     }
     out.iter().map(|line| mask(line, &leases)).collect()
-}
-
-fn leader_key(key: &Option<electionpb::LeaderKey>) -> String {
-    key.as_ref().map_or("none".to_string(), |key| {
-        format!(
-            "leader {} {} rev {} lease {}",
-            String::from_utf8_lossy(&key.name),
-            String::from_utf8_lossy(&key.key),
-            key.rev,
-            key.lease
-        )
-    })
-}
-
-async fn next_leader(observed: &mut tonic::Streaming<electionpb::LeaderResponse>) -> String {
-    match tokio::time::timeout(STEP, observed.message()).await {
-        Ok(Ok(Some(answer))) => format!(
-            "observe at {}: {}",
-            revision(&answer.header),
-            answer.kv.as_ref().map_or("no kv".to_string(), kv_line)
-        ),
-        Ok(Ok(None)) => "observe ended".to_string(),
-        Ok(Err(status)) => status_line("observe", &status),
-        Err(_) => "observe timed out".to_string(),
-    }
 }
 
 /// The Election service's script; its transcript, leases masked.
@@ -431,96 +359,6 @@ async fn lock_and_election_services_answer_as_etcd_does() {
     let etcd_puts = put_time(&etcd_channel, 200).await;
     let cairn_puts = put_time(&cairn_channel, 200).await;
     eprintln!("for scale, 200 Puts: etcd {etcd_puts:?}, cairn {cairn_puts:?}");
-}
-
-fn etcdctl(endpoint: &str) -> Command {
-    let mut command = Command::new(ETCDCTL);
-    command
-        .env("ETCDCTL_API", "3")
-        .arg("--endpoints")
-        .arg(endpoint)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
-/// A running etcdctl whose output lines arrive on a channel.
-struct Running {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Running {
-    fn start(mut command: Command) -> Running {
-        let mut child = command.spawn().expect("start etcdctl");
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Running { child, lines }
-    }
-
-    /// The next `count` lines (fewer if it ends or the step times out).
-    fn lines(&self, count: usize) -> Vec<String> {
-        (0..count)
-            .map_while(|_| self.lines.recv_timeout(STEP).ok())
-            .collect()
-    }
-
-    /// SIGTERM (etcdctl then unlocks or resigns), and its exit.
-    fn terminate(mut self) -> String {
-        // SAFETY: signalling a child this test started, by its PID.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let status = self.child.wait().expect("wait");
-        format!("exit {:?}", status.code())
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Lease hexes in keys (`name/694d...`) replaced by `<lease N>`, numbered
-/// in order of appearance.
-fn mask_keys(lines: &[String]) -> Vec<String> {
-    let mut seen: Vec<String> = Vec::new();
-    lines
-        .iter()
-        .map(|line| {
-            let mut words = Vec::new();
-            for word in line.split(' ') {
-                let masked = word.rsplit_once('/').and_then(|(head, tail)| {
-                    let tail = tail.trim_end_matches(|c: char| !c.is_ascii_hexdigit());
-                    let hex = tail.len() >= 8 && tail.chars().all(|c| c.is_ascii_hexdigit());
-                    hex.then(|| {
-                        let index = match seen.iter().position(|s| s == tail) {
-                            Some(index) => index,
-                            None => {
-                                seen.push(tail.to_string());
-                                seen.len() - 1
-                            }
-                        };
-                        word.replacen(
-                            &format!("{head}/{tail}"),
-                            &format!("{head}/<lease {index}>"),
-                            1,
-                        )
-                    })
-                });
-                words.push(masked.unwrap_or_else(|| word.to_string()));
-            }
-            words.join(" ")
-        })
-        .collect()
 }
 
 /// `etcdctl lock` and `etcdctl elect` against `endpoint`; what they print.
