@@ -402,6 +402,25 @@ fn etcdctl_script(endpoint: &str) -> Vec<String> {
     out.extend(listener.lines(2));
     out.push(second.terminate());
     out.push(listener.terminate());
+    // A holder whose lease is revoked under it gives up the lock.
+    let revoked = Running::start({
+        let mut command = etcdctl(endpoint);
+        command.args(["lock", "--ttl", "3", "revoked"]);
+        command
+    });
+    let key = revoked.lines(1).pop().unwrap_or_default();
+    let lease = key.rsplit('/').next().unwrap_or_default().to_string();
+    let revoke = etcdctl(endpoint)
+        .args(["lease", "revoke", &lease])
+        .output()
+        .expect("etcdctl lease revoke");
+    out.push(key);
+    out.push(
+        String::from_utf8_lossy(&revoke.stdout)
+            .trim_end()
+            .replace(&lease, "<lease 4>"),
+    );
+    out.push(revoked.exit());
     mask_keys(&out)
 }
 
@@ -876,4 +895,62 @@ async fn a_session_keeps_its_lease_alive_until_the_lease_is_gone() {
         .await
         .expect("done within the TTL after the revoke");
     assert!(session.is_done());
+}
+
+/// A waiter whose lease is revoked while it waits: etcd 3.4 still answers
+/// the Lock with its (deleted) key once the holder unlocks; cairn answers
+/// "mutex: session is expired", as etcd 3.5 does. The one deliberate
+/// difference (docs/lock-election.md).
+async fn waiter_loses_its_lease(endpoint: String) -> String {
+    let channel = channel(&endpoint).await;
+    let mut lock = LockClient::new(channel.clone());
+    let (holder, waiter) = (grant(&channel, 60).await, grant(&channel, 60).await);
+    let held = lock
+        .lock(lock_request("lost", holder))
+        .await
+        .expect("lock")
+        .into_inner();
+    let mut waiting_lock = lock.clone();
+    let waiting =
+        tokio::spawn(async move { waiting_lock.lock(lock_request("lost", waiter)).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    LeaseClient::new(channel.clone())
+        .lease_revoke(pb::LeaseRevokeRequest { id: waiter })
+        .await
+        .expect("revoke");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    lock.unlock(lockpb::UnlockRequest { key: held.key })
+        .await
+        .expect("unlock");
+    let answer = tokio::time::timeout(STEP, waiting)
+        .await
+        .expect("the waiter answers")
+        .expect("task");
+    match answer {
+        Ok(answer) => mask(
+            &format!(
+                "locked {}",
+                String::from_utf8_lossy(&answer.into_inner().key)
+            ),
+            &[(waiter, "<waiter>")],
+        ),
+        Err(status) => status_line("lock", &status),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_waiter_whose_lease_is_revoked_is_told_so() {
+    if !tools_available("a_waiter_whose_lease_is_revoked_is_told_so") {
+        return;
+    }
+    let (etcd, cairn) = both("le-lost", &[]).await;
+    let (etcd_answer, cairn_answer) = tokio::join!(
+        waiter_loses_its_lease(etcd.members[0].endpoint()),
+        waiter_loses_its_lease(cairn.members[0].endpoint())
+    );
+    assert_eq!(etcd_answer, "locked lost/<waiter>", "etcd 3.4's answer");
+    assert_eq!(
+        cairn_answer,
+        "lock: error Unknown \"mutex: session is expired\""
+    );
 }

@@ -135,6 +135,26 @@ impl Running {
         let status = self.child.wait().expect("wait");
         format!("exit {:?}", status.code())
     }
+
+    /// Its exit (waiting at most a step) and what it wrote to stderr, but
+    /// the client's JSON log lines (they carry times).
+    pub fn exit(mut self) -> String {
+        use std::io::Read;
+        let deadline = std::time::Instant::now() + STEP;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(std::time::Instant::now() < deadline, "etcdctl did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        let stderr: Vec<&str> = stderr.lines().filter(|l| !l.starts_with('{')).collect();
+        format!("exit {:?}: {}", status.code(), stderr.join(" | "))
+    }
 }
 
 impl Drop for Running {
