@@ -200,6 +200,29 @@ impl Client {
         Ok(client)
     }
 
+    /// A client over one channel made elsewhere (an in-process connection,
+    /// a channel with a connector of its own) that `endpoint` names, with no
+    /// user: whatever identifies the caller travels with the channel. The
+    /// server's Lock and Election services make their recipes' calls
+    /// through such a client.
+    pub fn from_channel(endpoint: Endpoint, channel: Channel) -> Client {
+        Client {
+            shared: Arc::new(Shared {
+                endpoints: vec![endpoint],
+                channels: vec![channel],
+                current: AtomicUsize::new(0),
+                dialer: Dialer::new(None),
+                tls_options_given: false,
+                token: TokenCell::default(),
+                credentials: None,
+                reauthentication: tokio::sync::Mutex::new(()),
+                retry: RetryPolicy::default(),
+                probe_timeout: PROBE_TIMEOUT_DEFAULT,
+                leader: LeaderCache::default(),
+            }),
+        }
+    }
+
     /// The endpoints, as given.
     pub fn endpoints(&self) -> &[Endpoint] {
         &self.shared.endpoints

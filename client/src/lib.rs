@@ -14,12 +14,14 @@
 //!            │     tonic clients whose requests carry the token
 //!            ├── call(idempotence, op): bounded retries, next endpoint on
 //!            │     Unavailable, authenticate again on an invalid token
-//!            └── leader_channel(), leader_call(idempotence, op): the
-//!                  leader, found by asking the members, cached by URL
+//!            ├── leader_channel(), leader_call(idempotence, op): the
+//!            │     leader, found by asking the members, cached by URL
+//!            └── concurrency: Session, Mutex, Election (etcd's recipes)
 //! ```
 
 pub mod auth;
 pub mod client;
+pub mod concurrency;
 pub mod dial;
 pub mod endpoint;
 mod leader;

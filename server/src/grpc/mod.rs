@@ -10,17 +10,24 @@
 //!
 //! Each service reads its caller's credentials, converts and checks the
 //! request, makes a typed call to the member (which checks permissions), and
-//! converts the answer back. Lock and election, when they come, are two more
-//! services here, on a client of the KV and Lease services.
+//! converts the answer back. Lock and election run cairn-client's recipes
+//! on a client of the other services, in process and as the caller:
+//!
+//! ```text
+//!   lock.rs  election.rs ──▶ in_process.rs ══ (in memory) ══▶ KV, Lease, Watch
+//! ```
 
 pub mod auth;
 pub mod backend;
 pub mod cluster;
 pub mod convert;
+pub mod election;
 pub mod errors;
+pub mod in_process;
 pub mod kv;
 pub mod leader;
 pub mod lease;
+pub mod lock;
 pub mod maintenance;
 pub mod tokens;
 pub mod watch;
@@ -29,6 +36,9 @@ use cairn_proto::etcdserverpb::{
     auth_server::AuthServer, cluster_server::ClusterServer, kv_server::KvServer,
     lease_server::LeaseServer, maintenance_server::MaintenanceServer, watch_server::WatchServer,
 };
+
+use cairn_proto::v3electionpb::election_server::ElectionServer;
+use cairn_proto::v3lockpb::lock_server::LockServer;
 
 pub use backend::Backend;
 
@@ -69,11 +79,19 @@ pub fn router(
     let lease = lease::LeaseService::new(backend.clone(), leader);
     let auth = auth::AuthService::new(backend.clone());
     let watch = watch::WatchService::new(backend, limits.max_request_bytes);
-    tonic::service::Routes::new(KvServer::new(kv).max_decoding_message_size(max_message))
-        .add_service(ClusterServer::new(cluster).max_decoding_message_size(max_message))
-        .add_service(MaintenanceServer::new(maintenance).max_decoding_message_size(max_message))
-        .add_service(LeaseServer::new(lease).max_decoding_message_size(max_message))
-        .add_service(AuthServer::new(auth).max_decoding_message_size(max_message))
-        .add_service(WatchServer::new(watch).max_decoding_message_size(max_message))
+    let routes =
+        tonic::service::Routes::new(KvServer::new(kv).max_decoding_message_size(max_message))
+            .add_service(ClusterServer::new(cluster).max_decoding_message_size(max_message))
+            .add_service(MaintenanceServer::new(maintenance).max_decoding_message_size(max_message))
+            .add_service(LeaseServer::new(lease).max_decoding_message_size(max_message))
+            .add_service(AuthServer::new(auth).max_decoding_message_size(max_message))
+            .add_service(WatchServer::new(watch).max_decoding_message_size(max_message));
+    // Lock and Election call the services above (not themselves).
+    let in_process = in_process::InProcess::new(routes.clone().into_axum_router());
+    let lock = lock::LockService::new(in_process.clone());
+    let election = election::ElectionService::new(in_process);
+    routes
+        .add_service(LockServer::new(lock).max_decoding_message_size(max_message))
+        .add_service(ElectionServer::new(election).max_decoding_message_size(max_message))
         .into_axum_router()
 }

@@ -71,9 +71,20 @@ const LEASE: &str = "etcdserverpb.Lease";
 const CLUSTER: &str = "etcdserverpb.Cluster";
 const MAINTENANCE: &str = "etcdserverpb.Maintenance";
 const AUTH: &str = "etcdserverpb.Auth";
+const LOCK: &str = "v3lockpb.Lock";
+const ELECTION: &str = "v3electionpb.Election";
+
+/// A method etcd 3.4 registers after go-grpc-prometheus has taken its list
+/// (Lock and Election, added by `embed/serve.go`): shown once called.
+const fn late(service: &'static str, name: &'static str, kind: GrpcType) -> Method {
+    Method {
+        preinitialized: false,
+        ..method(service, name, kind)
+    }
+}
 
 /// Every method of the services cairn registers (`grpc::router`), as etcd
-/// 3.4's `rpc.proto` declares them.
+/// 3.4's `rpc.proto`, `v3lock.proto` and `v3election.proto` declare them.
 pub const METHODS: &[Method] = &[
     method(KV, "Range", GrpcType::Unary),
     method(KV, "Put", GrpcType::Unary),
@@ -119,6 +130,13 @@ pub const METHODS: &[Method] = &[
     method(AUTH, "RoleDelete", GrpcType::Unary),
     method(AUTH, "RoleGrantPermission", GrpcType::Unary),
     method(AUTH, "RoleRevokePermission", GrpcType::Unary),
+    late(LOCK, "Lock", GrpcType::Unary),
+    late(LOCK, "Unlock", GrpcType::Unary),
+    late(ELECTION, "Campaign", GrpcType::Unary),
+    late(ELECTION, "Proclaim", GrpcType::Unary),
+    late(ELECTION, "Leader", GrpcType::Unary),
+    late(ELECTION, "Observe", GrpcType::ServerStream),
+    late(ELECTION, "Resign", GrpcType::Unary),
 ];
 
 /// The method a request path (`/service/Method`) names, if cairn serves it.
@@ -550,7 +568,8 @@ mod tests {
         let set = prost_types::FileDescriptorSet::decode(cairn_proto::FILE_DESCRIPTOR_SET)
             .expect("descriptors");
         let mut declared: Vec<(String, String, GrpcType)> = Vec::new();
-        for file in set.file.iter().filter(|f| f.package() == "etcdserverpb") {
+        let served = ["etcdserverpb", "v3lockpb", "v3electionpb"];
+        for file in set.file.iter().filter(|f| served.contains(&f.package())) {
             for service in &file.service {
                 for method in &service.method {
                     let kind = match (method.client_streaming(), method.server_streaming()) {
@@ -559,7 +578,7 @@ mod tests {
                         (true, true) => GrpcType::BidiStream,
                         (true, false) => panic!("no client-streaming method is expected"),
                     };
-                    let service = format!("etcdserverpb.{}", service.name());
+                    let service = format!("{}.{}", file.package(), service.name());
                     declared.push((service, method.name().to_string(), kind));
                 }
             }
@@ -589,6 +608,11 @@ mod tests {
         );
         assert!(find_method("/etcdserverpb.KV/Nope").is_none());
         assert!(find_method("/metrics").is_none());
+        assert_eq!(
+            find_method("/v3electionpb.Election/Observe").map(|m| (m.kind, m.preinitialized)),
+            Some((GrpcType::ServerStream, false))
+        );
+        assert!(find_method("/v3lockpb.Lock/Lock").is_some());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod certs;
 pub mod etcd;
 pub mod http;
+pub mod lock;
 pub mod netfault;
 pub mod v2;
 
