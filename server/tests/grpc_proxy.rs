@@ -258,6 +258,12 @@ async fn etcdctl_through_the_proxy_gives_etcds_proxy_output() {
         (&["member", "list"], None),
         (&["member", "list", "-w", "json"], None),
         (&["lock", "--help"], None),
+        // Lock passes through to the member's Lock service.
+        (&["lock", "pl", "--", "echo", "held"], None),
+        (
+            &["lock", "pl", "--", "sh", "-c", "echo ${ETCD_LOCK_KEY%%/*}"],
+            None,
+        ),
     ];
     same_output(&reference.endpoint(), &subject.endpoint(), script);
 

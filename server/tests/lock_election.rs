@@ -418,6 +418,8 @@ fn etcdctl_script(endpoint: &str) -> Vec<String> {
     out.push(
         String::from_utf8_lossy(&revoke.stdout)
             .trim_end()
+            // The key names the lease as `%x`, `lease revoke` as `%016x`.
+            .replace(&format!("{lease:0>16}"), "<lease 4>")
             .replace(&lease, "<lease 4>"),
     );
     out.push(revoked.exit());
