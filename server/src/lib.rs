@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gateway;
 pub mod grpc;
 pub mod http;
 pub mod identity;
