@@ -20,6 +20,8 @@
 //! line, flushed as events come, until the client hangs up.
 
 pub mod call;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod json;
 pub mod routes;
 mod stream;

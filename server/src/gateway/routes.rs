@@ -45,6 +45,8 @@ pub struct Route {
     pub next_request: fn(&[u8]) -> Next,
     /// A protobuf response as JSON.
     pub response: fn(&[u8]) -> Result<Vec<u8>, String>,
+    /// A protobuf request as JSON (for the round-trip checks).
+    pub request_json: fn(&[u8]) -> Result<Vec<u8>, String>,
 }
 
 macro_rules! route {
@@ -56,6 +58,7 @@ macro_rules! route {
             request: json::request_to_proto::<$request>,
             next_request: json::next_request::<$request>,
             response: json::response_to_json::<$response>,
+            request_json: json::response_to_json::<$request>,
         }
     };
 }
