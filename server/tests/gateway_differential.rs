@@ -849,3 +849,56 @@ async fn the_gateway_serves_https_with_client_certificates() {
     );
     diff.finish();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_gateway_and_cors_origins_answer_as_etcds() {
+    if !available("a_disabled_gateway_and_cors_origins_answer_as_etcds") {
+        return;
+    }
+    let flags = [
+        "--enable-grpc-gateway=false",
+        "--cors",
+        "http://a.example:80,http://b.example:8080",
+    ];
+    let etcd = EtcdCluster::start("gateway-off", 1, &flags).await;
+    let cairn = Cluster::start_with("gateway-off", 1, &flags).await;
+    let targets = [
+        Target {
+            base: etcd.members[0].endpoint(),
+            tls: Vec::new(),
+            token: None,
+        },
+        Target {
+            base: cairn.members[0].endpoint(),
+            tls: Vec::new(),
+            token: None,
+        },
+    ];
+    let mut diff = Diff {
+        show: show(),
+        ..Diff::default()
+    };
+    diff.post(&targets, "disabled put", "/v3/kv/put", "{}", &[]);
+    diff.post(&targets, "disabled v3beta", "/v3beta/kv/range", "{}", &[]);
+    for origin in [
+        "http://b.example:8080",
+        "http://a.example:80",
+        "http://c.example",
+    ] {
+        let header = format!("Origin: {origin}");
+        let ask = |target: &Target, method: &str| {
+            let mut reply = target.curl("/health", None, &["-X", method, "-H", &header]);
+            reply.body.clear();
+            reply
+        };
+        for method in ["GET", "OPTIONS"] {
+            diff.compare(
+                &format!("{method} from {origin}"),
+                &ask(&targets[0], method),
+                &ask(&targets[1], method),
+                &[],
+            );
+        }
+    }
+    diff.finish();
+}
