@@ -52,6 +52,8 @@ pub struct HttpOptions {
     pub gateway: bool,
     /// `--cors`: the origins browsers may call from (`*`: any).
     pub cors: Vec<String>,
+    /// `--client-cert-auth` on the client port.
+    pub client_cert_auth: bool,
 }
 
 /// The client port: gRPC requests to `grpc` (the services), the rest to
@@ -75,10 +77,14 @@ pub fn client_router(
         ));
     }
     let origins = Arc::new(options.cors);
+    let cert_auth = (options.gateway && options.client_cert_auth).then(|| handle.clone());
     let http = http
         .merge(metrics_routes(handle, metrics))
         .layer(axum::middleware::from_fn(move |request, next| {
             cors(origins.clone(), request, next)
+        }))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            crate::gateway::refuse_common_names(cert_auth.clone(), request, next)
         }));
     Router::new().fallback(move |request: Request| {
         let bad_path =

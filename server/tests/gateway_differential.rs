@@ -16,8 +16,8 @@
 //! status/alarm/hash/snapshot, auth (user and role add, grant, enable,
 //! authenticate, a token in `Authorization`, permission denied, a wrong
 //! password, no token, disable), `/v3beta/`, malformed bodies, unknown
-//! paths and methods, CORS headers, and put/range over https with client
-//! certificates. `/v3/lock/lock` is checked on its own (see
+//! paths and methods, CORS headers, put/range over https with client
+//! certificates (and their refusal once auth is enabled). `/v3/lock/lock` is checked on its own (see
 //! [`LOCK_SERVICE_REGISTERED`]).
 //!
 //! Needs `/usr/bin/etcd` and `curl`; without them the test prints SKIPPED,
@@ -68,7 +68,7 @@ impl Target {
     fn curl(&self, path: &str, body: Option<&str>, extra: &[&str]) -> Reply {
         let mut command = Command::new(CURL);
         command
-            .args(["-s", "-i", "--max-time", "10"])
+            .args(["-s", "-S", "-i", "--max-time", "10"])
             .args(&self.tls)
             .args(extra);
         if let Some(token) = &self.token {
@@ -81,7 +81,16 @@ impl Target {
             .arg(format!("{}{path}", self.base))
             .output()
             .expect("run curl");
-        parse(&String::from_utf8_lossy(&output.stdout))
+        let reply = parse(&String::from_utf8_lossy(&output.stdout));
+        if reply.status == 0 {
+            eprintln!(
+                "curl {path} on {}: {} {}",
+                self.base,
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        reply
     }
 }
 
@@ -830,6 +839,29 @@ async fn the_gateway_serves_https_with_client_certificates() {
         r#"{"key":"Zm9v"}"#,
         &[],
     );
+    // With auth enabled, a certificate's common name is refused by the
+    // gateway (etcd's accessController), whatever the path.
+    for (name, path, body) in [
+        (
+            "https user add",
+            "/v3/auth/user/add",
+            r#"{"name":"root","password":"pw"}"#,
+        ),
+        (
+            "https user grant",
+            "/v3/auth/user/grant",
+            r#"{"user":"root","role":"root"}"#,
+        ),
+        ("https auth enable", "/v3/auth/enable", "{}"),
+        (
+            "https range, auth enabled",
+            "/v3/kv/range",
+            r#"{"key":"Zm9v"}"#,
+        ),
+        ("https unknown path, auth enabled", "/v3beta/nope", "{}"),
+    ] {
+        diff.post(&targets, name, path, body, &[]);
+    }
     let no_certificate = |target: &Target| {
         let mut reply = Target {
             base: target.base.clone(),

@@ -15,6 +15,10 @@
 //!                            stream: 200 {"result":{...}}\n … (stream.rs)
 //! ```
 //!
+//! With `--client-cert-auth` and auth enabled, a request whose client
+//! certificate has a common name is refused (400, etcd's text): the gateway
+//! never acts as the certificate's user, and neither does etcd's.
+//!
 //! Watch and lease keep-alive read their JSON requests from the body as
 //! they arrive (one or more values) and stream one `{"result":...}` per
 //! line, flushed as events come, until the client hangs up.
@@ -32,7 +36,11 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
+use cairn_core::auth::Caller;
+use cairn_core::member::calls;
+use cairn_runtime_tokio::MemberHandle;
 
+use crate::tls::ClientCommonName;
 use call::{Event, GrpcStatus};
 use routes::{Kind, Route};
 
@@ -41,6 +49,10 @@ use routes::{Kind, Route};
 /// base64, bounded so that a client cannot make the server buffer without
 /// limit.
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// etcd's refusal of a gateway request from a certificate with a common
+/// name while auth is enabled (its gateway would not act as that user).
+const COMMON_NAME_IGNORED: &str = "CommonName of client sending a request against gateway will be ignored and not used as expected";
 
 /// The gateway's routes: `/v3/...` and `/v3beta/...`, calling the services
 /// through `grpc` (the client port's gRPC router).
@@ -69,9 +81,11 @@ pub fn routes(grpc: Router) -> Router {
 async fn serve(grpc: Router, request: Request, prefix: &str) -> Response {
     let path = request.uri().path().strip_prefix(prefix).unwrap_or("");
     let Some(route) = routes::find(path) else {
+        drain(request.into_body()).await;
         return go_http_error(StatusCode::NOT_FOUND, "Not Found");
     };
     if request.method() != Method::POST {
+        drain(request.into_body()).await;
         return go_http_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
     }
     let (parts, body) = request.into_parts();
@@ -80,6 +94,38 @@ async fn serve(grpc: Router, request: Request, prefix: &str) -> Response {
         Kind::ServerStream => stream::server_stream(grpc, route, &parts.headers, body).await,
         Kind::Bidi => stream::bidi(grpc, route, parts.headers, body).await,
     }
+}
+
+/// etcd's access controller, before CORS and routing, with
+/// `--client-cert-auth` (`handle` set): while auth is enabled, a gateway
+/// request (`/v3/...`, `/v3beta/...`) whose client certificate has a
+/// common name is refused.
+pub async fn refuse_common_names(
+    handle: Option<MemberHandle>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    let gateway_path = path.starts_with("/v3/") || path.starts_with("/v3beta/");
+    if let (true, Some(handle), Some(name)) = (
+        gateway_path,
+        &handle,
+        request.extensions().get::<ClientCommonName>(),
+    ) {
+        if !name.0.is_empty() && auth_enabled(handle).await {
+            drain(request.into_body()).await;
+            return go_http_error(StatusCode::BAD_REQUEST, COMMON_NAME_IGNORED);
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether auth is enabled (as the member last applied it).
+async fn auth_enabled(handle: &MemberHandle) -> bool {
+    handle
+        .call(Caller::System, calls::AuthStatus)
+        .await
+        .is_ok_and(|(_, state)| state.enabled)
 }
 
 /// A unary call: one JSON request, one JSON answer or error.
@@ -181,6 +227,16 @@ pub fn http_status_from_code(code: i32) -> StatusCode {
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
+
+/// Reads (and drops) up to [`DRAIN_BYTES_MAX`] of a body answered without
+/// it: over HTTP/2 an answer sent before the request's end resets the
+/// stream, and curl may then show nothing of the answer.
+async fn drain(body: Body) {
+    let _ = axum::body::to_bytes(body, DRAIN_BYTES_MAX).await;
+}
+
+/// The most of an unused request body [`drain`] reads.
+const DRAIN_BYTES_MAX: usize = 1024 * 1024;
 
 /// Go's `http.Error`: the text and a newline, plain, not sniffed.
 fn go_http_error(status: StatusCode, text: &str) -> Response {
