@@ -34,14 +34,9 @@ pub fn gateway_json(data: &[u8]) {
         );
     }
     let mut rest = body;
-    loop {
-        match (route.next_request)(rest) {
-            Next::Message(_, used) => {
-                assert!(used > 0 && used <= rest.len(), "no progress at {used}");
-                rest = &rest[used..];
-            }
-            Next::End | Next::NeedMore | Next::Invalid(_) => break,
-        }
+    while let Next::Message(_, used) = (route.next_request)(rest) {
+        assert!(used > 0 && used <= rest.len(), "no progress at {used}");
+        rest = &rest[used..];
     }
 }
 
