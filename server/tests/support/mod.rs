@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod certs;
 pub mod etcd;
+pub mod gateway;
 pub mod http;
 pub mod netfault;
 pub mod v2;
