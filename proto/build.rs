@@ -2,7 +2,8 @@
 //! generates prost messages plus tonic clients and servers from the result.
 //!
 //! Besides the Rust code, the encoded `FileDescriptorSet` is written to
-//! `$OUT_DIR/cairn_descriptor.bin` so the crate can export it.
+//! `$OUT_DIR/cairn_descriptor.bin` so the crate can export it, and pbjson-build
+//! generates protobuf's JSON mapping (serde) for the HTTP gateway from it.
 
 use std::{env, fs, path::PathBuf};
 
@@ -30,10 +31,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(PROTO_FILES, [PROTO_ROOT])?;
 
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
-    fs::write(
-        out_dir.join("cairn_descriptor.bin"),
-        descriptors.encode_to_vec(),
-    )?;
+    let encoded = descriptors.encode_to_vec();
+    fs::write(out_dir.join("cairn_descriptor.bin"), &encoded)?;
 
     tonic_prost_build::configure()
         .build_client(true)
@@ -42,5 +41,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // request buffer instead of copying keys and values.
         .bytes(".")
         .compile_fds(descriptors)?;
+
+    // serde impls with protobuf's JSON mapping for every message, as etcd's
+    // grpc-gateway marshals them (`OrigName: true`): proto field names,
+    // 64-bit integers as strings, bytes as base64, enums by name, default
+    // values left out, unknown fields ignored (grpc-gateway v1 allows them). Written to `<package>.serde.rs`.
+    pbjson_build::Builder::new()
+        .register_descriptors(&encoded)?
+        .preserve_proto_field_names()
+        .ignore_unknown_fields()
+        .build(&[
+            ".mvccpb",
+            ".authpb",
+            ".etcdserverpb",
+            ".v3lockpb",
+            ".v3electionpb",
+        ])?;
     Ok(())
 }

@@ -24,7 +24,7 @@ case "$seconds" in
 esac
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-all_targets="peer_frame log_payload wal_record wal_recovery snapshot_file grpc_request auth_token bbolt_file etcd_wal etcd_import v2_request"
+all_targets="peer_frame log_payload wal_record wal_recovery snapshot_file grpc_request auth_token bbolt_file etcd_wal etcd_import v2_request gateway_json"
 targets="${FUZZ_TARGETS:-$all_targets}"
 jobs="${FUZZ_JOBS:-1}"
 

@@ -137,6 +137,12 @@ pub enum Command {
     /// Benchmark etcd's v2 keys API: `PUT /v2/keys/<key>` with a value, over
     /// HTTP/1.1, one keep-alive connection per client (--conns is unused).
     V2Set(PutArgs),
+    /// Benchmark Put through the HTTP/JSON gateway: `POST /v3/kv/put`, over
+    /// HTTP/1.1, one keep-alive connection per client (--conns is unused).
+    GatewayPut(PutArgs),
+    /// Benchmark Range through the HTTP/JSON gateway: `POST /v3/kv/range`,
+    /// as `gateway-put` connects.
+    GatewayRange(RangeArgs),
     /// Write an SVG chart comparing latency distributions of --json result files.
     Chart(ChartArgs),
     /// Print one tab-separated line of key figures per --json result file

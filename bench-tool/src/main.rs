@@ -12,6 +12,7 @@
 mod chart;
 mod cli;
 mod driver;
+mod gateway;
 mod keys;
 mod kv;
 mod lease;
@@ -187,6 +188,23 @@ async fn run(cli: Cli) -> Result<Report, String> {
                 workers.push(v2::V2SetWorker::connect(endpoint, &args, client as u64).await?);
             }
             Ok(run_kv(&global, "v2-set", &endpoints, workers).await)
+        }
+        Command::GatewayPut(args) => {
+            let mut workers = Vec::with_capacity(clients);
+            for client in 0..clients.max(1) {
+                let endpoint = &endpoints[client % endpoints.len()];
+                workers.push(gateway::GatewayWorker::put(endpoint, &args, client as u64).await?);
+            }
+            Ok(run_kv(&global, "gateway-put", &endpoints, workers).await)
+        }
+        Command::GatewayRange(args) => {
+            let request = kv::range_request(&args);
+            let mut workers = Vec::with_capacity(clients);
+            for client in 0..clients.max(1) {
+                let endpoint = &endpoints[client % endpoints.len()];
+                workers.push(gateway::GatewayWorker::range(endpoint, &request).await?);
+            }
+            Ok(run_kv(&global, "gateway-range", &endpoints, workers).await)
         }
         Command::LeaseKeepalive => {
             let mut workers = Vec::with_capacity(clients);

@@ -26,7 +26,13 @@ use crate::grpc::tokens::{TokenProvider, TOKEN_METADATA};
 pub const MAX_INPUT_BYTES: usize = 64 * 1024;
 
 /// The fuzz targets of this crate, as named in `fuzz/fuzz_targets/`.
-pub const TARGETS: [&str; 4] = ["grpc_request", "auth_token", "etcd_import", "v2_request"];
+pub const TARGETS: [&str; 5] = [
+    "grpc_request",
+    "auth_token",
+    "etcd_import",
+    "v2_request",
+    "gateway_json",
+];
 
 /// Runs the body of the target named `target` (one of [`TARGETS`]).
 ///
@@ -38,6 +44,7 @@ pub fn run(target: &str, data: &[u8]) {
         "auth_token" => auth_token(data),
         "etcd_import" => crate::backup::fuzz::etcd_import(capped(data)),
         "v2_request" => crate::v2::fuzz::v2_request(capped(data)),
+        "gateway_json" => crate::gateway::fuzz::gateway_json(capped(data)),
         other => panic!("no fuzz target {other:?} in cairn-server"),
     }
 }
@@ -302,6 +309,7 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "auth_token" => token_seeds(),
         "etcd_import" => crate::backup::fuzz::seeds(),
         "v2_request" => crate::v2::fuzz::seeds(),
+        "gateway_json" => crate::gateway::fuzz::seeds(),
         other => panic!("no fuzz target {other:?} in cairn-server"),
     };
     inputs

@@ -4,10 +4,13 @@
 //! types and bodies (Go's `net/http` texts included).
 //!
 //! ```text
-//!   client port ──content-type application/grpc*──▶ gRPC services
-//!        │                                            unknown: Unimplemented, grpc-go's texts
-//!        └───────── anything else ──────────────────▶ /version /health /metrics
-//!                                                     unknown: 404 "404 page not found"
+//!   client port ──content-type application/grpc*──▶ gRPC services ◀──────────┐
+//!        │                                            unknown: Unimplemented │ in-process
+//!        └───── anything else ──▶ CORS (--cors) ──▶ /version /health /metrics │ gRPC calls
+//!                                                   /v2/... (v2 API)         │
+//!                                                   /v3/... /v3beta/... ─────┘ (gateway,
+//!                                                   unknown: 404 "404 page   --enable-grpc-gateway)
+//!                                                   not found"
 //! ```
 
 use std::sync::Arc;
@@ -42,20 +45,47 @@ struct Shared {
     metrics: Arc<Metrics>,
 }
 
+/// What the client port's HTTP side serves beside its fixed endpoints.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// `--enable-grpc-gateway`: serve the JSON gateway under `/v3/`.
+    pub gateway: bool,
+    /// `--cors`: the origins browsers may call from (`*`: any).
+    pub cors: Vec<String>,
+    /// `--client-cert-auth` on the client port.
+    pub client_cert_auth: bool,
+}
+
 /// The client port: gRPC requests to `grpc` (the services), the rest to
-/// the HTTP endpoints.
+/// the HTTP endpoints (and the JSON gateway, which calls `grpc` in-process).
 pub fn client_router(
     grpc: Router,
     handle: MemberHandle,
     metrics: Arc<Metrics>,
     v2: Option<crate::v2::V2Shared>,
+    options: HttpOptions,
 ) -> Router {
     let grpc = grpc.fallback(grpc_unknown);
-    let http = Router::new()
+    let mut http = Router::new()
         .route("/version", any(version))
-        .merge(crate::v2::routes(v2))
+        .merge(crate::v2::routes(v2));
+    if options.gateway {
+        // Counted in the gRPC metrics as etcd counts its gateway's calls
+        // (it dials its own gRPC port).
+        http = http.merge(crate::gateway::routes(
+            grpc.clone().layer(metrics.grpc.layer()),
+        ));
+    }
+    let origins = Arc::new(options.cors);
+    let cert_auth = (options.gateway && options.client_cert_auth).then(|| handle.clone());
+    let http = http
         .merge(metrics_routes(handle, metrics))
-        .layer(axum::middleware::from_fn(cors));
+        .layer(axum::middleware::from_fn(move |request, next| {
+            cors(origins.clone(), request, next)
+        }))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            crate::gateway::refuse_common_names(cert_auth.clone(), request, next)
+        }));
     Router::new().fallback(move |request: Request| {
         let bad_path =
             !grpc::is_grpc(request.headers()) && !path_escapes_valid(request.uri().path());
@@ -109,27 +139,50 @@ fn go_bad_request() -> Response {
         .expect("valid response")
 }
 
-/// etcd's access controller on the client port's HTTP side: with
-/// `--cors` at its default `*`, every answer allows any origin, and
-/// `OPTIONS` (a browser's preflight) is answered 200 at once.
-async fn cors(request: Request, next: axum::middleware::Next) -> Response {
+/// etcd's access controller on the client port's HTTP side: with `*`
+/// among the `--cors` origins (the default) every answer allows any origin;
+/// otherwise a request whose `Origin` is listed gets it back, and others no
+/// CORS headers. `OPTIONS` (a browser's preflight) is answered 200 at once.
+async fn cors(
+    origins: Arc<Vec<String>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let allowed = allowed_origin(&origins, request.headers().get(header::ORIGIN));
     let preflight = request.method() == Method::OPTIONS;
     let mut response = if preflight {
         StatusCode::OK.into_response()
     } else {
         next.run(request).await
     };
+    let Some(origin) = allowed else {
+        return response;
+    };
     let headers = response.headers_mut();
     headers.insert(
         "Access-Control-Allow-Methods",
         HeaderValue::from_static("POST, GET, OPTIONS, PUT, DELETE"),
     );
-    headers.insert("Access-Control-Allow-Origin", HeaderValue::from_static("*"));
+    headers.insert("Access-Control-Allow-Origin", origin);
     headers.insert(
         "Access-Control-Allow-Headers",
         HeaderValue::from_static("accept, content-type, authorization"),
     );
     response
+}
+
+/// etcd's `AccessController.OriginAllowed`: no origins or `*` allow all
+/// (answered `*`); else the request's `Origin` if listed.
+fn allowed_origin(origins: &[String], origin: Option<&HeaderValue>) -> Option<HeaderValue> {
+    if origins.is_empty() || origins.iter().any(|allowed| allowed == "*") {
+        return Some(HeaderValue::from_static("*"));
+    }
+    let origin = origin?;
+    let text = origin.to_str().ok()?;
+    origins
+        .iter()
+        .any(|allowed| allowed == text)
+        .then(|| origin.clone())
 }
 
 /// Whether `path` names a method cairn does not serve of a service it does.
@@ -294,6 +347,19 @@ async fn metrics_text(shared: Shared) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_are_allowed_as_etcd_allows_them() {
+        let origin = HeaderValue::from_static("http://a:1");
+        let star = Some(HeaderValue::from_static("*"));
+        assert_eq!(allowed_origin(&["*".to_string()], Some(&origin)), star);
+        assert_eq!(allowed_origin(&[], None), star);
+        let listed = ["http://a:1".to_string()];
+        assert_eq!(allowed_origin(&listed, Some(&origin)), Some(origin.clone()));
+        let other = HeaderValue::from_static("http://b:2");
+        assert_eq!(allowed_origin(&listed, Some(&other)), None);
+        assert_eq!(allowed_origin(&listed, None), None);
+    }
 
     #[test]
     fn exclusions_are_read_from_the_query() {

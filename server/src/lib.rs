@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod events;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gateway;
 pub mod grpc;
 pub mod grpc_proxy;
 pub mod http;

@@ -99,7 +99,12 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         Some(files),
         log.clone(),
     );
-    let router = http::client_router(services, handle.clone(), metrics.clone(), v2)
+    let options = http::HttpOptions {
+        gateway: config.enable_grpc_gateway,
+        cors: config.cors.clone(),
+        client_cert_auth: config.client_tls.client_cert_auth,
+    };
+    let router = http::client_router(services, handle.clone(), metrics.clone(), v2, options)
         .layer(metrics.grpc.layer());
     let metrics_router = http::metrics_routes(handle.clone(), metrics.clone());
     let driver = tokio::spawn(driver.run());

@@ -136,3 +136,21 @@ fn v2_requests_mutated_never_panic() {
         |bytes| fuzzing::run("v2_request", &bytes),
     );
 }
+
+#[test]
+fn gateway_json_random_bytes_never_panic() {
+    run(
+        "gateway_json_random_bytes_never_panic",
+        random_bytes(128),
+        |bytes| fuzzing::run("gateway_json", &bytes),
+    );
+}
+
+#[test]
+fn gateway_json_mutated_never_panic() {
+    run(
+        "gateway_json_mutated_never_panic",
+        mutated("gateway_json"),
+        |bytes| fuzzing::run("gateway_json", &bytes),
+    );
+}

@@ -89,7 +89,6 @@ pub const IMPLEMENTED_FLAGS: &[&str] = &[
 /// with why.
 pub const REFUSED_FLAGS: &[(&str, &str)] = &[
     ("experimental-enable-v2v3", "the v2 API emulated over the v3 store is not implemented; cairn's v2 API (--enable-v2) has its own store, as etcd's does without this flag"),
-    ("cors", "the HTTP/JSON gateway is not implemented yet, and the CORS origins would not be enforced"),
     ("host-whitelist", "Host header checks are not implemented yet; ignoring them would accept any Host"),
     ("enable-pprof", "the /debug/pprof endpoints are not implemented"),
     ("experimental-enable-lease-checkpoint", "lease checkpoints are not implemented yet; leases would restart their TTL on a leader change"),
@@ -163,20 +162,16 @@ mod tests {
         config
             .set("listen-client-urls", "unix://localhost:2379")
             .unwrap();
-        config.set("cors", "http://127.0.0.1:8080").unwrap();
         config
             .set("discovery", "http://127.0.0.1:4001/v2/keys/x")
             .unwrap();
         config.set("backend-batch-limit", "100").unwrap();
         config.set("name", "n1").unwrap();
         let refused = config.refused_settings();
-        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert_eq!(refused.len(), 1, "{refused:?}");
         assert!(refused
             .iter()
             .any(|s| s.starts_with("--experimental-enable-v2v3=/v2v3: the v2 API emulated")));
-        assert!(refused
-            .iter()
-            .any(|s| s.starts_with("--cors=http://127.0.0.1:8080: the HTTP/JSON gateway")));
         let warned = config.unsupported_settings();
         assert_eq!(
             warned,

@@ -185,9 +185,17 @@ impl pb::watch_server::Watch for WatchService {
         let fragments = Arc::new(Mutex::new(Fragmenting::default()));
         let flags = fragments.clone();
         tokio::spawn(async move {
-            // Requests are handed to the member in order; the stream's end
-            // (or a broken one) closes its watchers.
-            while let Ok(Some(request)) = requests.message().await {
+            // Requests are handed to the member in order. A broken stream
+            // closes its watchers; a client that only closes its sending
+            // side keeps them (etcd's recvLoop returns nil on EOF and the
+            // answers go on: the JSON gateway's watch relies on it), until
+            // the answers are dropped.
+            loop {
+                let request = match requests.message().await {
+                    Ok(Some(request)) => request,
+                    Ok(None) => return,
+                    Err(_) => break,
+                };
                 let input = match request.request_union {
                     Some(pb::watch_request::RequestUnion::CreateRequest(create)) => {
                         flags

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod certs;
 pub mod etcd;
+pub mod gateway;
 pub mod http;
 pub mod lock;
 pub mod netfault;
