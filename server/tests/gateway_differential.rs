@@ -17,8 +17,8 @@
 //! authenticate, a token in `Authorization`, permission denied, a wrong
 //! password, no token, disable), `/v3beta/`, malformed bodies, unknown
 //! paths and methods, CORS headers, put/range over https with client
-//! certificates (and their refusal once auth is enabled). `/v3/lock/lock` is checked on its own (see
-//! [`LOCK_SERVICE_REGISTERED`]).
+//! certificates (and their refusal once auth is enabled), and lock and
+//! election (lock, unlock, campaign, leader, proclaim, resign, errors).
 //!
 //! Needs `/usr/bin/etcd` and `curl`; without them the test prints SKIPPED,
 //! unless `CAIRN_REQUIRE_ETCD=1`. `CAIRN_GATEWAY_DIFF_SHOW=1` prints every
@@ -35,11 +35,6 @@ use support::certs::Ca;
 use support::etcd::{EtcdCluster, ETCD};
 use support::gateway::{available, parse, show, Diff, Reply, Target, CURL};
 use support::{free_port, temp_dir, ClientTls, Cluster, Options};
-
-/// Whether the Lock service is registered in cairn's gRPC router. Until
-/// it is, cairn's gateway answers `/v3/lock/lock` with 501 and grpc-go's
-/// "unknown service"; flip this once server/src/grpc/lock.rs is merged.
-const LOCK_SERVICE_REGISTERED: bool = false;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_answers_as_etcds() {
@@ -513,46 +508,88 @@ fn token_of(body: &str) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lock_is_routed() {
-    if !available("lock_is_routed") {
+async fn lock_and_election_answer_as_etcds() {
+    if !available("lock_and_election_answer_as_etcds") {
         return;
     }
     let etcd = EtcdCluster::start("gateway-lock", 1, &[]).await;
     let cairn = Cluster::start("gateway-lock", 1).await;
-    let lock = |base: String| {
+    let targets = [
         Target {
-            base,
+            base: etcd.members[0].endpoint(),
             tls: Vec::new(),
             token: None,
-        }
-        .curl("/v3/lock/lock", Some(r#"{"name":"bXlsb2Nr"}"#), &[])
+        },
+        Target {
+            base: cairn.members[0].endpoint(),
+            tls: Vec::new(),
+            token: None,
+        },
+    ];
+    let mut diff = Diff {
+        show: show(),
+        ..Diff::default()
     };
-    let etcd_reply = lock(etcd.members[0].endpoint());
-    assert_eq!(etcd_reply.status, 200, "{etcd_reply:?}");
-    assert!(
-        etcd_reply.body.contains(r#""key":"bXlsb2Nr"#),
-        "{etcd_reply:?}"
+    // One lease ID on both (0x1234), so the keys named after it match.
+    let grant = r#"{"TTL":60,"ID":"4660"}"#;
+    diff.post(&targets, "lease", "/v3/lease/grant", grant, &[]);
+    let lock = r#"{"name":"bXlsb2Nr","lease":"4660"}"#;
+    diff.post(&targets, "lock", "/v3/lock/lock", lock, &[]);
+    // "mylock/1234"
+    let key = r#"{"key":"bXlsb2NrLzEyMzQ="}"#;
+    diff.post(&targets, "unlock", "/v3/lock/unlock", key, &[]);
+    diff.post(&targets, "lock again", "/v3/lock/lock", lock, &[]);
+    diff.post(&targets, "unlock again", "/v3/lock/unlock", key, &[]);
+    let missing = r#"{"name":"bXlsb2Nr","lease":"999"}"#;
+    diff.post(&targets, "lock, no lease", "/v3/lock/lock", missing, &[]);
+    let name = r#"{"name":"ZWxlY3Rpb24="}"#;
+    diff.post(&targets, "no leader", "/v3/election/leader", name, &[]);
+    let campaign = r#"{"name":"ZWxlY3Rpb24=","lease":"4660","value":"cDE="}"#;
+    diff.post(&targets, "campaign", "/v3/election/campaign", campaign, &[]);
+    diff.post(&targets, "leader", "/v3/election/leader", name, &[]);
+    // The leader key: "election/1234" at the revision campaign created it
+    // (the same on both: the same writes came before it).
+    let leader = targets[1].curl("/v3/election/leader", Some(name), &[]);
+    let rev = serde_json::from_str::<serde_json::Value>(&leader.body)
+        .ok()
+        .and_then(|v| v["kv"]["create_revision"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let leader = format!(
+        r#"{{"name":"ZWxlY3Rpb24=","key":"ZWxlY3Rpb24vMTIzNA==","rev":"{rev}","lease":"4660"}}"#
     );
-    let cairn_reply = lock(cairn.members[0].endpoint());
-    // Always: a JSON answer from the gateway.
-    assert!(
-        serde_json::from_str::<serde_json::Value>(&cairn_reply.body).is_ok(),
-        "{cairn_reply:?}"
+    let proclaim = |value: &str| format!(r#"{{"leader":{leader},"value":"{value}"}}"#);
+    diff.post(
+        &targets,
+        "proclaim",
+        "/v3/election/proclaim",
+        &proclaim("cDI="),
+        &[],
     );
-    if LOCK_SERVICE_REGISTERED {
-        // Depends on the Lock service: etcd's answer.
-        assert_eq!(cairn_reply.status, 200, "{cairn_reply:?}");
-        assert!(
-            cairn_reply.body.contains(r#""key":"bXlsb2Nr"#),
-            "{cairn_reply:?}"
-        );
-    } else {
-        assert_eq!(cairn_reply.status, 501, "{cairn_reply:?}");
-        assert_eq!(
-            cairn_reply.body,
-            r#"{"error":"unknown service v3lockpb.Lock","message":"unknown service v3lockpb.Lock","code":12}"#
-        );
-    }
+    diff.post(
+        &targets,
+        "leader after proclaim",
+        "/v3/election/leader",
+        name,
+        &[],
+    );
+    let resign = format!(r#"{{"leader":{leader}}}"#);
+    diff.post(&targets, "resign", "/v3/election/resign", &resign, &[]);
+    let late = proclaim("cDM=");
+    diff.post(
+        &targets,
+        "proclaim, resigned",
+        "/v3/election/proclaim",
+        &late,
+        &[],
+    );
+    diff.post(
+        &targets,
+        "no leader again",
+        "/v3/election/leader",
+        name,
+        &[],
+    );
+    diff.finish();
 }
 
 /// A real etcd serving https with client certificates.
