@@ -54,9 +54,15 @@ impl GatewayWorker {
     }
 
     async fn connect(endpoint: &str, workload: Workload) -> Result<Self, String> {
+        // `host:port` is plain http, as for the gRPC workloads.
+        if endpoint.starts_with("https://") || endpoint.starts_with("unix") {
+            return Err(format!(
+                "the gateway workloads speak plain http only, not {endpoint}"
+            ));
+        }
         let authority = endpoint
             .strip_prefix("http://")
-            .ok_or_else(|| format!("the gateway workloads speak plain http only, not {endpoint}"))?
+            .unwrap_or(endpoint)
             .trim_end_matches('/')
             .to_string();
         let stream = tokio::net::TcpStream::connect(&authority)
