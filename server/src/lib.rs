@@ -14,6 +14,7 @@ pub mod identity;
 pub mod ids;
 pub mod logging;
 pub mod metrics;
+pub mod process;
 pub mod run;
 pub mod serve;
 pub mod tcp_gateway;

@@ -80,25 +80,12 @@ fn main() -> ExitCode {
     for setting in &warned {
         log.warn("etcdmain", &format!("{setting}; continuing without it"));
     }
-    if !refused.is_empty() {
-        for setting in &refused {
-            log.error("etcdmain", setting);
-        }
-        log.error(
-            "etcdmain",
-            "cairn does not implement the settings above yet; refusing to start",
-        );
-        return ExitCode::from(1);
+    if let Err(code) = cairn_server::process::refuse_unimplemented(&log, &refused) {
+        return code;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match cairn_server::process::runtime(|text| log.error("etcdmain", text)) {
         Ok(runtime) => runtime,
-        Err(error) => {
-            log.error("etcdmain", &format!("cannot start the runtime: {error}"));
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     // etcd's choice by the data directory: a member's stays a member, a
     // proxy's or an empty one follows --proxy.

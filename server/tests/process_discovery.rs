@@ -8,7 +8,6 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cairn_proto::etcdserverpb as pb;
@@ -16,46 +15,12 @@ use cairn_server::ids;
 use pb::cluster_client::ClusterClient;
 use pb::kv_client::KvClient;
 use pb::maintenance_client::MaintenanceClient;
+use support::child::{spawn, start_dnsmasq, Proc, DNSMASQ};
 use support::etcd::ETCD;
 use support::{free_port, temp_dir, tools_available};
 use tonic::transport::Channel;
 
 const DISCOVERY_SERVICE: &str = "/usr/bin/discovery.etcd.io";
-const DNSMASQ: &str = "/usr/sbin/dnsmasq";
-
-/// A child process killed (by its own PID) when dropped.
-struct Proc(Option<Child>);
-
-impl Proc {
-    fn stop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn spawn(program: &str, args: &[String], log: &PathBuf, env: &[(String, String)]) -> Proc {
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log file");
-    let child = Command::new(program)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::null())
-        .stderr(out)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-    Proc(Some(child))
-}
 
 /// A GET on loopback, answering status and body.
 async fn get(port: u16, path: &str) -> Option<(u16, String)> {
@@ -551,31 +516,6 @@ async fn etcd_derives_discovered_ids_as_cairn_does() {
     drop(procs);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&service.dir);
-}
-
-/// dnsmasq on a loopback port, serving `records` (dnsmasq flags).
-fn start_dnsmasq(dir: &std::path::Path, records: &[String]) -> (Proc, u16) {
-    let port = free_port();
-    let mut args = vec![
-        "--keep-in-foreground".to_string(),
-        "--no-resolv".to_string(),
-        "--no-hosts".to_string(),
-        format!("--port={port}"),
-        "--listen-address=127.0.0.1".to_string(),
-        "--bind-interfaces".to_string(),
-        format!("--pid-file={}", dir.join("dnsmasq.pid").display()),
-        "--user=root".to_string(),
-        "--local=/test/".to_string(),
-    ];
-    args.extend(records.iter().cloned());
-    let proc = spawn(DNSMASQ, &args, &dir.join("dnsmasq.log"), &[]);
-    // Listening once a TCP connect succeeds.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "dnsmasq did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (proc, port)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

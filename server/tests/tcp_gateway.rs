@@ -7,45 +7,15 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::child::{spawn, start_dnsmasq, Proc, DNSMASQ};
 use support::etcd::{etcd_available, ETCD};
 use support::{free_port, temp_dir, tools_available, Cluster};
 
 const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 const ETCDCTL: &str = "/usr/bin/etcdctl";
-const DNSMASQ: &str = "/usr/sbin/dnsmasq";
-
-/// A child process killed (by its own PID) when dropped.
-struct Proc(Option<Child>);
-
-impl Proc {
-    fn stop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn spawn(program: &str, args: &[String], log: &Path, env: &[(String, String)]) -> Proc {
-    let out = std::fs::File::create(log).expect("log file");
-    let child = Command::new(program)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::null())
-        .stderr(out)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-    Proc(Some(child))
-}
 
 /// Runs `program args` to its end (at most 10 s): stdout, stderr, exit code.
 fn run(program: &str, args: &[&str]) -> (String, String, i32) {
@@ -355,30 +325,6 @@ fn nix_kill(pid: u32) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::other("kill failed"))
     }
-}
-
-/// dnsmasq on a loopback port, serving `records` (dnsmasq flags).
-fn start_dnsmasq(dir: &Path, records: &[String]) -> (Proc, u16) {
-    let port = free_port();
-    let mut args = vec![
-        "--keep-in-foreground".to_string(),
-        "--no-resolv".to_string(),
-        "--no-hosts".to_string(),
-        format!("--port={port}"),
-        "--listen-address=127.0.0.1".to_string(),
-        "--bind-interfaces".to_string(),
-        format!("--pid-file={}", dir.join("dnsmasq.pid").display()),
-        "--user=root".to_string(),
-        "--local=/test/".to_string(),
-    ];
-    args.extend(records.iter().cloned());
-    let proc = spawn(DNSMASQ, &args, &dir.join("dnsmasq.log"), &[]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "dnsmasq did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (proc, port)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -75,25 +75,12 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     let log = Arc::new(Logger::new(true, level, Box::new(std::io::stderr())));
     let refused = flags.refused();
-    if !refused.is_empty() {
-        for setting in &refused {
-            log.error("etcdmain", setting);
-        }
-        log.error(
-            "etcdmain",
-            "cairn does not implement the settings above yet; refusing to start",
-        );
-        return ExitCode::from(1);
+    if let Err(code) = crate::process::refuse_unimplemented(&log, &refused) {
+        return code;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::process::runtime(|text| log.error("etcdmain", text)) {
         Ok(runtime) => runtime,
-        Err(error) => {
-            log.error("etcdmain", &format!("cannot start the runtime: {error}"));
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(run(*flags, log.clone())) {
         Ok(()) => ExitCode::SUCCESS,

@@ -108,15 +108,9 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::process::runtime(|text| eprintln!("{text}")) {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("cannot start the runtime: {error}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let settings = Settings {
         listen_addr: values.string("listen-addr"),

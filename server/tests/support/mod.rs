@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod certs;
+pub mod child;
 pub mod etcd;
 pub mod gateway;
 pub mod http;
