@@ -69,7 +69,10 @@ pub async fn grant(values: &mut Values, args: &[String], env: &Env) -> Result<()
         }
         Format::Protobuf => printer::write_raw(&response.encode_to_vec()),
         Format::Table => {
-            return Err(CtlError::new(4, "table not supported as output format"));
+            return Err(CtlError::new(
+                crate::exit::EXIT_BAD_FEATURE,
+                "table not supported as output format",
+            ));
         }
     }
     Ok(())
@@ -107,7 +110,10 @@ pub async fn revoke(values: &mut Values, args: &[String], env: &Env) -> Result<(
         Format::Fields => printer::fields_header(response.header.as_ref()),
         Format::Protobuf => printer::write_raw(&response.encode_to_vec()),
         Format::Table => {
-            return Err(CtlError::new(4, "table not supported as output format"));
+            return Err(CtlError::new(
+                crate::exit::EXIT_BAD_FEATURE,
+                "table not supported as output format",
+            ));
         }
     }
     Ok(())
@@ -182,7 +188,10 @@ pub async fn time_to_live(values: &mut Values, args: &[String], env: &Env) -> Re
         }
         Format::Protobuf => printer::write_raw(&response.encode_to_vec()),
         Format::Table => {
-            return Err(CtlError::new(4, "table not supported as output format"));
+            return Err(CtlError::new(
+                crate::exit::EXIT_BAD_FEATURE,
+                "table not supported as output format",
+            ));
         }
     }
     Ok(())
@@ -226,7 +235,10 @@ pub async fn list(values: &mut Values, _args: &[String], env: &Env) -> Result<()
         }
         Format::Protobuf => printer::write_raw(&response.encode_to_vec()),
         Format::Table => {
-            return Err(CtlError::new(4, "table not supported as output format"));
+            return Err(CtlError::new(
+                crate::exit::EXIT_BAD_FEATURE,
+                "table not supported as output format",
+            ));
         }
     }
     Ok(())
