@@ -1,0 +1,38 @@
+//! etcdctl's exit codes (ctlv3/command/error.go) and the error a command
+//! ends with: `Error: <message>` on stderr, then exit with the code.
+//!
+//! ```text
+//!   0 success   1 error   2 bad connection   3 invalid input (txn, watch)
+//!   4 bad feature (a valid flag with an unsupported value)
+//!   5 interrupted   6 I/O   128 bad arguments
+//! ```
+
+pub const EXIT_SUCCESS: i32 = 0;
+pub const EXIT_ERROR: i32 = 1;
+pub const EXIT_BAD_CONNECTION: i32 = 2;
+pub const EXIT_INVALID_INPUT: i32 = 3;
+pub const EXIT_BAD_FEATURE: i32 = 4;
+pub const EXIT_INTERRUPTED: i32 = 5;
+pub const EXIT_IO: i32 = 6;
+pub const EXIT_BAD_ARGS: i32 = 128;
+
+/// Why a command failed, and the code it exits with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CtlError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CtlError {
+    pub fn new(code: i32, message: impl Into<String>) -> CtlError {
+        CtlError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A bad argument (exit 128).
+    pub fn bad_args(message: impl Into<String>) -> CtlError {
+        CtlError::new(EXIT_BAD_ARGS, message)
+    }
+}
