@@ -54,6 +54,8 @@ pub struct HttpOptions {
     pub cors: Vec<String>,
     /// `--client-cert-auth` on the client port.
     pub client_cert_auth: bool,
+    /// `--max-concurrent-streams`: also the gateway's calls at once.
+    pub max_concurrent_streams: u32,
 }
 
 /// The client port: gRPC requests to `grpc` (the services), the rest to
@@ -74,6 +76,7 @@ pub fn client_router(
         // (it dials its own gRPC port).
         http = http.merge(crate::gateway::routes(
             grpc.clone().layer(metrics.grpc.layer()),
+            options.max_concurrent_streams,
         ));
     }
     let origins = Arc::new(options.cors);

@@ -103,6 +103,7 @@ pub async fn run(config: Config, log: Arc<Logger>) -> Result<(), String> {
         gateway: config.enable_grpc_gateway,
         cors: config.cors.clone(),
         client_cert_auth: config.client_tls.client_cert_auth,
+        max_concurrent_streams: config.max_concurrent_streams,
     };
     let router = http::client_router(services, handle.clone(), metrics.clone(), v2, options)
         .layer(metrics.grpc.layer());

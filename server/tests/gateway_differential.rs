@@ -802,3 +802,52 @@ async fn a_disabled_gateway_and_cors_origins_answer_as_etcds() {
     }
     diff.finish();
 }
+
+/// `--max-concurrent-streams` bounds the gateway's calls together, as
+/// etcd's gateway sends them all over one gRPC connection to its own port:
+/// with 2 watch streams open a third call waits (curl gives up: exit 28),
+/// and goes through once a watch ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_concurrent_streams_bound_the_gateways_calls() {
+    if !available("max_concurrent_streams_bound_the_gateways_calls") {
+        return;
+    }
+    let flags = ["--max-concurrent-streams=2"];
+    let etcd = EtcdCluster::start("gateway-streams", 1, &flags).await;
+    let cairn = Cluster::start_with("gateway-streams", 1, &flags).await;
+    let put = |base: &str, timeout: &str| {
+        Command::new(CURL)
+            .args(["-s", "-m", timeout, "-X", "POST"])
+            .arg(format!("{base}/v3/kv/put"))
+            .args(["-d", r#"{"key":"YQ==","value":"MQ=="}"#])
+            .stdout(Stdio::null())
+            .status()
+            .expect("curl")
+            .code()
+    };
+    let mut outcomes = Vec::new();
+    for base in [etcd.members[0].endpoint(), cairn.members[0].endpoint()] {
+        let watch = || {
+            Command::new(CURL)
+                .args(["-sN", "-X", "POST"])
+                .arg(format!("{base}/v3/watch"))
+                .args(["-d", r#"{"create_request":{"key":"YQ=="}}"#])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("curl watch")
+        };
+        let mut first = watch();
+        let mut second = watch();
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let blocked = put(&base, "2");
+        let _ = first.kill();
+        let _ = first.wait();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let through = put(&base, "5");
+        let _ = second.kill();
+        let _ = second.wait();
+        outcomes.push((blocked, through));
+    }
+    assert_eq!(outcomes[0], (Some(28), Some(0)), "etcd");
+    assert_eq!(outcomes[1], outcomes[0], "cairn (right) against etcd");
+}

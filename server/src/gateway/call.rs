@@ -61,6 +61,30 @@ pub struct Call {
     /// in the trailers).
     status: Option<GrpcStatus>,
     finished: bool,
+    /// The call's stream slot, if streams are limited.
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Where gateway calls go: the client port's gRPC router, and the stream
+/// slots `--max-concurrent-streams` allows. etcd's gateway sends every call
+/// over one gRPC connection to its own port, so that limit holds for all
+/// gateway calls together; `None` is unlimited (the default).
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    pub grpc: Router,
+    pub streams: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+}
+
+impl Upstream {
+    /// `max_concurrent_streams` as the flag gives it (`u32::MAX`: no limit).
+    pub fn new(grpc: Router, max_concurrent_streams: u32) -> Upstream {
+        let streams = (max_concurrent_streams != u32::MAX).then(|| {
+            let permits =
+                (max_concurrent_streams as usize).min(tokio::sync::Semaphore::MAX_PERMITS);
+            std::sync::Arc::new(tokio::sync::Semaphore::new(permits))
+        });
+        Upstream { grpc, streams }
+    }
 }
 
 /// One gRPC frame holding `message`.
@@ -74,12 +98,22 @@ pub fn frame(message: &[u8]) -> Bytes {
 
 /// Starts calling `grpc_path` through `grpc` with `body` (gRPC frames),
 /// carrying the HTTP request's auth and metadata headers.
-pub async fn start(grpc: Router, grpc_path: &str, headers: &HeaderMap, body: Body) -> Call {
+pub async fn start(upstream: Upstream, grpc_path: &str, headers: &HeaderMap, body: Body) -> Call {
     let request = match build_request(grpc_path, headers, body) {
         Ok(request) => request,
         Err(message) => return Call::ended(GrpcStatus::internal(message)),
     };
-    let response = match grpc.oneshot(request).await {
+    // A stream slot of `--max-concurrent-streams`, held as long as the call
+    // (waited for, as grpc-go's client waits for one on etcd's gateway
+    // connection).
+    let permit = match &upstream.streams {
+        Some(streams) => match streams.clone().acquire_owned().await {
+            Ok(permit) => Some(permit),
+            Err(_) => return Call::ended(GrpcStatus::internal("the gateway is closing")),
+        },
+        None => None,
+    };
+    let response = match upstream.grpc.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
@@ -89,6 +123,7 @@ pub async fn start(grpc: Router, grpc_path: &str, headers: &HeaderMap, body: Bod
         buffer: BytesMut::new(),
         status,
         finished: false,
+        _permit: permit,
     }
 }
 
@@ -126,6 +161,7 @@ impl Call {
             buffer: BytesMut::new(),
             status: Some(status),
             finished: true,
+            _permit: None,
         }
     }
 

@@ -41,7 +41,7 @@ use cairn_core::member::calls;
 use cairn_runtime_tokio::MemberHandle;
 
 use crate::tls::ClientCommonName;
-use call::{Event, GrpcStatus};
+use call::{Event, GrpcStatus, Upstream};
 use routes::{Kind, Route};
 
 /// The largest JSON body the gateway reads for one request (or holds
@@ -56,7 +56,8 @@ const COMMON_NAME_IGNORED: &str = "CommonName of client sending a request agains
 
 /// The gateway's routes: `/v3/...` and `/v3beta/...`, calling the services
 /// through `grpc` (the client port's gRPC router).
-pub fn routes(grpc: Router) -> Router {
+pub fn routes(grpc: Router, max_concurrent_streams: u32) -> Router {
+    let grpc = Upstream::new(grpc, max_concurrent_streams);
     let v3 = grpc.clone();
     let v3_root = grpc.clone();
     let beta = grpc;
@@ -78,7 +79,7 @@ pub fn routes(grpc: Router) -> Router {
 }
 
 /// One gateway request.
-async fn serve(grpc: Router, request: Request, prefix: &str) -> Response {
+async fn serve(grpc: Upstream, request: Request, prefix: &str) -> Response {
     let path = request.uri().path().strip_prefix(prefix).unwrap_or("");
     let Some(route) = routes::find(path) else {
         drain(request.into_body()).await;
@@ -129,7 +130,7 @@ async fn auth_enabled(handle: &MemberHandle) -> bool {
 }
 
 /// A unary call: one JSON request, one JSON answer or error.
-async fn unary(grpc: Router, route: &Route, headers: &HeaderMap, body: Body) -> Response {
+async fn unary(grpc: Upstream, route: &Route, headers: &HeaderMap, body: Body) -> Response {
     let request = match read_request(route, body).await {
         Ok(request) => request,
         Err(response) => return *response,

@@ -16,10 +16,10 @@
 
 use std::convert::Infallible;
 
+use super::call::Upstream;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use tokio::sync::mpsc;
@@ -35,7 +35,7 @@ const STREAM_QUEUE_MESSAGES: usize = 16;
 
 /// One request, a stream of answers.
 pub async fn server_stream(
-    grpc: Router,
+    grpc: Upstream,
     route: &'static Route,
     headers: &HeaderMap,
     body: Body,
@@ -49,7 +49,12 @@ pub async fn server_stream(
 }
 
 /// Streams both ways: JSON requests from the body, answers one a line.
-pub async fn bidi(grpc: Router, route: &'static Route, headers: HeaderMap, body: Body) -> Response {
+pub async fn bidi(
+    grpc: Upstream,
+    route: &'static Route,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let mut reader = BodyReader {
         body,
         buffer: BytesMut::new(),
