@@ -289,6 +289,7 @@ mod tests {
             buffer: BytesMut::new(),
             status: None,
             finished: false,
+            _permit: None,
         };
         assert!(matches!(call.next().await, Event::Message(m) if &m[..] == b"one"));
         assert!(matches!(call.next().await, Event::Message(m) if m.is_empty()));
