@@ -25,6 +25,7 @@ pub mod member;
 pub mod printer;
 pub mod spec;
 pub mod tabwriter;
+pub mod txn;
 pub mod usage;
 
 use std::io::Write;
@@ -110,6 +111,7 @@ fn dispatch(
             "lease timetolive" => lease::time_to_live(&mut values, &args, env).await,
             "lease list" => lease::list(&mut values, &args, env).await,
             "member list" => member::list(&mut values, &args, env).await,
+            "txn" => txn::txn(&mut values, &args, env).await,
             other => Err(CtlError::new(
                 EXIT_BAD_FEATURE,
                 format!("cairnctl does not implement `{other}` yet"),

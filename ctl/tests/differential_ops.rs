@@ -1,0 +1,48 @@
+//! cairnctl against etcdctl 3.4.23, second part: `txn` (stdin and `-i`),
+//! and the commands after it; the same three-sided comparison as
+//! differential.rs (etcdctl→etcd, cairnctl→etcd, cairnctl→cairn), through
+//! the shared harness in common/.
+//!
+//! ```text
+//!   case: (command line, stdin, env) ─▶ three runs ─▶ masked outcomes equal
+//! ```
+
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use common::Case;
+
+const CASES: &[Case] = &[
+    ("put foo bar", None, &[]),
+    ("txn", Some("value(\"foo\") = \"bar\"\n\nget foo\nput k v\ndel x\n\nput f y\n\n"), &[]),
+    ("txn -w json", Some("value(\"foo\") = \"bar\"\n\nget foo\nput k v --prev-kv\ndel x\n\nput f y\n\n"), &[]),
+    ("txn -w fields", Some("mod(\"foo\") > \"1\"\n\nget foo --keys-only\nput k v2 --prev-kv\ndel k --prev-kv\n\n\n"), &[]),
+    ("txn -w protobuf", Some("ver(\"foo\") = \"1\"\n\nget foo\n\n\n"), &[]),
+    ("txn -w table", Some("\nget foo\n\n\n"), &[]),
+    ("txn -i", Some("c(\"foo\") < \"2\"\nversion(\"foo\") != \"9\"\n\nget f\n\nput f y\nget f\n\n"), &[]),
+    ("txn --interactive", Some("value(\"foo\") = \"no\"\n\nget foo\n\nput f z --prev-kv\ndel nokey\n\n"), &[]),
+    ("txn", Some("\n\nput \"sp ace\" 'v 1'\nget \"sp ace\"\n\n"), &[]),
+    ("txn --hex", Some("\nget foo\n\n\n"), &[]),
+    ("txn x", None, &[]),
+    ("txn", Some(""), &[]),
+    ("txn", Some("value(\"foo\") = \"bar\"\n"), &[]),
+    ("txn", Some("bad\n\n\n\n"), &[]),
+    ("txn", Some("value(foo) = \"bar\"\n\n\n\n"), &[]),
+    ("txn", Some("value(\"foo\")=\"bar\"\n\n\n\n"), &[]),
+    ("txn", Some("nope(\"foo\") = \"bar\"\n\n\n\n"), &[]),
+    ("txn", Some("ver(\"foo\") = \"x\"\n\n\n\n"), &[]),
+    ("txn", Some("\nput\n\n\n"), &[]),
+    ("txn", Some("\nput k\n\n\n"), &[]),
+    ("txn", Some("\nfrob k\n\n\n"), &[]),
+    ("txn", Some("\nget a --prefix --from-key\n\n\n"), &[]),
+    ("txn", Some("\np k2 v\ng k2\n\n\n"), &[]),
+    ("txn", Some("\nput k v --lease zz\n\n\n"), &[]),
+    ("txn", Some("\nput k v --lease 1234\n\n\n"), &[]),
+    ("txn -w json", Some("\nget fo --prefix --limit 1\ndel fo --prefix\n\n\n"), &[]),
+];
+
+#[test]
+fn cairnctl_prints_what_etcdctl_prints_ops() {
+    common::compare(CASES);
+}
