@@ -27,6 +27,7 @@ pub mod spec;
 pub mod tabwriter;
 pub mod txn;
 pub mod usage;
+pub mod watch;
 
 use std::io::Write;
 
@@ -112,6 +113,7 @@ fn dispatch(
             "lease list" => lease::list(&mut values, &args, env).await,
             "member list" => member::list(&mut values, &args, env).await,
             "txn" => txn::txn(&mut values, &args, env).await,
+            "watch" => watch::watch(&mut values, &args, env).await,
             other => Err(CtlError::new(
                 EXIT_BAD_FEATURE,
                 format!("cairnctl does not implement `{other}` yet"),

@@ -304,5 +304,23 @@ pub const COMMANDS: &[CommandSpec] = &[
         flags: &[],
         done: true,
     },
-    leaf("watch", "watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]", "Watches events stream on keys or prefixes"),
+    CommandSpec {
+        path: "watch",
+        usage: "watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]",
+        short: "Watches events stream on keys or prefixes",
+        long: "",
+        flags: &[
+            Flag {
+                name: "interactive",
+                short: Some('i'),
+                kind: Kind::Bool,
+                default: "false",
+                usage: "Interactive mode",
+            },
+            flag("prefix", Kind::Bool, "false", "Watch on a prefix if prefix is set"),
+            flag("rev", Kind::Int, "0", "Revision to start watching"),
+            flag("prev-kv", Kind::Bool, "false", "get the previous key-value pair before the event happens"),
+        ],
+        done: true,
+    },
 ];

@@ -152,10 +152,38 @@ pub struct Side<'a> {
     pub server: &'a Server,
     /// The lease granted last, substituted for `{LEASE}`.
     pub lease: String,
+    /// A command started with `&` in front of its line, and that line.
+    pub background: Option<(String, Child)>,
 }
 
 impl Side<'_> {
     pub fn run(&mut self, line: &str, stdin: Option<&str>, env: &[(&str, &str)]) -> Outcome {
+        let mut child = self.spawn(line, env);
+        if let Some(mut input) = child.stdin.take() {
+            let _ = input.write_all(stdin.unwrap_or("").as_bytes());
+        }
+        self.collect(line, child)
+    }
+
+    /// Starts `line` in the background (a watch, a keep-alive): its stdin
+    /// gets `stdin` and stays open until [`Side::stop`].
+    pub fn start_background(&mut self, line: &str, stdin: Option<&str>, env: &[(&str, &str)]) {
+        let mut child = self.spawn(line, env);
+        if let (Some(input), Some(text)) = (child.stdin.as_mut(), stdin) {
+            let _ = input.write_all(text.as_bytes());
+            let _ = input.flush();
+        }
+        self.background = Some((line.to_string(), child));
+    }
+
+    /// Kills the background command (if it still runs): what it printed.
+    pub fn stop(&mut self) -> Option<Outcome> {
+        let (line, mut child) = self.background.take()?;
+        let _ = child.kill();
+        Some(self.collect(&line, child))
+    }
+
+    fn spawn(&mut self, line: &str, env: &[(&str, &str)]) -> Child {
         let endpoint = format!("127.0.0.1:{}", self.server.port);
         let mut args = Vec::new();
         for word in line.split_whitespace() {
@@ -169,7 +197,7 @@ impl Side<'_> {
         if !line.contains("{EP}") {
             command.args(["--endpoints", &endpoint]);
         }
-        let mut child = command
+        command
             .args(&args)
             .env_remove("ETCDCTL_API")
             .envs(env.iter().map(|(k, v)| (*k, v.replace("{EP}", &endpoint))))
@@ -177,10 +205,10 @@ impl Side<'_> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn client");
-        if let Some(mut input) = child.stdin.take() {
-            let _ = input.write_all(stdin.unwrap_or("").as_bytes());
-        }
+            .expect("spawn client")
+    }
+
+    fn collect(&mut self, line: &str, child: Child) -> Outcome {
         let output = child.wait_with_output().expect("client output");
         let mut raw: &[u8] = &output.stdout;
         // -w protobuf: the response header (field 1) holds the cluster's
@@ -306,6 +334,7 @@ pub fn compare(cases: &[Case]) {
         binary: ETCDCTL,
         server: &etcd_a,
         lease: String::new(),
+        background: None,
     };
     let mut others = [
         Side {
@@ -313,19 +342,45 @@ pub fn compare(cases: &[Case]) {
             binary: CAIRNCTL,
             server: &etcd_b,
             lease: String::new(),
+            background: None,
         },
         Side {
             name: "cairnctl→cairn",
             binary: CAIRNCTL,
             server: &cairn_c,
             lease: String::new(),
+            background: None,
         },
     ];
     let mut failures = Vec::new();
     for (line, stdin, env) in cases {
-        let expected = reference.run(line, *stdin, env);
+        // "&line": start in the background; "!": stop and compare.
+        if let Some(line) = line.strip_prefix('&') {
+            reference.start_background(line, *stdin, env);
+            for side in others.iter_mut() {
+                side.start_background(line, *stdin, env);
+            }
+            std::thread::sleep(Duration::from_millis(700));
+            continue;
+        }
+        let stop = *line == "!";
+        if stop {
+            std::thread::sleep(Duration::from_millis(700));
+        }
+        let expected = if stop {
+            reference.stop().expect("a background command")
+        } else {
+            reference.run(line, *stdin, env)
+        };
+        if std::env::var_os("CTL_DIFF_SHOW").is_some() {
+            eprintln!("`{line}`: {expected:?}");
+        }
         for side in others.iter_mut() {
-            let got = side.run(line, *stdin, env);
+            let got = if stop {
+                side.stop().expect("a background command")
+            } else {
+                side.run(line, *stdin, env)
+            };
             if got != expected {
                 failures.push(format!(
                     "`{line}` ({}):\n  etcdctl→etcd: {expected:?}\n  {}: {got:?}",
