@@ -111,6 +111,7 @@ fn dispatch(
             "lease revoke" => lease::revoke(&mut values, &args, env).await,
             "lease timetolive" => lease::time_to_live(&mut values, &args, env).await,
             "lease list" => lease::list(&mut values, &args, env).await,
+            "lease keep-alive" => lease::keep_alive(&mut values, &args, env).await,
             "member list" => member::list(&mut values, &args, env).await,
             "txn" => txn::txn(&mut values, &args, env).await,
             "watch" => watch::watch(&mut values, &args, env).await,

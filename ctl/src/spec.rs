@@ -208,7 +208,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         flags: &[],
         done: true,
     },
-    leaf("lease keep-alive", "keep-alive [options] <leaseID>", "Keeps leases alive (renew)"),
+    CommandSpec {
+        path: "lease keep-alive",
+        usage: "keep-alive [options] <leaseID>",
+        short: "Keeps leases alive (renew)",
+        long: "",
+        flags: &[flag("once", Kind::Bool, "false", "Resets the keep-alive time to its original value and exits immediately")],
+        done: true,
+    },
     CommandSpec {
         path: "lease list",
         usage: "list",

@@ -76,6 +76,22 @@ const CASES: &[Case] = &[
     ("compaction 5", None, &[]),
     ("watch wk --rev 2", None, &[]),
     ("watch wk --rev 2 -w json", None, &[]),
+    // lease keep-alive
+    ("lease keep-alive", None, &[]),
+    ("lease keep-alive zz", None, &[]),
+    ("lease grant 100", None, &[]),
+    ("lease keep-alive --once {LEASE}", None, &[]),
+    ("lease keep-alive --once {LEASE} -w json", None, &[]),
+    ("lease keep-alive --once {LEASE} -w fields", None, &[]),
+    ("lease keep-alive --once {LEASE} -w table", None, &[]),
+    ("&lease keep-alive {LEASE}", None, &[]),
+    ("!", None, &[]),
+    ("&lease keep-alive {LEASE} -w json", None, &[]),
+    ("!", None, &[]),
+    ("lease revoke {LEASE}", None, &[]),
+    ("lease keep-alive {LEASE}", None, &[]),
+    ("lease keep-alive {LEASE} -w fields", None, &[]),
+    ("lease keep-alive --once {LEASE}", None, &[]),
 ];
 
 #[test]
