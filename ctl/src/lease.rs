@@ -315,7 +315,7 @@ fn print_keep_alive(format: Format, response: &pb::LeaseKeepAliveResponse) -> Re
         }
         // etcdctl marshals clientv3's response: its embedded header.
         Format::Protobuf => {
-            printer::write_raw(&response.header.clone().unwrap_or_default().encode_to_vec())
+            printer::write_raw(&response.header.unwrap_or_default().encode_to_vec())
         }
         Format::Table => {
             return Err(CtlError::new(

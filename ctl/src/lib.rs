@@ -9,7 +9,7 @@
 //!            flags::parse (pflag) ──▶ global::Global (ETCDCTL_* env,
 //!              │                        output format, ClientConfig)
 //!              ▼
-//!            kv / lease / member commands ── cairn_client::Client
+//!            kv / txn / watch / lease / member ── cairn_client::Client
 //!              │
 //!              ▼
 //!            printer (simple, json, fields, table, protobuf)

@@ -114,10 +114,7 @@ fn parse_request(line: &str) -> Result<pb::RequestOp, CtlError> {
             }
         }
     };
-    let spec = COMMANDS
-        .iter()
-        .find(|c| c.path == name)
-        .ok_or_else(|| bad())?;
+    let spec = COMMANDS.iter().find(|c| c.path == name).ok_or_else(bad)?;
     let parsed = crate::flags::parse(spec.flags, &words[1..]).map_err(|_| bad())?;
     if parsed.help {
         return Err(bad());
@@ -213,7 +210,7 @@ fn scan_quoted(input: &str) -> Option<(Vec<u8>, &str)> {
     let input = input.trim_start_matches([' ', '\t', '\r']);
     if let Some(raw) = input.strip_prefix('`') {
         let end = raw.find('`')?;
-        return Some((raw[..end].as_bytes().to_vec(), &raw[end + 1..]));
+        return Some((raw.as_bytes()[..end].to_vec(), &raw[end + 1..]));
     }
     let body = input.strip_prefix('"')?;
     let mut escaped = false;

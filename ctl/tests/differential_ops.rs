@@ -14,6 +14,9 @@ mod common;
 use common::Case;
 
 const CASES: &[Case] = &[
+    ("txn -h", None, &[]),
+    ("watch --help", None, &[]),
+    ("lease keep-alive -h", None, &[]),
     ("put foo bar", None, &[]),
     ("txn", Some("value(\"foo\") = \"bar\"\n\nget foo\nput k v\ndel x\n\nput f y\n\n"), &[]),
     ("txn -w json", Some("value(\"foo\") = \"bar\"\n\nget foo\nput k v --prev-kv\ndel x\n\nput f y\n\n"), &[]),
