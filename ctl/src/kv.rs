@@ -21,7 +21,7 @@ use crate::printer::{self, JsonObject};
 type Env = [(String, String)];
 
 /// etcdctl's `unsupported` printer error for a format a command lacks.
-fn unsupported(format: Format) -> CtlError {
+pub fn unsupported(format: Format) -> CtlError {
     let name = match format {
         Format::Table => "table",
         Format::Fields => "fields",
@@ -49,6 +49,22 @@ pub fn prefix_end(key: &[u8]) -> Vec<u8> {
 
 /// `put [options] <key> <value>`.
 pub async fn put(values: &mut Values, args: &[String], env: &Env) -> Result<(), CtlError> {
+    let request = put_request(values, args, true)?;
+    let global = connect(values, env).await?;
+    let response = global
+        .timed(global.client.kv().put(request))
+        .await
+        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+    print_put(global.format, global.hex, &response)
+}
+
+/// put's request from its flags and arguments (`stdin`: the value may be
+/// read from standard input; txn lines cannot).
+pub fn put_request(
+    values: &Values,
+    args: &[String],
+    stdin: bool,
+) -> Result<pb::PutRequest, CtlError> {
     let needs = "put command needs 1 argument and input from stdin or 2 arguments";
     let Some(key) = args.first() else {
         return Err(CtlError::bad_args(needs));
@@ -64,7 +80,11 @@ pub async fn put(values: &mut Values, args: &[String], env: &Env) -> Result<(), 
         match args.get(1) {
             Some(text) => value = text.clone().into_bytes(),
             None => {
-                let read = std::io::stdin().read_to_end(&mut value);
+                let read = if stdin {
+                    std::io::stdin().read_to_end(&mut value).map(|_| ())
+                } else {
+                    Ok(())
+                };
                 if read.is_err() || value.is_empty() {
                     return Err(CtlError::bad_args(needs));
                 }
@@ -73,27 +93,26 @@ pub async fn put(values: &mut Values, args: &[String], env: &Env) -> Result<(), 
     }
     let lease = lease_id(&values.string("lease"))
         .map_err(|why| CtlError::bad_args(format!("bad lease ID ({why}), expecting ID in Hex")))?;
-    let request = pb::PutRequest {
+    Ok(pb::PutRequest {
         key: key.clone().into_bytes().into(),
         value: value.into(),
         lease,
         prev_kv: values.bool("prev-kv"),
         ignore_value,
         ignore_lease: values.bool("ignore-lease"),
-    };
-    let global = connect(values, env).await?;
-    let response = global
-        .timed(global.client.kv().put(request))
-        .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
-    match global.format {
+    })
+}
+
+/// put's printers.
+pub fn print_put(format: Format, hex: bool, response: &pb::PutResponse) -> Result<(), CtlError> {
+    match format {
         Format::Simple => {
             println!("OK");
             if let Some(prev) = &response.prev_kv {
-                printer::simple_kv(global.hex, false, prev);
+                printer::simple_kv(hex, false, prev);
             }
         }
-        Format::Json => println!("{}", put_json(&response)),
+        Format::Json => println!("{}", put_json(response)),
         Format::Fields => {
             printer::fields_header(response.header.as_ref());
             if let Some(prev) = &response.prev_kv {
@@ -106,7 +125,7 @@ pub async fn put(values: &mut Values, args: &[String], env: &Env) -> Result<(), 
     Ok(())
 }
 
-fn put_json(response: &pb::PutResponse) -> String {
+pub fn put_json(response: &pb::PutResponse) -> String {
     let mut object =
         JsonObject::new().raw("header", printer::header_json(response.header.as_ref()));
     if let Some(prev) = &response.prev_kv {
@@ -136,6 +155,12 @@ pub fn lease_id(text: &str) -> Result<i64, String> {
 
 /// `get [options] <key> [range_end]`.
 pub async fn get(values: &mut Values, args: &[String], env: &Env) -> Result<(), CtlError> {
+    let request = get_request(values, args)?;
+    get_run(values, request, env).await
+}
+
+/// get's request from its flags and arguments.
+pub fn get_request(values: &Values, args: &[String]) -> Result<pb::RangeRequest, CtlError> {
     let Some(key) = args.first() else {
         return Err(CtlError::bad_args(
             "get command needs one argument as key and an optional argument as range_end",
@@ -199,7 +224,7 @@ pub async fn get(values: &mut Values, args: &[String], env: &Env) -> Result<(), 
         } else {
             sort_order
         };
-    let request = pb::RangeRequest {
+    Ok(pb::RangeRequest {
         key: key.into(),
         range_end: range_end.into(),
         limit: values.int("limit"),
@@ -209,7 +234,14 @@ pub async fn get(values: &mut Values, args: &[String], env: &Env) -> Result<(), 
         serializable,
         keys_only: values.bool("keys-only"),
         ..Default::default()
-    };
+    })
+}
+
+async fn get_run(
+    values: &mut Values,
+    request: pb::RangeRequest,
+    env: &Env,
+) -> Result<(), CtlError> {
     let global = connect(values, env).await?;
     let response = global
         .timed(global.client.kv().range(request))
@@ -222,13 +254,23 @@ pub async fn get(values: &mut Values, args: &[String], env: &Env) -> Result<(), 
             "print-value-only is only for `--write-out=simple`",
         ));
     }
-    match global.format {
+    print_get(global.format, global.hex, value_only, &response)
+}
+
+/// get's printers.
+pub fn print_get(
+    format: Format,
+    hex: bool,
+    value_only: bool,
+    response: &pb::RangeResponse,
+) -> Result<(), CtlError> {
+    match format {
         Format::Simple => {
             for kv in &response.kvs {
-                printer::simple_kv(global.hex, value_only, kv);
+                printer::simple_kv(hex, value_only, kv);
             }
         }
-        Format::Json => println!("{}", range_json(&response)),
+        Format::Json => println!("{}", range_json(response)),
         Format::Fields => {
             printer::fields_header(response.header.as_ref());
             for kv in &response.kvs {
@@ -243,7 +285,7 @@ pub async fn get(values: &mut Values, args: &[String], env: &Env) -> Result<(), 
     Ok(())
 }
 
-fn range_json(response: &pb::RangeResponse) -> String {
+pub fn range_json(response: &pb::RangeResponse) -> String {
     JsonObject::new()
         .raw("header", printer::header_json(response.header.as_ref()))
         .list("kvs", response.kvs.iter().map(printer::kv_json).collect())
@@ -289,6 +331,17 @@ fn range(
 
 /// `del [options] <key> [range_end]`.
 pub async fn del(values: &mut Values, args: &[String], env: &Env) -> Result<(), CtlError> {
+    let request = del_request(values, args)?;
+    let global = connect(values, env).await?;
+    let response = global
+        .timed(global.client.kv().delete_range(request))
+        .await
+        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+    print_del(global.format, global.hex, &response)
+}
+
+/// del's request from its flags and arguments.
+pub fn del_request(values: &Values, args: &[String]) -> Result<pb::DeleteRangeRequest, CtlError> {
     let Some(key) = args.first() else {
         return Err(CtlError::bad_args(
             "del command needs one argument as key and an optional argument as range_end",
@@ -307,34 +360,38 @@ pub async fn del(values: &mut Values, args: &[String], env: &Env) -> Result<(), 
         from_key,
         "only accept one argument",
     )?;
-    let request = pb::DeleteRangeRequest {
+    Ok(pb::DeleteRangeRequest {
         key: key.into(),
         range_end: range_end.into(),
         prev_kv: values.bool("prev-kv"),
-    };
-    let global = connect(values, env).await?;
-    let response = global
-        .timed(global.client.kv().delete_range(request))
-        .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
-    match global.format {
+    })
+}
+
+pub fn del_json(response: &pb::DeleteRangeResponse) -> String {
+    JsonObject::new()
+        .raw("header", printer::header_json(response.header.as_ref()))
+        .num("deleted", response.deleted)
+        .list(
+            "prev_kvs",
+            response.prev_kvs.iter().map(printer::kv_json).collect(),
+        )
+        .build()
+}
+
+/// del's printers.
+pub fn print_del(
+    format: Format,
+    hex: bool,
+    response: &pb::DeleteRangeResponse,
+) -> Result<(), CtlError> {
+    match format {
         Format::Simple => {
             println!("{}", response.deleted);
             for kv in &response.prev_kvs {
-                printer::simple_kv(global.hex, false, kv);
+                printer::simple_kv(hex, false, kv);
             }
         }
-        Format::Json => println!(
-            "{}",
-            JsonObject::new()
-                .raw("header", printer::header_json(response.header.as_ref()))
-                .num("deleted", response.deleted)
-                .list(
-                    "prev_kvs",
-                    response.prev_kvs.iter().map(printer::kv_json).collect()
-                )
-                .build()
-        ),
+        Format::Json => println!("{}", del_json(response)),
         Format::Fields => {
             printer::fields_header(response.header.as_ref());
             println!("\"Deleted\" : {}", response.deleted);

@@ -243,3 +243,87 @@ pub async fn list(values: &mut Values, _args: &[String], env: &Env) -> Result<()
     }
     Ok(())
 }
+
+/// `lease keep-alive [--once] <leaseID>`: one renewal (`--once`), or
+/// renewals every TTL/3 (clientv3's rhythm) until the lease is gone.
+pub async fn keep_alive(values: &mut Values, args: &[String], env: &Env) -> Result<(), CtlError> {
+    if args.len() != 1 {
+        return Err(CtlError::bad_args(
+            "lease keep-alive command needs lease ID as argument",
+        ));
+    }
+    let id = id_arg(&args[0])?;
+    let once = values.bool("once");
+    let global = connect(values, env).await?;
+    let (requests, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(receiver);
+    let lost = |text: String| CtlError::new(EXIT_BAD_CONNECTION, text);
+    // The first request goes out with the call: etcd answers the call
+    // only once it has one.
+    let _ = requests.send(pb::LeaseKeepAliveRequest { id });
+    let mut responses = global
+        .client
+        .lease()
+        .lease_keep_alive(stream)
+        .await
+        .map_err(|s| lost(global.rpc_error(&s)))?
+        .into_inner();
+    loop {
+        let response = match responses.message().await {
+            Ok(Some(response)) => response,
+            Ok(None) => break,
+            Err(status) if once => return Err(lost(global.rpc_error(&status))),
+            Err(_) => break,
+        };
+        if response.ttl <= 0 {
+            if once {
+                return Err(lost("etcdserver: requested lease not found".to_string()));
+            }
+            break;
+        }
+        print_keep_alive(global.format, &response)?;
+        if once {
+            return Ok(());
+        }
+        let wait = std::time::Duration::from_secs(response.ttl as u64) / 3;
+        tokio::time::sleep(wait.max(std::time::Duration::from_millis(500))).await;
+        let _ = requests.send(pb::LeaseKeepAliveRequest { id });
+    }
+    if global.format == Format::Simple {
+        println!("lease {id:016x} expired or revoked.");
+    }
+    Ok(())
+}
+
+fn print_keep_alive(format: Format, response: &pb::LeaseKeepAliveResponse) -> Result<(), CtlError> {
+    match format {
+        Format::Simple => println!(
+            "lease {:016x} keepalived with TTL({})",
+            response.id, response.ttl
+        ),
+        Format::Json => println!(
+            "{}",
+            printer::header_fields(response.header.as_ref())
+                .raw("ID", response.id.to_string())
+                .raw("TTL", response.ttl.to_string())
+                .build()
+        ),
+        Format::Fields => {
+            printer::fields_header(response.header.as_ref());
+            println!("\"ID\" : {}", response.id);
+            println!("\"TTL\" : {}", response.ttl);
+        }
+        // etcdctl marshals clientv3's response: its embedded header.
+        Format::Protobuf => {
+            printer::write_raw(&response.header.unwrap_or_default().encode_to_vec())
+        }
+        Format::Table => {
+            return Err(CtlError::new(
+                crate::exit::EXIT_BAD_FEATURE,
+                "table not supported as output format",
+            ));
+        }
+    }
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    Ok(())
+}

@@ -9,7 +9,7 @@
 //!            flags::parse (pflag) ──▶ global::Global (ETCDCTL_* env,
 //!              │                        output format, ClientConfig)
 //!              ▼
-//!            kv / lease / member commands ── cairn_client::Client
+//!            kv / txn / watch / lease / member ── cairn_client::Client
 //!              │
 //!              ▼
 //!            printer (simple, json, fields, table, protobuf)
@@ -25,7 +25,9 @@ pub mod member;
 pub mod printer;
 pub mod spec;
 pub mod tabwriter;
+pub mod txn;
 pub mod usage;
+pub mod watch;
 
 use std::io::Write;
 
@@ -109,7 +111,10 @@ fn dispatch(
             "lease revoke" => lease::revoke(&mut values, &args, env).await,
             "lease timetolive" => lease::time_to_live(&mut values, &args, env).await,
             "lease list" => lease::list(&mut values, &args, env).await,
+            "lease keep-alive" => lease::keep_alive(&mut values, &args, env).await,
             "member list" => member::list(&mut values, &args, env).await,
+            "txn" => txn::txn(&mut values, &args, env).await,
+            "watch" => watch::watch(&mut values, &args, env).await,
             other => Err(CtlError::new(
                 EXIT_BAD_FEATURE,
                 format!("cairnctl does not implement `{other}` yet"),

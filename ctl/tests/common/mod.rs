@@ -1,0 +1,403 @@
+//! The differential harness shared by the ctl tests: real etcd and cairn
+//! servers on free ports, a client run on each side, output masking.
+//!
+//! ```text
+//!   compare(cases): etcdctl→etcd A  ==  cairnctl→etcd B  ==  cairnctl→cairn C
+//! ```
+
+#![allow(clippy::disallowed_methods, dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ETCD: &str = "/usr/bin/etcd";
+pub const ETCDCTL: &str = "/usr/bin/etcdctl";
+pub const CAIRNCTL: &str = env!("CARGO_BIN_EXE_cairnctl");
+
+/// The first port of the tests' block of 1000: 45000, or
+/// `CAIRN_TEST_PORT_BASE` when set (to keep parallel runs apart).
+fn port_range_start() -> u32 {
+    std::env::var("CAIRN_TEST_PORT_BASE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(45_000)
+}
+
+/// A free port in the block, a sub-block per process.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = port_range_start();
+    let base = (std::process::id() % 50) * 20;
+    for _ in 0..1000 {
+        let port = (base + NEXT.fetch_add(1, Ordering::Relaxed)) % 1000 + start;
+        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+    panic!("no free port in {start}..{}", start + 1000)
+}
+
+pub fn cairn_binary() -> PathBuf {
+    Path::new(CAIRNCTL)
+        .parent()
+        .map(|dir| dir.join("cairn"))
+        .unwrap_or_default()
+}
+
+/// Whether etcd, etcdctl and the cairn binary are here.
+pub fn available() -> bool {
+    let required = std::env::var("CAIRN_REQUIRE_ETCD").is_ok_and(|v| v != "0" && !v.is_empty());
+    let cairn = cairn_binary();
+    let missing: Vec<String> = [Path::new(ETCD), Path::new(ETCDCTL), cairn.as_path()]
+        .iter()
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        assert!(
+            !required,
+            "CAIRN_REQUIRE_ETCD is set but {missing:?} missing (apt-get install etcd-server \
+             etcd-client; cargo build -p cairn-server --bin cairn)"
+        );
+        eprintln!("SKIPPED ctl differential: {missing:?} not found");
+    }
+    missing.is_empty()
+}
+
+/// A server process (etcd or cairn), killed and its directory removed when
+/// dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    pub peer: u16,
+    dir: PathBuf,
+}
+
+impl Server {
+    pub fn start(binary: &Path, tag: &str) -> Server {
+        let (port, peer) = (free_port(), free_port());
+        let dir = std::env::temp_dir().join(format!("cairnctl-diff-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let client = format!("http://127.0.0.1:{port}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let log = std::fs::File::create(dir.join("log")).expect("log");
+        let child = Command::new(binary)
+            .args(["--name", "m1", "--data-dir"])
+            .arg(dir.join("data"))
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("m1={peer_url}")])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn server");
+        Server {
+            child,
+            port,
+            peer,
+            dir,
+        }
+    }
+
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let ok = Command::new(ETCDCTL)
+                .args(["--endpoints", &format!("127.0.0.1:{}", self.port)])
+                .args(["--command-timeout", "1s", "get", "ready-probe"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("server on port {} never became ready", self.port);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What one command printed.
+#[derive(Debug, PartialEq)]
+pub struct Outcome {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+/// One side of the comparison: a client binary and the server it talks to.
+pub struct Side<'a> {
+    pub name: &'static str,
+    pub binary: &'a str,
+    pub server: &'a Server,
+    /// The lease granted last, substituted for `{LEASE}`.
+    pub lease: String,
+    /// A command started with `&` in front of its line, and that line.
+    pub background: Option<(String, Child)>,
+}
+
+impl Side<'_> {
+    pub fn run(&mut self, line: &str, stdin: Option<&str>, env: &[(&str, &str)]) -> Outcome {
+        let mut child = self.spawn(line, env);
+        if let Some(mut input) = child.stdin.take() {
+            let _ = input.write_all(stdin.unwrap_or("").as_bytes());
+        }
+        self.collect(line, child)
+    }
+
+    /// Starts `line` in the background (a watch, a keep-alive): its stdin
+    /// gets `stdin` and stays open until [`Side::stop`].
+    pub fn start_background(&mut self, line: &str, stdin: Option<&str>, env: &[(&str, &str)]) {
+        let mut child = self.spawn(line, env);
+        if let (Some(input), Some(text)) = (child.stdin.as_mut(), stdin) {
+            let _ = input.write_all(text.as_bytes());
+            let _ = input.flush();
+        }
+        self.background = Some((line.to_string(), child));
+    }
+
+    /// Kills the background command (if it still runs): what it printed.
+    pub fn stop(&mut self) -> Option<Outcome> {
+        let (line, mut child) = self.background.take()?;
+        let _ = child.kill();
+        Some(self.collect(&line, child))
+    }
+
+    fn spawn(&mut self, line: &str, env: &[(&str, &str)]) -> Child {
+        let endpoint = format!("127.0.0.1:{}", self.server.port);
+        let mut args = Vec::new();
+        for word in line.split_whitespace() {
+            args.push(
+                word.replace("{EP}", &endpoint)
+                    .replace("{LEASE}", &self.lease)
+                    .replace('\u{1}', " "),
+            );
+        }
+        let mut command = Command::new(self.binary);
+        if !line.contains("{EP}") {
+            command.args(["--endpoints", &endpoint]);
+        }
+        command
+            .args(&args)
+            .env_remove("ETCDCTL_API")
+            .envs(env.iter().map(|(k, v)| (*k, v.replace("{EP}", &endpoint))))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn client")
+    }
+
+    fn collect(&mut self, line: &str, child: Child) -> Outcome {
+        let output = child.wait_with_output().expect("client output");
+        let mut raw: &[u8] = &output.stdout;
+        // -w protobuf: the response header (field 1) holds the cluster's
+        // and member's IDs; compare what follows it.
+        if line.contains("protobuf") && raw.len() > 1 && raw[0] == 0x0a {
+            raw = &raw[(2 + raw[1] as usize).min(raw.len())..];
+        }
+        let stdout = String::from_utf8_lossy(raw).into_owned();
+        if let Some(rest) = stdout.strip_prefix("lease ") {
+            if let Some((id, _)) = rest.split_once(" granted") {
+                self.lease = id.to_string();
+            }
+        }
+        Outcome {
+            stdout: self.mask(&stdout),
+            stderr: self.mask(&String::from_utf8_lossy(&output.stderr)),
+            code: output.status.code().unwrap_or(-1),
+        }
+    }
+
+    /// Hides what differs between servers and runs: ports, IDs (16 hex
+    /// digits, 10+ decimal digits), raft terms, times, client ids.
+    pub fn mask(&self, text: &str) -> String {
+        let text = text
+            .replace(&self.server.port.to_string(), "PORT")
+            .replace(&self.server.peer.to_string(), "PEER");
+        let mut out = String::new();
+        for line in text.split_inclusive('\n') {
+            let line = mask_after(line, "\"ts\":\"", '"');
+            let line = mask_after(&line, "endpoint://client-", '/');
+            let line = mask_after(&line, "\"raft_term\":", ',');
+            let line = mask_after(&line, "\"RaftTerm\" : ", '\n');
+            let line = mask_after(&line, "took = ", '\n');
+            let line =
+                if line.len() > 27 && line.as_bytes().get(4) == Some(&b'-') && line.contains(" | ")
+                {
+                    format!("TIME{}", &line[26..])
+                } else {
+                    line
+                };
+            let line = mask_ids(&line);
+            // Table borders and padding follow the IDs' widths.
+            if line.starts_with('+') || line.starts_with('|') {
+                let mut squeezed = String::new();
+                for ch in line.chars() {
+                    if !((ch == '-' || ch == ' ') && squeezed.ends_with(ch)) {
+                        squeezed.push(ch);
+                    }
+                }
+                out.push_str(&squeezed);
+            } else {
+                out.push_str(&line);
+            }
+        }
+        out
+    }
+}
+
+/// Replaces what follows `marker` up to `end` with `*`.
+pub fn mask_after(line: &str, marker: &str, end: char) -> String {
+    match line.find(marker) {
+        Some(at) => {
+            let start = at + marker.len();
+            let stop = line[start..].find(end).map_or(line.len(), |i| start + i);
+            format!("{}*{}", &line[..start], &line[stop..])
+        }
+        None => line.to_string(),
+    }
+}
+
+/// Words of 16 hex digits or of 10+ decimal digits become `ID`.
+pub fn mask_ids(line: &str) -> String {
+    let mut out = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let hex16 = word.len() == 16 && word.chars().all(|c| c.is_ascii_hexdigit());
+        let long_decimal = word.len() >= 10 && word.chars().all(|c| c.is_ascii_digit());
+        let member_hex = word.len() >= 13
+            && word.len() <= 16
+            && word.chars().all(|c| c.is_ascii_hexdigit())
+            && word.chars().any(|c| c.is_ascii_digit());
+        if hex16 || long_decimal || member_hex {
+            out.push_str("ID");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for ch in line.chars() {
+        if ch.is_ascii_alphanumeric() {
+            word.push(ch);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(ch);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// A command line (`{EP}`: the side's endpoint, `{LEASE}`: the lease
+/// granted last, `\u{1}`: a space inside a word), its stdin and env.
+pub type Case = (
+    &'static str,
+    Option<&'static str>,
+    &'static [(&'static str, &'static str)],
+);
+
+/// Runs every case on the three sides; panics listing the differences.
+pub fn compare(cases: &[Case]) {
+    if !available() {
+        return;
+    }
+    let started = Instant::now();
+    let etcd_a = Server::start(Path::new(ETCD), "etcd-a");
+    let etcd_b = Server::start(Path::new(ETCD), "etcd-b");
+    let cairn_c = Server::start(&cairn_binary(), "cairn-c");
+    for server in [&etcd_a, &etcd_b, &cairn_c] {
+        server.wait_ready();
+    }
+    let mut reference = Side {
+        name: "etcdctl→etcd",
+        binary: ETCDCTL,
+        server: &etcd_a,
+        lease: String::new(),
+        background: None,
+    };
+    let mut others = [
+        Side {
+            name: "cairnctl→etcd",
+            binary: CAIRNCTL,
+            server: &etcd_b,
+            lease: String::new(),
+            background: None,
+        },
+        Side {
+            name: "cairnctl→cairn",
+            binary: CAIRNCTL,
+            server: &cairn_c,
+            lease: String::new(),
+            background: None,
+        },
+    ];
+    let mut failures = Vec::new();
+    for (line, stdin, env) in cases {
+        // "&line": start in the background; "!": stop and compare.
+        if let Some(line) = line.strip_prefix('&') {
+            reference.start_background(line, *stdin, env);
+            for side in others.iter_mut() {
+                side.start_background(line, *stdin, env);
+            }
+            std::thread::sleep(Duration::from_millis(700));
+            continue;
+        }
+        let stop = *line == "!";
+        if stop {
+            std::thread::sleep(Duration::from_millis(700));
+        }
+        let expected = if stop {
+            reference.stop().expect("a background command")
+        } else {
+            reference.run(line, *stdin, env)
+        };
+        if std::env::var_os("CTL_DIFF_SHOW").is_some() {
+            eprintln!("`{line}`: {expected:?}");
+        }
+        for side in others.iter_mut() {
+            let got = if stop {
+                side.stop().expect("a background command")
+            } else {
+                side.run(line, *stdin, env)
+            };
+            if got != expected {
+                failures.push(format!(
+                    "`{line}` ({}):\n  etcdctl→etcd: {expected:?}\n  {}: {got:?}",
+                    side.name, side.name
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "{} command lines compared in {:?}",
+        cases.len(),
+        started.elapsed()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
