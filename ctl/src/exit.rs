@@ -35,4 +35,9 @@ impl CtlError {
     pub fn bad_args(message: impl Into<String>) -> CtlError {
         CtlError::new(EXIT_BAD_ARGS, message)
     }
+
+    /// etcdctl's refusal of `-w table` where a command has no table.
+    pub fn no_table() -> CtlError {
+        CtlError::new(EXIT_BAD_FEATURE, "table not supported as output format")
+    }
 }

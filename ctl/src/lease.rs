@@ -69,10 +69,7 @@ pub async fn grant(values: &mut Values, args: &[String], env: &Env) -> Result<()
         }
         Format::Protobuf => printer::write_raw(&response.encode_to_vec()),
         Format::Table => {
-            return Err(CtlError::new(
-                crate::exit::EXIT_BAD_FEATURE,
-                "table not supported as output format",
-            ));
+            return Err(CtlError::no_table());
         }
     }
     Ok(())
@@ -110,10 +107,7 @@ pub async fn revoke(values: &mut Values, args: &[String], env: &Env) -> Result<(
         Format::Fields => printer::fields_header(response.header.as_ref()),
         Format::Protobuf => printer::write_raw(&response.encode_to_vec()),
         Format::Table => {
-            return Err(CtlError::new(
-                crate::exit::EXIT_BAD_FEATURE,
-                "table not supported as output format",
-            ));
+            return Err(CtlError::no_table());
         }
     }
     Ok(())
@@ -188,10 +182,7 @@ pub async fn time_to_live(values: &mut Values, args: &[String], env: &Env) -> Re
         }
         Format::Protobuf => printer::write_raw(&response.encode_to_vec()),
         Format::Table => {
-            return Err(CtlError::new(
-                crate::exit::EXIT_BAD_FEATURE,
-                "table not supported as output format",
-            ));
+            return Err(CtlError::no_table());
         }
     }
     Ok(())
@@ -235,10 +226,7 @@ pub async fn list(values: &mut Values, _args: &[String], env: &Env) -> Result<()
         }
         Format::Protobuf => printer::write_raw(&response.encode_to_vec()),
         Format::Table => {
-            return Err(CtlError::new(
-                crate::exit::EXIT_BAD_FEATURE,
-                "table not supported as output format",
-            ));
+            return Err(CtlError::no_table());
         }
     }
     Ok(())
@@ -318,10 +306,7 @@ fn print_keep_alive(format: Format, response: &pb::LeaseKeepAliveResponse) -> Re
             printer::write_raw(&response.header.unwrap_or_default().encode_to_vec())
         }
         Format::Table => {
-            return Err(CtlError::new(
-                crate::exit::EXIT_BAD_FEATURE,
-                "table not supported as output format",
-            ));
+            return Err(CtlError::no_table());
         }
     }
     let _ = std::io::Write::flush(&mut std::io::stdout());
