@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use cairn_proto::etcdserverpb::{PutRequest, RangeRequest};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tonic::Status;
@@ -115,26 +115,7 @@ impl Worker for GatewayWorker {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body))
             .map_err(|e| Status::internal(e.to_string()))?;
-        let response = self
-            .sender
-            .send_request(request)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?
-            .to_bytes();
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(Status::unknown(format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&body).trim_end()
-            )))
-        }
+        super::v2::send(&mut self.sender, request).await
     }
 }
 

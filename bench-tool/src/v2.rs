@@ -78,25 +78,34 @@ impl Worker for V2SetWorker {
             )
             .body(Full::new(self.body.clone()))
             .map_err(|e| Status::internal(e.to_string()))?;
-        let response = self
-            .sender
-            .send_request(request)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?
-            .to_bytes();
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(Status::unknown(format!(
-                "HTTP {status}: {}",
-                String::from_utf8_lossy(&body).trim_end()
-            )))
-        }
+        send(&mut self.sender, request).await
+    }
+}
+
+/// Sends `request` and reads the whole answer: `Ok` for a 2xx status,
+/// else an error carrying the status and body (shared with the gateway
+/// workloads).
+pub(crate) async fn send(
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<(), Status> {
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?
+        .to_bytes();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(Status::unknown(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&body).trim_end()
+        )))
     }
 }

@@ -554,6 +554,8 @@ async fn lock_and_election_answer_as_etcds() {
         .ok()
         .and_then(|v| v["kv"]["create_revision"].as_str().map(str::to_string))
         .unwrap_or_default();
+    // Without it the proclaim below would fail on both servers alike.
+    assert!(!rev.is_empty(), "no leader key: {leader:?}");
     let leader = format!(
         r#"{{"name":"ZWxlY3Rpb24=","key":"ZWxlY3Rpb24vMTIzNA==","rev":"{rev}","lease":"4660"}}"#
     );
