@@ -27,6 +27,8 @@ struct Proxy {
     child: Child,
     port: u16,
     log: std::path::PathBuf,
+    /// Dropped after the process is killed (fields drop after `drop`).
+    _dir: support::RemoveOnDrop,
 }
 
 impl Drop for Proxy {
@@ -62,7 +64,12 @@ async fn start_proxy(binary: &str, args: &[String]) -> Proxy {
         .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
         .expect("start the proxy");
-    let proxy = Proxy { child, port, log };
+    let proxy = Proxy {
+        child,
+        port,
+        log,
+        _dir: support::RemoveOnDrop(dir),
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while !proxy.log_text().contains("started gRPC proxy") {
         assert!(
@@ -628,6 +635,7 @@ async fn tls_from_clients_to_the_proxy_and_from_the_proxy_to_the_member() {
         return;
     }
     let dir = temp_dir("gp-tls");
+    let _cleanup = support::RemoveOnDrop(dir.clone());
     let ca = Ca::new("grpc-proxy test CA");
     let ca_file = ca.write(&dir, "ca.pem");
     let member_files = ca.issue("member", &["127.0.0.1"], 2).write(&dir, "member");

@@ -805,6 +805,7 @@ async fn a_certificate_users_lock_runs_with_its_permissions() {
     use support::certs::Ca;
     use support::{ClientTls, Options};
     let dir = support::temp_dir("le-cn-pki");
+    let _cleanup = support::RemoveOnDrop(dir.clone());
     let ca = Ca::new("lock test CA");
     let ca_file = ca.write(&dir, "ca.pem");
     let server = ca

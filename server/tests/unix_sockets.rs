@@ -173,6 +173,7 @@ fn a_cluster_over_unix_sockets_serves_etcdctl() {
         return;
     }
     let dir = temp_dir("unix-cluster");
+    let _cleanup = support::RemoveOnDrop(dir.clone());
     let UnixCluster {
         _members,
         ports,
@@ -237,6 +238,8 @@ fn a_cluster_over_unix_sockets_serves_etcdctl() {
 struct Side {
     dir: PathBuf,
     _process: Process,
+    /// Last, so it drops after the process is stopped.
+    _cleanup: support::RemoveOnDrop,
 }
 
 fn one_member(binary: &str, tag: &str, client: u16, peer: u16) -> Side {
@@ -245,6 +248,7 @@ fn one_member(binary: &str, tag: &str, client: u16, peer: u16) -> Side {
     let process = start(binary, &dir, "m1", &flags);
     wait_ready(&dir, &format!("unix://localhost:{client}"));
     Side {
+        _cleanup: support::RemoveOnDrop(dir.clone()),
         dir,
         _process: process,
     }
@@ -343,6 +347,7 @@ fn unixs_sockets_carry_tls_between_members_and_to_etcdctl() {
         return;
     }
     let dir = temp_dir("unixs");
+    let _cleanup = support::RemoveOnDrop(dir.clone());
     let ca = Ca::new("cairn unix test CA");
     let ca_file = ca.write(&dir, "ca.pem");
     let ca_file = ca_file.display().to_string();

@@ -57,6 +57,21 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// Removes a directory when dropped, unless the test is failing (then it
+/// says where the directory is, for its logs). Tests' data directories hold
+/// 64 MB WAL segments: leaving them behind fills CI's disk.
+pub struct RemoveOnDrop(pub PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 pub struct Member {
     pub name: String,
     pub client_port: u16,
