@@ -16,6 +16,7 @@
 //!   errors: exit::CtlError { code (ctlv3/command/error.go), text }
 //! ```
 
+pub mod completion;
 pub mod exit;
 pub mod flags;
 pub mod global;
@@ -80,6 +81,9 @@ pub fn run(args: &[String], env: &[(String, String)]) -> i32 {
             println!("etcdctl version: {}", usage::VERSION);
             println!("API version: {}", usage::API_VERSION);
             Ok(())
+        }
+        "completion bash" | "completion fish" | "completion powershell" | "completion zsh" => {
+            completion::completion(command, parsed.values.bool("no-descriptions"))
         }
         _ => dispatch(command, parsed, env),
     };

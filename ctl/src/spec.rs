@@ -110,6 +110,111 @@ const fn group(path: &'static str, short: &'static str) -> CommandSpec {
     }
 }
 
+/// cobra's completion commands (`completion <shell>`): their `Use` is the
+/// shell's name, and cobra leaves ` [flags]` out of their usage line.
+const fn completion(shell: &'static str, long: &'static str) -> CommandSpec {
+    CommandSpec {
+        path: match shell.as_bytes() {
+            b"bash" => "completion bash",
+            b"fish" => "completion fish",
+            b"powershell" => "completion powershell",
+            _ => "completion zsh",
+        },
+        usage: shell,
+        short: match shell.as_bytes() {
+            b"bash" => "Generate the autocompletion script for bash",
+            b"fish" => "Generate the autocompletion script for fish",
+            b"powershell" => "Generate the autocompletion script for powershell",
+            _ => "Generate the autocompletion script for zsh",
+        },
+        long,
+        flags: COMPLETION_FLAGS,
+        done: true,
+    }
+}
+
+const COMPLETION_FLAGS: &[Flag] = &[flag(
+    "no-descriptions",
+    Kind::Bool,
+    "false",
+    "disable completion descriptions",
+)];
+
+/// Whether etcdctl's usage line ends in ` [flags]` (cobra sets
+/// `DisableFlagsInUseLine` on its bash completion command only).
+pub fn flags_in_use_line(command: &CommandSpec) -> bool {
+    command.path != "completion bash"
+}
+
+const COMPLETION_BASH_LONG: &str = "Generate the autocompletion script for the bash shell.
+
+This script depends on the 'bash-completion' package.
+If it is not installed already, you can install it via your OS's package manager.
+
+To load completions in your current shell session:
+
+\tsource <(etcdctl completion bash)
+
+To load completions for every new session, execute once:
+
+#### Linux:
+
+\tetcdctl completion bash > /etc/bash_completion.d/etcdctl
+
+#### macOS:
+
+\tetcdctl completion bash > $(brew --prefix)/etc/bash_completion.d/etcdctl
+
+You will need to start a new shell for this setup to take effect.
+";
+
+const COMPLETION_FISH_LONG: &str = "Generate the autocompletion script for the fish shell.
+
+To load completions in your current shell session:
+
+\tetcdctl completion fish | source
+
+To load completions for every new session, execute once:
+
+\tetcdctl completion fish > ~/.config/fish/completions/etcdctl.fish
+
+You will need to start a new shell for this setup to take effect.
+";
+
+const COMPLETION_POWERSHELL_LONG: &str = "Generate the autocompletion script for powershell.
+
+To load completions in your current shell session:
+
+\tetcdctl completion powershell | Out-String | Invoke-Expression
+
+To load completions for every new session, add the output of the above command
+to your powershell profile.
+";
+
+const COMPLETION_ZSH_LONG: &str = "Generate the autocompletion script for the zsh shell.
+
+If shell completion is not already enabled in your environment you will need
+to enable it.  You can execute the following once:
+
+\techo \"autoload -U compinit; compinit\" >> ~/.zshrc
+
+To load completions in your current shell session:
+
+\tsource <(etcdctl completion zsh); compdef _etcdctl etcdctl
+
+To load completions for every new session, execute once:
+
+#### Linux:
+
+\tetcdctl completion zsh > \"${fpath[1]}/_etcdctl\"
+
+#### macOS:
+
+\tetcdctl completion zsh > $(brew --prefix)/share/zsh/site-functions/_etcdctl
+
+You will need to start a new shell for this setup to take effect.
+";
+
 const PUT_LONG: &str = "
 Puts the given key into the store.
 
@@ -150,11 +255,20 @@ pub const COMMANDS: &[CommandSpec] = &[
         flags: &[flag("physical", Kind::Bool, "false", "'true' to wait for compaction to physically remove all old revisions")],
         done: true,
     },
-    group("completion", "Generate the autocompletion script for the specified shell"),
-    leaf("completion bash", "bash", "Generate the autocompletion script for bash"),
-    leaf("completion fish", "fish", "Generate the autocompletion script for fish"),
-    leaf("completion powershell", "powershell", "Generate the autocompletion script for powershell"),
-    leaf("completion zsh", "zsh", "Generate the autocompletion script for zsh"),
+    CommandSpec {
+        path: "completion",
+        usage: "completion",
+        short: "Generate the autocompletion script for the specified shell",
+        long: "Generate the autocompletion script for etcdctl for the specified shell.
+See each sub-command's help for details on how to use the generated script.
+",
+        flags: &[],
+        done: true,
+    },
+    completion("bash", COMPLETION_BASH_LONG),
+    completion("fish", COMPLETION_FISH_LONG),
+    completion("powershell", COMPLETION_POWERSHELL_LONG),
+    completion("zsh", COMPLETION_ZSH_LONG),
     leaf("defrag", "defrag", "Defragments the storage of the etcd members with given endpoints"),
     CommandSpec {
         path: "del",

@@ -34,7 +34,7 @@ pub fn help(command: Option<&CommandSpec>) -> String {
     match command {
         None => text.push_str("\tetcdctl [flags]\n"),
         Some(c) => {
-            let usage = if c.is_group() {
+            let usage = if c.is_group() && c.usage.is_empty() {
                 format!("{} <subcommand>", c.path)
             } else {
                 let words: Vec<&str> = c.path.split(' ').collect();
@@ -45,7 +45,12 @@ pub fn help(command: Option<&CommandSpec>) -> String {
                     format!("{parent} {}", c.usage)
                 }
             };
-            text.push_str(&format!("\tetcdctl {usage} [flags]\n"));
+            let flags = if crate::spec::flags_in_use_line(c) {
+                " [flags]"
+            } else {
+                ""
+            };
+            text.push_str(&format!("\tetcdctl {usage}{flags}\n"));
         }
     }
     if command.is_none() {
