@@ -26,6 +26,7 @@ pub mod dial;
 pub mod endpoint;
 mod leader;
 pub mod retry;
+pub mod srv;
 pub mod tls;
 
 pub use auth::{AuthError, Credentials};

@@ -100,12 +100,6 @@ pub async fn connect(values: &mut Values, env: &[(String, String)]) -> Result<Gl
         }
     }
     let format = output_format(values)?;
-    if !values.string("discovery-srv").is_empty() {
-        return Err(CtlError::new(
-            EXIT_BAD_FEATURE,
-            "cairnctl does not implement --discovery-srv yet",
-        ));
-    }
     for name in ["cert", "key", "cacert"] {
         if values.changed(name) && values.string(name).is_empty() {
             return Err(CtlError::new(
@@ -114,7 +108,7 @@ pub async fn connect(values: &mut Values, env: &[(String, String)]) -> Result<Gl
             ));
         }
     }
-    let endpoints_given = values.strings("endpoints");
+    let endpoints_given = endpoints_from_values(values).await?;
     let target = endpoints_given.first().cloned().unwrap_or_default();
     let endpoints = endpoint::parse_list(&endpoints_given)
         .map_err(|e| CtlError::new(EXIT_ERROR, e.to_string()))?;
@@ -165,6 +159,36 @@ pub async fn connect(values: &mut Values, env: &[(String, String)]) -> Result<Gl
         client,
         target,
     })
+}
+
+/// etcdctl's `endpointsFromCmd`: with `--discovery-srv`, the endpoints of
+/// the domain's `_etcd-client[-ssl][-<name>]._tcp` SRV records (only the
+/// https ones unless `--insecure-discovery`, the default); `--endpoints`
+/// when there is no domain or it gave none.
+pub async fn endpoints_from_values(values: &Values) -> Result<Vec<String>, CtlError> {
+    let domain = values.string("discovery-srv");
+    if !domain.is_empty() {
+        let name = values.string("discovery-srv-name");
+        let records = cairn_client::srv::client_records(&domain, Some(name.as_str()))
+            .await
+            .map_err(|e| CtlError::new(EXIT_ERROR, e))?;
+        let mut found = Vec::new();
+        for (endpoint, _) in records {
+            if !values.bool("insecure-discovery") && endpoint.starts_with("http://") {
+                eprintln!("ignoring discovered insecure endpoint {endpoint:?}");
+                continue;
+            }
+            found.push(endpoint);
+        }
+        if !found.is_empty() {
+            return Ok(found);
+        }
+    }
+    Ok(values
+        .strings("endpoints")
+        .iter()
+        .map(|e| e.trim().to_string())
+        .collect())
 }
 
 fn output_format(values: &Values) -> Result<Format, CtlError> {
