@@ -21,6 +21,10 @@ pub const EXIT_BAD_ARGS: i32 = 128;
 pub struct CtlError {
     pub code: i32,
     pub message: String,
+    /// What to do about it, in cairnctl's own words: printed after
+    /// etcdctl's `Error:` line only when stderr is a terminal, so scripts
+    /// see exactly etcdctl's output.
+    pub hint: Option<String>,
 }
 
 impl CtlError {
@@ -28,7 +32,13 @@ impl CtlError {
         CtlError {
             code,
             message: message.into(),
+            hint: None,
         }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> CtlError {
+        self.hint = Some(hint.into());
+        self
     }
 
     /// A bad argument (exit 128).

@@ -144,12 +144,17 @@ pub async fn connect(values: &mut Values, env: &[(String, String)]) -> Result<Gl
     }
     let client = match Client::connect(config).await {
         Ok(client) => client,
-        Err(_) => {
+        Err(error) => {
             warn_rpc(
                 &target,
                 "rpc error: code = DeadlineExceeded desc = latest balancer error: all SubConns are in TransientFailure",
             );
-            return Err(CtlError::new(EXIT_ERROR, "context deadline exceeded"));
+            return Err(
+                CtlError::new(EXIT_ERROR, "context deadline exceeded").with_hint(format!(
+                    "{error}; check --endpoints (and \
+                     --cacert/--cert/--key for TLS endpoints)"
+                )),
+            );
         }
     };
     Ok(Global {

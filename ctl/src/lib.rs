@@ -30,7 +30,7 @@ pub mod txn;
 pub mod usage;
 pub mod watch;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use exit::{CtlError, EXIT_BAD_FEATURE, EXIT_ERROR};
 use spec::{children_of, CommandSpec, GLOBAL_FLAGS};
@@ -105,7 +105,7 @@ fn dispatch(
         .map_err(|e| CtlError::new(EXIT_ERROR, e.to_string()))?;
     let args = parsed.positional.clone();
     let mut values = parsed.values;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async {
         match command.path {
             "put" => kv::put(&mut values, &args, env).await,
             "get" => kv::get(&mut values, &args, env).await,
@@ -124,7 +124,36 @@ fn dispatch(
                 format!("cairnctl does not implement `{other}` yet"),
             )),
         }
-    })
+    });
+    result.map_err(|error| permission_hint(error, &values, command, &args))
+}
+
+/// A permission error, named: which user asked for what on which key
+/// (etcd's text names neither).
+fn permission_hint(
+    error: CtlError,
+    values: &flags::Values,
+    command: &CommandSpec,
+    args: &[String],
+) -> CtlError {
+    if !error.message.ends_with("permission denied") || error.hint.is_some() {
+        return error;
+    }
+    let user = values.string("user");
+    let user = user.split(':').next().unwrap_or_default();
+    let who = if user.is_empty() {
+        "this client (no --user, no certificate common name)".to_string()
+    } else {
+        format!("user {user:?}")
+    };
+    let target = match args.first() {
+        Some(key) => format!("`{}` on key {key:?}", command.path),
+        None => format!("`{}`", command.path),
+    };
+    error.with_hint(format!(
+        "{who} may not run {target}: its roles (`cairnctl user get {user} --detail`) \
+         need a permission covering that key, or the root role"
+    ))
 }
 
 /// `help [command]`: the help of the command the words name.
@@ -141,6 +170,9 @@ fn report(error: CtlError) -> i32 {
     let _ = std::io::stdout().flush();
     if !error.message.is_empty() {
         eprintln!("Error: {}", error.message);
+    }
+    if let Some(hint) = error.hint.filter(|_| std::io::stderr().is_terminal()) {
+        eprintln!("hint: {hint}");
     }
     error.code
 }
