@@ -86,6 +86,16 @@ const CASES: &[&str] = &[
     "alarm disarm -w fields",
     "alarm disarm -w protobuf",
     "alarm disarm -w table",
+    // A NOSPACE alarm, listed, shown by status, disarmed.
+    "put big {BIG}",
+    "~alarm list",
+    "@~alarm list -w json",
+    "alarm list -w table",
+    "~endpoint status",
+    "put k v3",
+    "~alarm disarm",
+    "alarm list",
+    "put k v3",
     // defrag
     "defrag",
     "~defrag --cluster",

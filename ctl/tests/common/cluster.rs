@@ -17,7 +17,8 @@
 //! `{LEADER}`, `{FOLLOWER}`, `{FOLLOWER_EP}` (asked with etcdctl when the
 //! line runs), `{NEW}` (the member `member add` added last); and the same
 //! on every side: `{DEAD}` (an endpoint nobody listens on), `{NEWPEER}`,
-//! `{NEWPEER2}`, `{NEWPEER3}` (peer URLs for members that never start).
+//! `{NEWPEER2}`, `{NEWPEER3}` (peer URLs for members that never start),
+//! `{BIG}` (a value over the members' backend quota).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -47,7 +48,9 @@ impl Cluster {
             .map(|(i, ports)| {
                 let name = format!("m{}", i + 1);
                 let tag = format!("{tag}-{name}");
-                Server::start_member(binary, &tag, &name, *ports, &initial.join(","))
+                // A quota a 100 kB value exceeds ({BIG}: the NOSPACE alarm).
+                let quota = ["--quota-backend-bytes", "100000"];
+                Server::start_member(binary, &tag, &name, *ports, &initial.join(","), &quota)
             })
             .collect();
         Cluster { members }
@@ -133,7 +136,8 @@ impl ClusterSide<'_> {
             .replace("{DEAD}", &shared.dead)
             .replace("{NEWPEER}", &shared.new_peer)
             .replace("{NEWPEER2}", &shared.new_peer2)
-            .replace("{NEWPEER3}", &shared.new_peer3);
+            .replace("{NEWPEER3}", &shared.new_peer3)
+            .replace("{BIG}", &"x".repeat(100_000));
         if word.contains("{LEADER}") || word.contains("{FOLLOWER") {
             let status = self.cluster.status();
             let leader = status.iter().find(|r| r.2).cloned().unwrap_or_default();

@@ -83,17 +83,18 @@ impl Server {
     pub fn start(binary: &Path, tag: &str) -> Server {
         let (port, peer) = (free_port(), free_port());
         let cluster = format!("m1=http://127.0.0.1:{peer}");
-        Server::start_member(binary, tag, "m1", (port, peer), &cluster)
+        Server::start_member(binary, tag, "m1", (port, peer), &cluster, &[])
     }
 
     /// Member `name` of the cluster `initial_cluster` (`name=peer-url,...`)
-    /// on ports `(client, peer)`.
+    /// on ports `(client, peer)`, with `extra` flags.
     pub fn start_member(
         binary: &Path,
         tag: &str,
         name: &str,
         (port, peer): (u16, u16),
         initial_cluster: &str,
+        extra: &[&str],
     ) -> Server {
         let dir = std::env::temp_dir().join(format!("cairnctl-diff-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -113,6 +114,7 @@ impl Server {
             .args(["--listen-peer-urls", &peer_url])
             .args(["--initial-advertise-peer-urls", &peer_url])
             .args(["--initial-cluster", initial_cluster])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
