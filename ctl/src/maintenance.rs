@@ -5,6 +5,7 @@
 //!   alarm list      memberID:8211f1d0f64f3269 alarm:NOSPACE   (one line per alarm)
 //!   alarm disarm    lists the alarms, then deactivates each one
 //!   defrag          Finished defragmenting etcd member[127.0.0.1:2379]   (per endpoint)
+//!   defrag --data-dir <dir>   <dir>/member/snap/db rewritten compactly (offline)
 //!   move-leader ID  finds the leader among --endpoints (Status of each),
 //!                   asks it: Leadership transferred from <leader> to <ID>
 //! ```
@@ -13,12 +14,14 @@ use cairn_proto::etcdserverpb as pb;
 use prost::Message;
 
 use crate::endpoint::{call_endpoint, endpoints_from_cluster, one_endpoint, prepare};
-use crate::exit::{CtlError, EXIT_BAD_FEATURE, EXIT_ERROR};
+use crate::exit::{CtlError, EXIT_ERROR};
 use crate::flags::Values;
 use crate::global::{connect, Format, Global};
 use crate::kv::unsupported;
 use crate::member::{parse_hex_id, with_header};
 use crate::printer::{self, JsonObject};
+
+mod offline;
 
 type Env = [(String, String)];
 
@@ -136,15 +139,13 @@ fn alarm_name(alarm: i32) -> String {
 }
 
 /// `defrag [--cluster]`: each endpoint defragmented in turn, on a
-/// connection of its own. `--data-dir` (an etcd member's bbolt file,
-/// offline) is refused: see docs/cairnctl.md.
+/// connection of its own; `--data-dir`: an etcd member's database file,
+/// offline (offline.rs).
 pub async fn defrag(values: &mut Values, args: &[String], env: &Env) -> Result<(), CtlError> {
     let _ = args;
-    if !values.string("data-dir").is_empty() {
-        return Err(CtlError::new(
-            EXIT_BAD_FEATURE,
-            "cairnctl does not implement `defrag --data-dir` (an offline etcd bbolt file; see docs/cairnctl.md)",
-        ));
+    let data_dir = values.string("data-dir");
+    if !data_dir.is_empty() {
+        return offline::defrag_data_dir(&data_dir);
     }
     prepare(values, env).await?;
     let endpoints = endpoints_from_cluster(values).await?;
