@@ -186,11 +186,10 @@ impl ClusterSide<'_> {
                 .replace(&member.port.to_string(), "PORT")
                 .replace(&member.peer.to_string(), "PEER");
         }
-        // Hashes are compared: keep them from looking like IDs.
-        let text = text
-            .replace("\"hash\":", "\"hash\":H")
-            .replace("\"Hash\" : ", "\"Hash\" : H");
-        let mut lines: Vec<String> = mask_lines(&text).lines().map(mask_line).collect();
+        let mut lines: Vec<String> = mask_lines(&protect_hashes(&text))
+            .lines()
+            .map(mask_line)
+            .collect();
         if lines.first().is_some_and(|l| l.starts_with("panic: ")) {
             lines.truncate(1);
         }
@@ -202,6 +201,32 @@ impl ClusterSide<'_> {
         }
         lines.iter().map(|l| format!("{l}\n")).collect()
     }
+}
+
+/// Hashes are compared: `H` in front keeps them from looking like IDs
+/// (json, fields, and `endpoint, hash` rows, simple and table).
+fn protect_hashes(text: &str) -> String {
+    let text = text
+        .replace("\"hash\":", "\"hash\":H")
+        .replace("\"Hash\" : ", "\"Hash\" : H");
+    let is_number = |cell: &str| !cell.is_empty() && cell.chars().all(|c| c.is_ascii_digit());
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        let cells: Vec<&str> = body.split('|').map(str::trim).collect();
+        let protected = match body.split_once(", ") {
+            Some((endpoint, hash)) if endpoint.contains("PORT") && is_number(hash) => {
+                format!("{endpoint}, H{hash}")
+            }
+            _ if cells.len() == 4 && cells[1].contains("PORT") && is_number(cells[2]) => {
+                body.replacen(cells[2], &format!("H{}", cells[2]), 1)
+            }
+            _ => body.to_string(),
+        };
+        out.push_str(&protected);
+        out.push_str(&line[body.len()..]);
+    }
+    out
 }
 
 /// The hexadecimal ID of the member `member add` printed (simple or json).
