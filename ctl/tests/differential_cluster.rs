@@ -119,6 +119,13 @@ const CASES: &[&str] = &[
     "member add x --peer-urls ftp://a:1",
     "~member add v1 --peer-urls {NEWPEER2} -w json",
     "~member remove {NEW} -w json",
+    // A learner that runs, catches up and is promoted.
+    "member add l1 --learner --peer-urls {LPEER}",
+    "!start-learner",
+    "member promote {NEW}",
+    "~member list",
+    "member promote {NEW}",
+    "member remove {NEW}",
     "member add v2 --learner --peer-urls {NEWPEER3} -w table",
     "member remove {NEW} -w fields",
     "~member list -w table",

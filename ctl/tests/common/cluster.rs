@@ -8,6 +8,8 @@
 //!   cairnctl ──▶ cairn C1 C2 C3
 //!   case "~line": lines (and JSON array items) compared as sets, where
 //!                 the order follows random member IDs or answer times
+//!   case "!start-learner": start member l1 on each side (joining as the
+//!                 learner added with `--peer-urls {LPEER}`)
 //!   case "@line": the client only (etcdctl→etcd A vs cairnctl→etcd B):
 //!                 the server's answer differs on purpose (docs/cairnctl.md)
 //! ```
@@ -15,12 +17,13 @@
 //! Words substituted per side: `{EPS}` (the three client endpoints, also
 //! the default `--endpoints`), `{EP1}`, `{PEER1}` (member 1's peer URL),
 //! `{LEADER}`, `{FOLLOWER}`, `{FOLLOWER_EP}` (asked with etcdctl when the
-//! line runs), `{NEW}` (the member `member add` added last); and the same
+//! line runs), `{NEW}` (the member `member add` added last), `{LPEER}` (the
+//! peer URL of the side's learner-to-be, `l1`); and the same
 //! on every side: `{DEAD}` (an endpoint nobody listens on), `{NEWPEER}`,
 //! `{NEWPEER2}`, `{NEWPEER3}` (peer URLs for members that never start),
 //! `{BIG}` (a value over the members' backend quota).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,9 +32,15 @@ use super::{
     ETCDCTL,
 };
 
+/// A quota a 100 kB value exceeds (`{BIG}`: the NOSPACE alarm).
+const QUOTA: [&str; 2] = ["--quota-backend-bytes", "100000"];
+
 /// Three members of one cluster, stopped when dropped.
 pub struct Cluster {
     pub members: Vec<Server>,
+    /// The server binary, and `--initial-cluster` (for a learner to join).
+    binary: PathBuf,
+    initial: String,
 }
 
 impl Cluster {
@@ -42,18 +51,31 @@ impl Cluster {
             .enumerate()
             .map(|(i, (_, peer))| format!("m{}=http://127.0.0.1:{peer}", i + 1))
             .collect();
+        let initial = initial.join(",");
         let members = ports
             .iter()
             .enumerate()
             .map(|(i, ports)| {
                 let name = format!("m{}", i + 1);
                 let tag = format!("{tag}-{name}");
-                // A quota a 100 kB value exceeds ({BIG}: the NOSPACE alarm).
-                let quota = ["--quota-backend-bytes", "100000"];
-                Server::start_member(binary, &tag, &name, *ports, &initial.join(","), &quota)
+                Server::start_member(binary, &tag, &name, *ports, &initial, &QUOTA)
             })
             .collect();
-        Cluster { members }
+        Cluster {
+            members,
+            binary: binary.to_path_buf(),
+            initial,
+        }
+    }
+
+    /// Starts member `l1` on `ports`, joining the cluster (which must
+    /// have been told with `member add l1 --learner --peer-urls {LPEER}`).
+    fn start_learner(&self, ports: (u16, u16)) -> Server {
+        let initial = format!("{},l1=http://127.0.0.1:{}", self.initial, ports.1);
+        let tag = format!("ops-learner-{}", ports.1);
+        let mut flags = vec!["--initial-cluster-state", "existing"];
+        flags.extend(QUOTA);
+        Server::start_member(&self.binary, &tag, "l1", ports, &initial, &flags)
     }
 
     pub fn wait_ready(&self) {
@@ -118,6 +140,10 @@ pub struct ClusterSide<'a> {
     pub cluster: &'a Cluster,
     /// The ID `member add` printed last (`{NEW}`).
     new_member: String,
+    /// A member started to join as a learner (`!start-learner`), and its
+    /// ports (`{LPEER}`).
+    learner: Option<Server>,
+    learner_ports: (u16, u16),
 }
 
 impl ClusterSide<'_> {
@@ -133,6 +159,10 @@ impl ClusterSide<'_> {
                 &format!("http://127.0.0.1:{}", self.cluster.members[0].peer),
             )
             .replace("{NEW}", &self.new_member)
+            .replace(
+                "{LPEER}",
+                &format!("http://127.0.0.1:{}", self.learner_ports.1),
+            )
             .replace("{DEAD}", &shared.dead)
             .replace("{NEWPEER}", &shared.new_peer)
             .replace("{NEWPEER2}", &shared.new_peer2)
@@ -181,10 +211,11 @@ impl ClusterSide<'_> {
     /// version, db size, raft term and indexes, health's times.
     fn mask(&self, text: &str, unordered: bool) -> String {
         let mut text = text.to_string();
-        for member in &self.cluster.members {
+        let ports = self.cluster.members.iter().map(|m| (m.port, m.peer));
+        for (port, peer) in ports.chain([self.learner_ports]) {
             text = text
-                .replace(&member.port.to_string(), "PORT")
-                .replace(&member.peer.to_string(), "PEER");
+                .replace(&port.to_string(), "PORT")
+                .replace(&peer.to_string(), "PEER");
         }
         let mut lines: Vec<String> = mask_lines(&protect_hashes(&text))
             .lines()
@@ -382,6 +413,27 @@ fn json_value(chars: &[char], at: usize) -> (String, usize) {
     }
 }
 
+/// Waits (up to 20 s) until the member on `port` answers Status (a
+/// learner serves no reads).
+fn wait_for_status(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let answered = Command::new(ETCDCTL)
+            .args(["--endpoints", &format!("127.0.0.1:{port}")])
+            .args(["--command-timeout", "1s", "endpoint", "status"])
+            .env_remove("ETCDCTL_API")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if answered {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the learner on port {port} never answered");
+}
+
 /// Runs every case on three clusters; panics listing the differences.
 pub fn compare_clusters(cases: &[&str]) {
     if !available() {
@@ -405,6 +457,8 @@ pub fn compare_clusters(cases: &[&str]) {
         binary,
         cluster,
         new_member: String::new(),
+        learner: None,
+        learner_ports: (free_port(), free_port()),
     };
     let mut reference = side("etcdctl→etcd", ETCDCTL, &a);
     let mut others = [
@@ -413,6 +467,18 @@ pub fn compare_clusters(cases: &[&str]) {
     ];
     let mut failures = Vec::new();
     for case in cases {
+        if *case == "!start-learner" {
+            for side in std::iter::once(&mut reference).chain(others.iter_mut()) {
+                side.learner = Some(side.cluster.start_learner(side.learner_ports));
+            }
+            for side in std::iter::once(&reference).chain(others.iter()) {
+                wait_for_status(side.learner_ports.0);
+            }
+            // Time to catch up with the leader (a learner is promoted only
+            // once its log is close to the leader's).
+            std::thread::sleep(Duration::from_secs(1));
+            continue;
+        }
         let line = case.trim_start_matches(['@', '~']);
         let marks = &case[..case.len() - line.len()];
         let (client_only, unordered) = (marks.contains('@'), marks.contains('~'));
