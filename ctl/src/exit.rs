@@ -46,6 +46,15 @@ impl CtlError {
         CtlError::new(EXIT_BAD_ARGS, message)
     }
 
+    /// etcdctl crashing on a nil pointer (a printer it lacks, as
+    /// `member promote -w json`; a response without a header, as `alarm
+    /// list -w fields` against etcd): Go's panic line on stderr (cairnctl
+    /// prints no goroutine trace), and Go's exit code 2.
+    pub fn nil_panic() -> CtlError {
+        eprintln!("panic: runtime error: invalid memory address or nil pointer dereference");
+        CtlError::new(EXIT_BAD_CONNECTION, "")
+    }
+
     /// etcdctl's refusal of `-w table` where a command has no table.
     pub fn no_table() -> CtlError {
         CtlError::new(EXIT_BAD_FEATURE, "table not supported as output format")

@@ -127,6 +127,13 @@ impl Values {
         Ok(())
     }
 
+    /// Sets `name` from text as if it had not been set before: a list
+    /// flag gets this value alone (`set` appends, as a repeated flag does).
+    pub fn replace(&mut self, name: &str, text: &str) -> Result<(), String> {
+        self.changed.remove(name);
+        self.set(name, text)
+    }
+
     /// Whether the command line (or the environment) set `name`.
     pub fn changed(&self, name: &str) -> bool {
         self.changed.contains(name)

@@ -93,6 +93,24 @@ pub fn apply_env(values: &mut Values, env: &[(String, String)]) -> Result<(), Ct
 /// Applies the environment, checks the output format and dials the
 /// endpoints: what etcdctl's `mustClientFromCmd` does.
 pub async fn connect(values: &mut Values, env: &[(String, String)]) -> Result<Global, CtlError> {
+    try_connect(values, env).await?.map_err(|(target, error)| {
+        warn_rpc(
+            &target,
+            "rpc error: code = DeadlineExceeded desc = latest balancer error: all SubConns are in TransientFailure",
+        );
+        CtlError::new(EXIT_ERROR, "context deadline exceeded").with_hint(format!(
+            "{error}; check --endpoints (and --cacert/--cert/--key for TLS endpoints)"
+        ))
+    })
+}
+
+/// [`connect`], but endpoints none of which can be reached are
+/// `Ok(Err((first endpoint, dial error)))`, with nothing printed: for the commands that
+/// go on to the next endpoint (`endpoint status`, `defrag`, ...).
+pub async fn try_connect(
+    values: &mut Values,
+    env: &[(String, String)],
+) -> Result<Result<Global, (String, String)>, CtlError> {
     apply_env(values, env)?;
     if values.bool("debug") {
         for flag in GLOBAL_FLAGS {
@@ -144,26 +162,15 @@ pub async fn connect(values: &mut Values, env: &[(String, String)]) -> Result<Gl
     }
     let client = match Client::connect(config).await {
         Ok(client) => client,
-        Err(error) => {
-            warn_rpc(
-                &target,
-                "rpc error: code = DeadlineExceeded desc = latest balancer error: all SubConns are in TransientFailure",
-            );
-            return Err(
-                CtlError::new(EXIT_ERROR, "context deadline exceeded").with_hint(format!(
-                    "{error}; check --endpoints (and \
-                     --cacert/--cert/--key for TLS endpoints)"
-                )),
-            );
-        }
+        Err(error) => return Ok(Err((target, error.to_string()))),
     };
-    Ok(Global {
+    Ok(Ok(Global {
         format,
         hex: values.bool("hex"),
         command_timeout,
         client,
         target,
-    })
+    }))
 }
 
 /// etcdctl's `endpointsFromCmd`: with `--discovery-srv`, the endpoints of
@@ -196,7 +203,8 @@ pub async fn endpoints_from_values(values: &Values) -> Result<Vec<String>, CtlEr
         .collect())
 }
 
-fn output_format(values: &Values) -> Result<Format, CtlError> {
+/// `-w`'s format (etcdctl's `initDisplayFromCmd`).
+pub fn output_format(values: &Values) -> Result<Format, CtlError> {
     Ok(match values.string("write-out").as_str() {
         "simple" => Format::Simple,
         "json" => Format::Json,
@@ -240,7 +248,7 @@ pub fn error_text(status: &Status) -> String {
 }
 
 /// grpc-go's `rpc error: code = X desc = Y`.
-fn go_status(status: &Status) -> String {
+pub fn go_status(status: &Status) -> String {
     let code = match status.code() {
         Code::Ok => "OK",
         Code::Cancelled => "Canceled",
@@ -265,10 +273,19 @@ fn go_status(status: &Status) -> String {
 
 /// clientv3's `retrying of unary invoker failed` warning (zap JSON).
 fn warn_rpc(target: &str, error: &str) {
+    warn_retry(
+        &format!("endpoint://client-{}/{target}", client_id()),
+        error,
+    );
+}
+
+/// That warning with the gRPC target written out: `passthrough:///<ep>`
+/// for the connections clientv3 dials to one endpoint (`Status`,
+/// `HashKV`, `Defragment`).
+pub fn warn_retry(target: &str, error: &str) {
     eprintln!(
-        "{{\"level\":\"warn\",\"ts\":\"{}\",\"caller\":\"clientv3/retry_interceptor.go:62\",\"msg\":\"retrying of unary invoker failed\",\"target\":\"endpoint://client-{}/{target}\",\"attempt\":0,\"error\":{error:?}}}",
+        "{{\"level\":\"warn\",\"ts\":\"{}\",\"caller\":\"clientv3/retry_interceptor.go:62\",\"msg\":\"retrying of unary invoker failed\",\"target\":\"{target}\",\"attempt\":0,\"error\":{error:?}}}",
         zap_time(),
-        client_id()
     );
 }
 

@@ -9,7 +9,8 @@
 //!            flags::parse (pflag) ──▶ global::Global (ETCDCTL_* env,
 //!              │                        output format, ClientConfig)
 //!              ▼
-//!            kv / txn / watch / lease / member ── cairn_client::Client
+//!            kv / txn / watch / lease / member / endpoint / maintenance
+//!              │                                  ── cairn_client::Client
 //!              │
 //!              ▼
 //!            printer (simple, json, fields, table, protobuf)
@@ -17,11 +18,13 @@
 //! ```
 
 pub mod completion;
+pub mod endpoint;
 pub mod exit;
 pub mod flags;
 pub mod global;
 pub mod kv;
 pub mod lease;
+pub mod maintenance;
 pub mod member;
 pub mod printer;
 pub mod spec;
@@ -47,6 +50,7 @@ pub fn run(args: &[String], env: &[(String, String)]) -> i32 {
         }
     };
     let mut all_flags: Vec<flags::Flag> = command.map_or(&[][..], |c| c.flags).to_vec();
+    all_flags.extend(spec::inherited_flags(command.map_or("", |c| c.path)));
     all_flags.extend_from_slice(GLOBAL_FLAGS);
     let parsed = match flags::parse(&all_flags, &rest) {
         Ok(parsed) => parsed,
@@ -117,6 +121,17 @@ fn dispatch(
             "lease list" => lease::list(&mut values, &args, env).await,
             "lease keep-alive" => lease::keep_alive(&mut values, &args, env).await,
             "member list" => member::list(&mut values, &args, env).await,
+            "member add" => member::add(&mut values, &args, env).await,
+            "member remove" => member::remove(&mut values, &args, env).await,
+            "member update" => member::update(&mut values, &args, env).await,
+            "member promote" => member::promote(&mut values, &args, env).await,
+            "endpoint health" => endpoint::health(&mut values, &args, env).await,
+            "endpoint status" => endpoint::status(&mut values, &args, env).await,
+            "endpoint hashkv" => endpoint::hashkv(&mut values, &args, env).await,
+            "alarm list" => maintenance::alarm_list(&mut values, &args, env).await,
+            "alarm disarm" => maintenance::alarm_disarm(&mut values, &args, env).await,
+            "defrag" => maintenance::defrag(&mut values, &args, env).await,
+            "move-leader" => maintenance::move_leader(&mut values, &args, env).await,
             "txn" => txn::txn(&mut values, &args, env).await,
             "watch" => watch::watch(&mut values, &args, env).await,
             other => Err(CtlError::new(
@@ -216,11 +231,13 @@ fn find_command(args: &[String]) -> Result<(Option<&'static CommandSpec>, Vec<St
 /// cobra's `stripFlags`: the words that are not flags, skipping the value
 /// after a flag given without `=` unless it is a boolean flag.
 fn strip_flags(args: &[String], command: Option<&CommandSpec>) -> Vec<String> {
+    let inherited = spec::inherited_flags(command.map_or("", |c| c.path));
     let is_bool = |name: &str| {
         name == "help"
             || GLOBAL_FLAGS
                 .iter()
                 .chain(command.map_or(&[][..], |c| c.flags))
+                .chain(&inherited)
                 .any(|f| f.name == name && flags::takes_no_value(f))
     };
     let is_bool_short = |short: &str| {

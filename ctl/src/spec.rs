@@ -99,6 +99,43 @@ const fn leaf(path: &'static str, usage: &'static str, short: &'static str) -> C
     }
 }
 
+/// A command cairnctl runs, with its own flags.
+const fn done_leaf(
+    path: &'static str,
+    usage: &'static str,
+    short: &'static str,
+    flags: &'static [Flag],
+) -> CommandSpec {
+    CommandSpec {
+        flags,
+        done: true,
+        ..leaf(path, usage, short)
+    }
+}
+
+/// `--cluster` of `endpoint` (persistent) and of `defrag`.
+const CLUSTER_FLAG: Flag = flag(
+    "cluster",
+    Kind::Bool,
+    "false",
+    "use all endpoints from the cluster member list",
+);
+
+/// The flags a command inherits from the groups above it: etcdctl's group
+/// flags are persistent (cobra's `PersistentFlags`), as `endpoint
+/// --cluster` is.
+pub fn inherited_flags(path: &str) -> Vec<Flag> {
+    let mut flags = Vec::new();
+    let mut prefix = path;
+    while let Some((parent, _)) = prefix.rsplit_once(' ') {
+        if let Some(group) = COMMANDS.iter().find(|c| c.path == parent) {
+            flags.extend_from_slice(group.flags);
+        }
+        prefix = parent;
+    }
+    flags
+}
+
 const fn group(path: &'static str, short: &'static str) -> CommandSpec {
     CommandSpec {
         path,
@@ -239,8 +276,8 @@ will store the content of the file to <key>.
 /// cannot run them yet.
 pub const COMMANDS: &[CommandSpec] = &[
     group("alarm", "Alarm related commands"),
-    leaf("alarm disarm", "disarm", "Disarms all alarms"),
-    leaf("alarm list", "list", "Lists all alarms"),
+    done_leaf("alarm disarm", "disarm", "Disarms all alarms", &[]),
+    done_leaf("alarm list", "list", "Lists all alarms", &[]),
     group("auth", "Enable or disable authentication"),
     leaf("auth disable", "disable", "Disables authentication"),
     leaf("auth enable", "enable", "Enables authentication"),
@@ -269,7 +306,15 @@ See each sub-command's help for details on how to use the generated script.
     completion("fish", COMPLETION_FISH_LONG),
     completion("powershell", COMPLETION_POWERSHELL_LONG),
     completion("zsh", COMPLETION_ZSH_LONG),
-    leaf("defrag", "defrag", "Defragments the storage of the etcd members with given endpoints"),
+    done_leaf(
+        "defrag",
+        "defrag",
+        "Defragments the storage of the etcd members with given endpoints",
+        &[
+            CLUSTER_FLAG,
+            flag("data-dir", Kind::String, "", "Optional. If present, defragments a data directory not in use by etcd."),
+        ],
+    ),
     CommandSpec {
         path: "del",
         usage: "del [options] <key> [range_end]",
@@ -283,10 +328,22 @@ See each sub-command's help for details on how to use the generated script.
         done: true,
     },
     leaf("elect", "elect <election-name> [proposal]", "Observes and participates in leader election"),
-    group("endpoint", "Endpoint related commands"),
-    leaf("endpoint hashkv", "hashkv", "Prints the KV history hash for each endpoint in --endpoints"),
-    leaf("endpoint health", "health", "Checks the healthiness of endpoints specified in `--endpoints` flag"),
-    leaf("endpoint status", "status", "Prints out the status of endpoints specified in `--endpoints` flag"),
+    // `--cluster` is a persistent flag of the group (see inherited_flags).
+    CommandSpec {
+        flags: &[CLUSTER_FLAG],
+        ..group("endpoint", "Endpoint related commands")
+    },
+    done_leaf(
+        "endpoint hashkv",
+        "hashkv",
+        "Prints the KV history hash for each endpoint in --endpoints",
+        &[flag("rev", Kind::Int, "0", "maximum revision to hash (default: all revisions)")],
+    ),
+    done_leaf("endpoint health", "health", "Checks the healthiness of endpoints specified in `--endpoints` flag", &[]),
+    CommandSpec {
+        long: "When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.\nThe items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.\n",
+        ..done_leaf("endpoint status", "status", "Prints out the status of endpoints specified in `--endpoints` flag", &[])
+    },
     CommandSpec {
         path: "get",
         usage: "get [options] <key> [range_end]",
@@ -357,7 +414,15 @@ See each sub-command's help for details on how to use the generated script.
     leaf("lock", "lock <lockname> [exec-command arg1 arg2 ...]", "Acquires a named lock"),
     leaf("make-mirror", "make-mirror [options] <destination>", "Makes a mirror at the destination etcd cluster"),
     group("member", "Membership related commands"),
-    leaf("member add", "add <memberName> [options]", "Adds a member into the cluster"),
+    done_leaf(
+        "member add",
+        "add <memberName> [options]",
+        "Adds a member into the cluster",
+        &[
+            flag("peer-urls", Kind::String, "", "comma separated peer URLs for the new member."),
+            flag("learner", Kind::Bool, "false", "indicates if the new member is raft learner"),
+        ],
+    ),
     CommandSpec {
         path: "member list",
         usage: "list",
@@ -366,11 +431,19 @@ See each sub-command's help for details on how to use the generated script.
         flags: &[],
         done: true,
     },
-    leaf("member promote", "promote <memberID>", "Promotes a non-voting member in the cluster"),
-    leaf("member remove", "remove <memberID>", "Removes a member from the cluster"),
-    leaf("member update", "update <memberID> [options]", "Updates a member in the cluster"),
+    CommandSpec {
+        long: "Promotes a non-voting learner member to a voting one in the cluster.\n",
+        ..done_leaf("member promote", "promote <memberID>", "Promotes a non-voting member in the cluster", &[])
+    },
+    done_leaf("member remove", "remove <memberID>", "Removes a member from the cluster", &[]),
+    done_leaf(
+        "member update",
+        "update <memberID> [options]",
+        "Updates a member in the cluster",
+        &[flag("peer-urls", Kind::String, "", "comma separated peer URLs for the updated member.")],
+    ),
     leaf("migrate", "migrate", "Migrates keys in a v2 store to a mvcc store"),
-    leaf("move-leader", "move-leader <transferee-member-id>", "Transfers leadership to another etcd cluster member."),
+    done_leaf("move-leader", "move-leader <transferee-member-id>", "Transfers leadership to another etcd cluster member.", &[]),
     CommandSpec {
         path: "put",
         usage: "put [options] <key> <value> (<value> can also be given from stdin)",

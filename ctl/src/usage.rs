@@ -103,7 +103,8 @@ pub fn help(command: Option<&CommandSpec>) -> String {
         text.push_str(&flag_line(flag, usage));
     }
     if command.is_some() {
-        let mut global: Vec<&Flag> = GLOBAL_FLAGS.iter().collect();
+        let inherited = crate::spec::inherited_flags(path);
+        let mut global: Vec<&Flag> = GLOBAL_FLAGS.iter().chain(&inherited).collect();
         global.sort_by_key(|f| f.name);
         text.push_str("\nGLOBAL OPTIONS:\n");
         for flag in global {

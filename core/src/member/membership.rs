@@ -256,6 +256,17 @@ impl Member {
                 peer_urls,
                 learner,
             } => {
+                // etcd's mayAddMember comes first (before the request is
+                // proposed), and its connectivity check holds for learners
+                // too.
+                if strict {
+                    if !learner {
+                        self.ready_to_add_voter()?;
+                    }
+                    if !self.connected_to_all_voters() {
+                        return Err(ClientError::Unhealthy);
+                    }
+                }
                 // etcd's ErrIDRemoved, which it sends as "member not found".
                 if self.state.removed.contains(id) {
                     return Err(ClientError::MemberNotFound);
@@ -268,12 +279,6 @@ impl Member {
                 }
                 if *learner && conf.learners.len() >= MAX_LEARNERS {
                     return Err(ClientError::TooManyLearners);
-                }
-                if strict && !learner {
-                    self.ready_to_add_voter()?;
-                    if !self.connected_to_all_voters() {
-                        return Err(ClientError::Unhealthy);
-                    }
                 }
                 Ok(())
             }

@@ -7,6 +7,8 @@
 
 #![allow(clippy::disallowed_methods, dead_code)]
 
+pub mod cluster;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -80,6 +82,20 @@ pub struct Server {
 impl Server {
     pub fn start(binary: &Path, tag: &str) -> Server {
         let (port, peer) = (free_port(), free_port());
+        let cluster = format!("m1=http://127.0.0.1:{peer}");
+        Server::start_member(binary, tag, "m1", (port, peer), &cluster, &[])
+    }
+
+    /// Member `name` of the cluster `initial_cluster` (`name=peer-url,...`)
+    /// on ports `(client, peer)`, with `extra` flags.
+    pub fn start_member(
+        binary: &Path,
+        tag: &str,
+        name: &str,
+        (port, peer): (u16, u16),
+        initial_cluster: &str,
+        extra: &[&str],
+    ) -> Server {
         let dir = std::env::temp_dir().join(format!("cairnctl-diff-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -87,7 +103,7 @@ impl Server {
         let peer_url = format!("http://127.0.0.1:{peer}");
         let log = std::fs::File::create(dir.join("log")).expect("log");
         let child = Command::new(binary)
-            .args(["--name", "m1", "--data-dir"])
+            .args(["--name", name, "--data-dir"])
             .arg(dir.join("data"))
             .args([
                 "--listen-client-urls",
@@ -97,7 +113,8 @@ impl Server {
             ])
             .args(["--listen-peer-urls", &peer_url])
             .args(["--initial-advertise-peer-urls", &peer_url])
-            .args(["--initial-cluster", &format!("m1={peer_url}")])
+            .args(["--initial-cluster", initial_cluster])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -126,6 +143,19 @@ impl Server {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("server on port {} never became ready", self.port);
+    }
+}
+
+impl Server {
+    /// Kills the process; its directory stays until the server is dropped.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The member's `--data-dir`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
     }
 }
 
@@ -235,36 +265,41 @@ impl Side<'_> {
         let text = text
             .replace(&self.server.port.to_string(), "PORT")
             .replace(&self.server.peer.to_string(), "PEER");
-        let mut out = String::new();
-        for line in text.split_inclusive('\n') {
-            let line = mask_after(line, "\"ts\":\"", '"');
-            let line = mask_after(&line, "endpoint://client-", '/');
-            let line = mask_after(&line, "\"raft_term\":", ',');
-            let line = mask_after(&line, "\"RaftTerm\" : ", '\n');
-            let line = mask_after(&line, "took = ", '\n');
-            let line =
-                if line.len() > 27 && line.as_bytes().get(4) == Some(&b'-') && line.contains(" | ")
-                {
-                    format!("TIME{}", &line[26..])
-                } else {
-                    line
-                };
-            let line = mask_ids(&line);
-            // Table borders and padding follow the IDs' widths.
-            if line.starts_with('+') || line.starts_with('|') {
-                let mut squeezed = String::new();
-                for ch in line.chars() {
-                    if !((ch == '-' || ch == ' ') && squeezed.ends_with(ch)) {
-                        squeezed.push(ch);
-                    }
-                }
-                out.push_str(&squeezed);
-            } else {
-                out.push_str(&line);
-            }
-        }
-        out
+        mask_lines(&text)
     }
+}
+
+/// What [`Side::mask`] hides once ports are replaced: IDs, raft terms,
+/// times, client ids (table padding squeezed, as it follows IDs' widths).
+pub fn mask_lines(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        let line = mask_after(line, "\"ts\":\"", '"');
+        let line = mask_after(&line, "endpoint://client-", '/');
+        let line = mask_after(&line, "\"raft_term\":", ',');
+        let line = mask_after(&line, "\"RaftTerm\" : ", '\n');
+        let line = mask_after(&line, "took = ", '\n');
+        let line =
+            if line.len() > 27 && line.as_bytes().get(4) == Some(&b'-') && line.contains(" | ") {
+                format!("TIME{}", &line[26..])
+            } else {
+                line
+            };
+        let line = mask_ids(&line);
+        // Table borders and padding follow the IDs' widths.
+        if line.starts_with('+') || line.starts_with('|') {
+            let mut squeezed = String::new();
+            for ch in line.chars() {
+                if !((ch == '-' || ch == ' ') && squeezed.ends_with(ch)) {
+                    squeezed.push(ch);
+                }
+            }
+            out.push_str(&squeezed);
+        } else {
+            out.push_str(&line);
+        }
+    }
+    out
 }
 
 /// Replaces what follows `marker` up to `end` with `*`.
