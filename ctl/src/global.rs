@@ -12,10 +12,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cairn_client::{endpoint, Client, ClientConfig, Credentials, TlsOptions};
+use cairn_client::{endpoint, AuthError, Client, ClientConfig, Credentials, TlsOptions};
 use tonic::{Code, Status};
 
-use crate::exit::{CtlError, EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR};
+use crate::exit::{CtlError, EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, EXIT_BAD_FEATURE, EXIT_ERROR};
 use crate::flags::Values;
 use crate::spec::GLOBAL_FLAGS;
 
@@ -135,21 +135,33 @@ pub async fn connect(values: &mut Values, env: &[(String, String)]) -> Result<Gl
     let user = values.string("user");
     if !user.is_empty() {
         let password = values.string("password");
-        let credentials = if password.is_empty() {
-            Credentials::parse(&user).map_err(|e| CtlError::new(EXIT_BAD_ARGS, e.to_string()))?
-        } else {
-            if user.contains(':') {
-                return Err(CtlError::new(
-                    EXIT_BAD_ARGS,
-                    "username contains \":\" is not allowed with --password",
-                ));
+        // etcdctl 3.4 splits `name:password` only without --password, and
+        // asks for a missing password.
+        let (name, password) = match user.split_once(':') {
+            _ if !password.is_empty() => (user, password),
+            Some((name, password)) => (name.to_string(), password.to_string()),
+            None => {
+                let asked =
+                    crate::auth::ask("Password: ").map_err(|e| CtlError::new(EXIT_ERROR, e))?;
+                (user, asked)
             }
-            Credentials::new(user, password)
         };
-        config = config.with_credentials(credentials);
+        // clientv3 authenticates only with a password; without one the
+        // server sees requests from no user.
+        if !password.is_empty() {
+            let credentials = Credentials::new(name, password);
+            config = config.with_credentials(credentials);
+        }
     }
+    // After the password prompt, as etcdctl's newClientCfg.
+    check_tls_files(values)?;
     let client = match Client::connect(config).await {
         Ok(client) => client,
+        // clientv3.New fails with the server's answer to Authenticate.
+        Err(cairn_client::Error::Auth(AuthError::Refused { status, .. })) => {
+            warn_rpc(&target, &go_status(&status));
+            return Err(CtlError::new(EXIT_BAD_CONNECTION, error_text(&status)));
+        }
         Err(_) => {
             warn_rpc(
                 &target,
@@ -165,6 +177,56 @@ pub async fn connect(values: &mut Values, env: &[(String, String)]) -> Result<Gl
         client,
         target,
     })
+}
+
+/// etcd's `TLSInfo.ClientConfig` reading the files before dialling, with
+/// its errors (exit 128): both or neither of `--cert`/`--key`, files that
+/// cannot be read, files holding no PEM data.
+fn check_tls_files(values: &Values) -> Result<(), CtlError> {
+    let (cert, key) = (values.string("cert"), values.string("key"));
+    let pem = |path: &str, what: &str| -> Result<(), CtlError> {
+        let text = read_file(path).map_err(CtlError::bad_args)?;
+        if !text.windows(11).any(|w| w == b"-----BEGIN ") {
+            return Err(CtlError::bad_args(format!(
+                "tls: failed to find any PEM data in {what} input"
+            )));
+        }
+        Ok(())
+    };
+    if !cert.is_empty() || !key.is_empty() {
+        if cert.is_empty() || key.is_empty() {
+            return Err(CtlError::bad_args(format!(
+                "KeyFile and CertFile must both be present[key: {key}, cert: {cert}]"
+            )));
+        }
+        pem(&cert, "certificate")?;
+        pem(&key, "key")?;
+    }
+    let ca = values.string("cacert");
+    if !ca.is_empty() {
+        read_file(&ca).map_err(CtlError::bad_args)?;
+    }
+    Ok(())
+}
+
+/// Go's `ioutil.ReadFile`, its errors worded as Go's (`open x: no such file
+/// or directory`, `read x: is a directory`).
+fn read_file(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let go = |op: &str, e: std::io::Error| {
+        let text = e.to_string();
+        let text = text.split(" (os error").next().unwrap_or(&text);
+        let mut chars = text.chars();
+        let lowered: String = chars
+            .next()
+            .map(|c| c.to_lowercase().chain(chars).collect())
+            .unwrap_or_default();
+        format!("{op} {path}: {lowered}")
+    };
+    let mut file = std::fs::File::open(path).map_err(|e| go("open", e))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(|e| go("read", e))?;
+    Ok(bytes)
 }
 
 fn output_format(values: &Values) -> Result<Format, CtlError> {

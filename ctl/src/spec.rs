@@ -99,6 +99,23 @@ const fn leaf(path: &'static str, usage: &'static str, short: &'static str) -> C
     }
 }
 
+/// A leaf cairnctl runs, with its flags.
+const fn runs(
+    path: &'static str,
+    usage: &'static str,
+    short: &'static str,
+    flags: &'static [Flag],
+) -> CommandSpec {
+    CommandSpec {
+        path,
+        usage,
+        short,
+        long: "",
+        flags,
+        done: true,
+    }
+}
+
 const fn group(path: &'static str, short: &'static str) -> CommandSpec {
     CommandSpec {
         path,
@@ -136,9 +153,12 @@ pub const COMMANDS: &[CommandSpec] = &[
     group("alarm", "Alarm related commands"),
     leaf("alarm disarm", "disarm", "Disarms all alarms"),
     leaf("alarm list", "list", "Lists all alarms"),
-    group("auth", "Enable or disable authentication"),
-    leaf("auth disable", "disable", "Disables authentication"),
-    leaf("auth enable", "enable", "Enables authentication"),
+    CommandSpec {
+        usage: "auth <enable or disable>",
+        ..group("auth", "Enable or disable authentication")
+    },
+    runs("auth disable", "disable", "Disables authentication", &[]),
+    runs("auth enable", "enable", "Enables authentication", &[]),
     group("check", "commands for checking properties of the etcd cluster"),
     leaf("check datascale", "datascale [options]", "Check the memory usage of holding data for different workloads on a given server endpoint."),
     leaf("check perf", "perf [options]", "Check the performance of the etcd cluster"),
@@ -271,12 +291,18 @@ pub const COMMANDS: &[CommandSpec] = &[
         done: true,
     },
     group("role", "Role related commands"),
-    leaf("role add", "add <role name>", "Adds a new role"),
-    leaf("role delete", "delete <role name>", "Deletes a role"),
-    leaf("role get", "get <role name>", "Gets detailed information of a role"),
-    leaf("role grant-permission", "grant-permission [options] <role name> <permission type> <key> [endkey]", "Grants a key to a role"),
-    leaf("role list", "list", "Lists all roles"),
-    leaf("role revoke-permission", "revoke-permission <role name> <key> [endkey]", "Revokes a key from a role"),
+    runs("role add", "add <role name>", "Adds a new role", &[]),
+    runs("role delete", "delete <role name>", "Deletes a role", &[]),
+    runs("role get", "get <role name>", "Gets detailed information of a role", &[]),
+    runs("role grant-permission", "grant-permission [options] <role name> <permission type> <key> [endkey]", "Grants a key to a role", &[
+        flag("prefix", Kind::Bool, "false", "grant a prefix permission"),
+        flag("from-key", Kind::Bool, "false", "grant a permission of keys that are greater than or equal to the given key using byte compare"),
+    ]),
+    runs("role list", "list", "Lists all roles", &[]),
+    runs("role revoke-permission", "revoke-permission <role name> <key> [endkey]", "Revokes a key from a role", &[
+        flag("prefix", Kind::Bool, "false", "revoke a prefix permission"),
+        flag("from-key", Kind::Bool, "false", "revoke a permission of keys that are greater than or equal to the given key using byte compare"),
+    ]),
     group("snapshot", "Manages etcd node snapshots"),
     leaf("snapshot restore", "restore <filename> [options]", "Restores an etcd member snapshot to an etcd directory"),
     leaf("snapshot save", "save <filename>", "Stores an etcd node backend snapshot to a given file"),
@@ -296,13 +322,21 @@ pub const COMMANDS: &[CommandSpec] = &[
         done: true,
     },
     group("user", "User related commands"),
-    leaf("user add", "add <user name or user:password> [options]", "Adds a new user"),
-    leaf("user delete", "delete <user name>", "Deletes a user"),
-    leaf("user get", "get <user name> [options]", "Gets detailed information of a user"),
-    leaf("user grant-role", "grant-role <user name> <role>", "Grants a role to a user"),
-    leaf("user list", "list", "Lists all users"),
-    leaf("user passwd", "passwd <user name> [options]", "Changes password of user"),
-    leaf("user revoke-role", "revoke-role <user name> <role>", "Revokes a role from a user"),
+    runs("user add", "add <user name or user:password> [options]", "Adds a new user", &[
+        flag("interactive", Kind::Bool, "true", "Read password from stdin instead of interactive terminal"),
+        flag("new-user-password", Kind::String, "", "Supply password from the command line flag"),
+        flag("no-password", Kind::Bool, "false", "Create a user without password (CN based auth only)"),
+    ]),
+    runs("user delete", "delete <user name>", "Deletes a user", &[]),
+    runs("user get", "get <user name> [options]", "Gets detailed information of a user", &[
+        flag("detail", Kind::Bool, "false", "Show permissions of roles granted to the user"),
+    ]),
+    runs("user grant-role", "grant-role <user name> <role name>", "Grants a role to a user", &[]),
+    runs("user list", "list", "Lists all users", &[]),
+    runs("user passwd", "passwd <user name> [options]", "Changes password of user", &[
+        flag("interactive", Kind::Bool, "true", "If true, read password from stdin instead of interactive terminal"),
+    ]),
+    runs("user revoke-role", "revoke-role <user name> <role name>", "Revokes a role from a user", &[]),
     CommandSpec {
         path: "version",
         usage: "version",
