@@ -154,7 +154,7 @@ pub async fn connect(values: &mut Values, env: &[(String, String)]) -> Result<Gl
         }
     }
     // After the password prompt, as etcdctl's newClientCfg.
-    check_tls_files(values)?;
+    crate::tls_files::check(values)?;
     let client = match Client::connect(config).await {
         Ok(client) => client,
         // clientv3.New fails with the server's answer to Authenticate.
@@ -163,10 +163,7 @@ pub async fn connect(values: &mut Values, env: &[(String, String)]) -> Result<Gl
             return Err(CtlError::new(EXIT_BAD_CONNECTION, error_text(&status)));
         }
         Err(_) => {
-            warn_rpc(
-                &target,
-                "rpc error: code = DeadlineExceeded desc = latest balancer error: all SubConns are in TransientFailure",
-            );
+            warn_rpc(&target, UNREACHABLE);
             return Err(CtlError::new(EXIT_ERROR, "context deadline exceeded"));
         }
     };
@@ -177,56 +174,6 @@ pub async fn connect(values: &mut Values, env: &[(String, String)]) -> Result<Gl
         client,
         target,
     })
-}
-
-/// etcd's `TLSInfo.ClientConfig` reading the files before dialling, with
-/// its errors (exit 128): both or neither of `--cert`/`--key`, files that
-/// cannot be read, files holding no PEM data.
-fn check_tls_files(values: &Values) -> Result<(), CtlError> {
-    let (cert, key) = (values.string("cert"), values.string("key"));
-    let pem = |path: &str, what: &str| -> Result<(), CtlError> {
-        let text = read_file(path).map_err(CtlError::bad_args)?;
-        if !text.windows(11).any(|w| w == b"-----BEGIN ") {
-            return Err(CtlError::bad_args(format!(
-                "tls: failed to find any PEM data in {what} input"
-            )));
-        }
-        Ok(())
-    };
-    if !cert.is_empty() || !key.is_empty() {
-        if cert.is_empty() || key.is_empty() {
-            return Err(CtlError::bad_args(format!(
-                "KeyFile and CertFile must both be present[key: {key}, cert: {cert}]"
-            )));
-        }
-        pem(&cert, "certificate")?;
-        pem(&key, "key")?;
-    }
-    let ca = values.string("cacert");
-    if !ca.is_empty() {
-        read_file(&ca).map_err(CtlError::bad_args)?;
-    }
-    Ok(())
-}
-
-/// Go's `ioutil.ReadFile`, its errors worded as Go's (`open x: no such file
-/// or directory`, `read x: is a directory`).
-fn read_file(path: &str) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let go = |op: &str, e: std::io::Error| {
-        let text = e.to_string();
-        let text = text.split(" (os error").next().unwrap_or(&text);
-        let mut chars = text.chars();
-        let lowered: String = chars
-            .next()
-            .map(|c| c.to_lowercase().chain(chars).collect())
-            .unwrap_or_default();
-        format!("{op} {path}: {lowered}")
-    };
-    let mut file = std::fs::File::open(path).map_err(|e| go("open", e))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(|e| go("read", e))?;
-    Ok(bytes)
 }
 
 fn output_format(values: &Values) -> Result<Format, CtlError> {
@@ -246,6 +193,12 @@ impl Global {
     /// when the server sent one of its own, Go's context error on a
     /// timeout, gRPC's `rpc error: ...` otherwise.
     pub fn rpc_error(&self, status: &Status) -> String {
+        if is_connection_failure(status) {
+            // clientv3 keeps retrying a broken connection until the
+            // deadline.
+            warn_rpc(&self.target, UNREACHABLE);
+            return "context deadline exceeded".to_string();
+        }
         warn_rpc(&self.target, &go_status(status));
         error_text(status)
     }
@@ -260,6 +213,20 @@ impl Global {
             Err(_) => Err(Status::deadline_exceeded("context deadline exceeded")),
         }
     }
+}
+
+/// What clientv3's retry interceptor logs when no connection can be made.
+const UNREACHABLE: &str =
+    "rpc error: code = DeadlineExceeded desc = latest balancer error: all SubConns are in TransientFailure";
+
+/// A call that failed in the connection (a TLS handshake the server
+/// refused after all, HTTP/2 garbage), not in the server's answer.
+/// Such statuses are made here, by tonic, and carry the transport's error
+/// as their source; a server's statuses carry none.
+fn is_connection_failure(status: &Status) -> bool {
+    std::error::Error::source(status).is_some()
+        || (status.code() == Code::Unknown && status.message() == "transport error")
+        || (status.code() == Code::Internal && status.message().starts_with("h2 protocol error"))
 }
 
 /// clientv3's translation of a gRPC status into the error it returns.

@@ -27,6 +27,7 @@ pub mod printer;
 pub mod role;
 pub mod spec;
 pub mod tabwriter;
+pub mod tls_files;
 pub mod txn;
 pub mod usage;
 pub mod user;

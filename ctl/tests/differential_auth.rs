@@ -168,6 +168,11 @@ const AUTH_CASES: &[Case] = &[
     ("--user root --password pw user delete u3", None, &[]),
     (root!("user delete u3"), None, &[]),
     (root!("role delete r3 -w json"), None, &[]),
+    ("--user u1:np2 auth disable", None, &[]),
+    ("--user u1:np2 user get u1", None, &[]),
+    (root!("role delete root"), None, &[]),
+    (root!("user delete root"), None, &[]),
+    (root!("-w json auth enable"), None, &[]),
     (root!("user revoke-role root root"), None, &[]),
     (root!("auth disable"), None, &[]),
     ("auth disable", None, &[]),
@@ -204,6 +209,14 @@ const TLS_CASES: &[Case] = &[
         &[("ETCDCTL_COMMAND_TIMEOUT", "2s")],
     ),
     ("get k", None, &[("ETCDCTL_CACERT", "{TMP}/ca.pem"), ("ETCDCTL_CERT", "{TMP}/client.pem"), ("ETCDCTL_KEY", "{TMP}/client-key.pem")]),
+    ("--cacert {TMP}/other-ca.pem --cert {TMP}/client.pem --key {TMP}/client-key.pem --dial-timeout 1s get k", None, &[]),
+    ("--cacert {TMP}/ca.pem --dial-timeout 1s get k", None, &[]),
+    ("--insecure-skip-tls-verify --dial-timeout 1s get k", None, &[]),
+    ("--cacert {TMP}/ca.pem --cert {TMP}/ca.pem --key {TMP}/ca.pem get k", None, &[]),
+    ("--cacert {TMP}/ca.pem --cert {TMP}/client-key.pem --key {TMP}/client.pem get k", None, &[]),
+    ("--cacert {TMP}/ca.pem --cert {TMP}/client.pem --key {TMP}/ca.pem.none get k", None, &[]),
+    ("--cacert {TMP} get k", None, &[]),
+    ("--dial-timeout 1s get k", None, &[]),
     // CN-based authentication: the client certificate's CN is "root".
     (tls!("user add root:pw"), None, &[]),
     (tls!("user add guest:gpw"), None, &[]),
@@ -223,6 +236,7 @@ fn tls_and_client_certificates_as_etcdctl() {
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let ca = certs::Ca::new("cairnctl test CA");
     ca.write(&dir, "ca.pem");
+    certs::Ca::new("another CA").write(&dir, "other-ca.pem");
     let server = ca
         .issue("server", &["127.0.0.1", "localhost"], 2)
         .write(&dir, "server");
