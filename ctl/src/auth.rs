@@ -113,19 +113,19 @@ pub struct Shown {
 }
 
 impl Shown {
-    /// A response printed as `simple` (a line of text) or as its header
-    /// alone (json, fields) or its bytes (protobuf).
+    /// A response printed as `simple` (text, raw bytes as etcdctl prints
+    /// keys) or as its header alone (json, fields) or its bytes (protobuf).
     pub fn new(
         message: &impl Message,
         header: Option<&pb::ResponseHeader>,
-        simple: String,
+        simple: impl Into<Vec<u8>>,
     ) -> Shown {
         Shown {
             header: header.cloned(),
             encoded: message.encode_to_vec(),
             json: JsonObject::new(),
             fields: Some(Vec::new()),
-            simple: simple.into_bytes(),
+            simple: simple.into(),
         }
     }
 
@@ -136,11 +136,6 @@ impl Shown {
 
     pub fn fields(mut self, fields: Option<Vec<String>>) -> Shown {
         self.fields = fields;
-        self
-    }
-
-    pub fn simple_bytes(mut self, simple: Vec<u8>) -> Shown {
-        self.simple = simple;
         self
     }
 

@@ -102,10 +102,10 @@ pub async fn show_role(global: &Global, role: &str) -> Result<(), CtlError> {
             ]
         })
         .collect();
-    Shown::new(&response, response.header.as_ref(), String::new())
+    let simple = role_simple(role, &response.perm);
+    Shown::new(&response, response.header.as_ref(), simple)
         .json(JsonObject::new().list("perm", perms))
         .fields(Some(fields))
-        .simple_bytes(role_simple(role, &response.perm))
         .print(global.format)
 }
 
@@ -260,9 +260,7 @@ pub async fn revoke_permission(
         }
     }
     simple.extend_from_slice(format!(" is revoked from role {role}\n").as_bytes());
-    Shown::new(&response, response.header.as_ref(), String::new())
-        .simple_bytes(simple)
-        .print(global.format)
+    Shown::new(&response, response.header.as_ref(), simple).print(global.format)
 }
 
 /// etcdctl's `permRange`: the key and range end `--prefix`/`--from-key`
