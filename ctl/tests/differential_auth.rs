@@ -244,6 +244,7 @@ const TLS_CASES: &[Case] = &[
 fn tls_and_client_certificates_as_etcdctl() {
     let dir = common::scratch_dir();
     std::fs::create_dir_all(&dir).expect("scratch dir");
+    let _cleanup = RemoveOnDrop(dir.clone());
     let ca = certs::Ca::new("cairnctl test CA");
     ca.write(&dir, "ca.pem");
     certs::Ca::new("another CA").write(&dir, "other-ca.pem");
@@ -267,7 +268,15 @@ fn tls_and_client_certificates_as_etcdctl() {
         Server::start_with(binary, &format!("tls-{tag}"), "https", &extra, &client)
     };
     common::compare_with(TLS_CASES, &start);
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Removes the certificates' directory, also when the comparison fails.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// What `wait_ready`'s etcdctl needs to reach the TLS servers.
