@@ -12,10 +12,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cairn_client::{endpoint, Client, ClientConfig, Credentials, TlsOptions};
+use cairn_client::{endpoint, AuthError, Client, ClientConfig, Credentials, TlsOptions};
 use tonic::{Code, Status};
 
-use crate::exit::{CtlError, EXIT_BAD_ARGS, EXIT_BAD_FEATURE, EXIT_ERROR};
+use crate::exit::{CtlError, EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, EXIT_BAD_FEATURE, EXIT_ERROR};
 use crate::flags::Values;
 use crate::spec::GLOBAL_FLAGS;
 
@@ -94,10 +94,7 @@ pub fn apply_env(values: &mut Values, env: &[(String, String)]) -> Result<(), Ct
 /// endpoints: what etcdctl's `mustClientFromCmd` does.
 pub async fn connect(values: &mut Values, env: &[(String, String)]) -> Result<Global, CtlError> {
     try_connect(values, env).await?.map_err(|(target, error)| {
-        warn_rpc(
-            &target,
-            "rpc error: code = DeadlineExceeded desc = latest balancer error: all SubConns are in TransientFailure",
-        );
+        warn_rpc(&target, UNREACHABLE);
         CtlError::new(EXIT_ERROR, "context deadline exceeded").with_hint(format!(
             "{error}; check --endpoints (and --cacert/--cert/--key for TLS endpoints)"
         ))
@@ -147,21 +144,33 @@ pub async fn try_connect(
     let user = values.string("user");
     if !user.is_empty() {
         let password = values.string("password");
-        let credentials = if password.is_empty() {
-            Credentials::parse(&user).map_err(|e| CtlError::new(EXIT_BAD_ARGS, e.to_string()))?
-        } else {
-            if user.contains(':') {
-                return Err(CtlError::new(
-                    EXIT_BAD_ARGS,
-                    "username contains \":\" is not allowed with --password",
-                ));
+        // etcdctl 3.4 splits `name:password` only without --password, and
+        // asks for a missing password.
+        let (name, password) = match user.split_once(':') {
+            _ if !password.is_empty() => (user, password),
+            Some((name, password)) => (name.to_string(), password.to_string()),
+            None => {
+                let asked =
+                    crate::auth::ask("Password: ").map_err(|e| CtlError::new(EXIT_ERROR, e))?;
+                (user, asked)
             }
-            Credentials::new(user, password)
         };
-        config = config.with_credentials(credentials);
+        // clientv3 authenticates only with a password; without one the
+        // server sees requests from no user.
+        if !password.is_empty() {
+            let credentials = Credentials::new(name, password);
+            config = config.with_credentials(credentials);
+        }
     }
+    // After the password prompt, as etcdctl's newClientCfg.
+    crate::tls_files::check(values)?;
     let client = match Client::connect(config).await {
         Ok(client) => client,
+        // clientv3.New fails with the server's answer to Authenticate.
+        Err(cairn_client::Error::Auth(AuthError::Refused { status, .. })) => {
+            warn_rpc(&target, &go_status(&status));
+            return Err(CtlError::new(EXIT_BAD_CONNECTION, error_text(&status)));
+        }
         Err(error) => return Ok(Err((target, error.to_string()))),
     };
     Ok(Ok(Global {
@@ -221,6 +230,12 @@ impl Global {
     /// when the server sent one of its own, Go's context error on a
     /// timeout, gRPC's `rpc error: ...` otherwise.
     pub fn rpc_error(&self, status: &Status) -> String {
+        if is_connection_failure(status) {
+            // clientv3 keeps retrying a broken connection until the
+            // deadline.
+            warn_rpc(&self.target, UNREACHABLE);
+            return "context deadline exceeded".to_string();
+        }
         warn_rpc(&self.target, &go_status(status));
         error_text(status)
     }
@@ -235,6 +250,20 @@ impl Global {
             Err(_) => Err(Status::deadline_exceeded("context deadline exceeded")),
         }
     }
+}
+
+/// What clientv3's retry interceptor logs when no connection can be made.
+const UNREACHABLE: &str =
+    "rpc error: code = DeadlineExceeded desc = latest balancer error: all SubConns are in TransientFailure";
+
+/// A call that failed in the connection (a TLS handshake the server
+/// refused after all, HTTP/2 garbage), not in the server's answer.
+/// Such statuses are made here, by tonic, and carry the transport's error
+/// as their source; a server's statuses carry none.
+fn is_connection_failure(status: &Status) -> bool {
+    std::error::Error::source(status).is_some()
+        || (status.code() == Code::Unknown && status.message() == "transport error")
+        || (status.code() == Code::Internal && status.message().starts_with("h2 protocol error"))
 }
 
 /// clientv3's translation of a gRPC status into the error it returns.

@@ -17,6 +17,7 @@
 //!   errors: exit::CtlError { code (ctlv3/command/error.go), text }
 //! ```
 
+pub mod auth;
 pub mod completion;
 pub mod endpoint;
 pub mod exit;
@@ -27,10 +28,13 @@ pub mod lease;
 pub mod maintenance;
 pub mod member;
 pub mod printer;
+pub mod role;
 pub mod spec;
 pub mod tabwriter;
+pub mod tls_files;
 pub mod txn;
 pub mod usage;
+pub mod user;
 pub mod watch;
 
 use std::io::{IsTerminal, Write};
@@ -134,6 +138,21 @@ fn dispatch(
             "move-leader" => maintenance::move_leader(&mut values, &args, env).await,
             "txn" => txn::txn(&mut values, &args, env).await,
             "watch" => watch::watch(&mut values, &args, env).await,
+            "auth enable" => auth::enable(&mut values, &args, env).await,
+            "auth disable" => auth::disable(&mut values, &args, env).await,
+            "user add" => user::add(&mut values, &args, env).await,
+            "user delete" => user::delete(&mut values, &args, env).await,
+            "user get" => user::get(&mut values, &args, env).await,
+            "user list" => user::list(&mut values, &args, env).await,
+            "user passwd" => user::passwd(&mut values, &args, env).await,
+            "user grant-role" => user::grant_role(&mut values, &args, env).await,
+            "user revoke-role" => user::revoke_role(&mut values, &args, env).await,
+            "role add" => role::add(&mut values, &args, env).await,
+            "role delete" => role::delete(&mut values, &args, env).await,
+            "role get" => role::get(&mut values, &args, env).await,
+            "role list" => role::list(&mut values, &args, env).await,
+            "role grant-permission" => role::grant_permission(&mut values, &args, env).await,
+            "role revoke-permission" => role::revoke_permission(&mut values, &args, env).await,
             other => Err(CtlError::new(
                 EXIT_BAD_FEATURE,
                 format!("cairnctl does not implement `{other}` yet"),

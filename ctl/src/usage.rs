@@ -34,7 +34,9 @@ pub fn help(command: Option<&CommandSpec>) -> String {
     match command {
         None => text.push_str("\tetcdctl [flags]\n"),
         Some(c) => {
-            let usage = if c.is_group() && c.usage.is_empty() {
+            let usage = if c.is_group() && !c.usage.is_empty() {
+                c.usage.to_string()
+            } else if c.is_group() {
                 format!("{} <subcommand>", c.path)
             } else {
                 let words: Vec<&str> = c.path.split(' ').collect();

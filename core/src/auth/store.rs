@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 
 use super::perms::MergedPerms;
 use super::{
-    Access, AuthError, AuthOp, AuthQuery, AuthResponse, Caller, Permission, Role, User, ROOT_ROLE,
-    ROOT_USER,
+    Access, AuthError, AuthOp, AuthQuery, AuthResponse, Caller, Role, User, ROOT_ROLE, ROOT_USER,
 };
 use crate::time::Instant;
 
@@ -422,11 +421,19 @@ impl AuthStore {
             }
             AuthOp::RoleGrantPermission { name, perm } => {
                 let role = self.roles.get_mut(name).ok_or(AuthError::RoleNotFound)?;
-                let same =
-                    |p: &Permission| (&p.key, &p.range_end).cmp(&(&perm.key, &perm.range_end));
-                match role.perms.binary_search_by(same) {
-                    Ok(at) => role.perms[at].perm_type = perm.perm_type,
-                    Err(at) => role.perms.insert(at, perm.clone()),
+                // As etcd: only the first permission with this key can be
+                // updated; otherwise the new one goes after those with the
+                // same key (perms stay sorted by key alone, in grant
+                // order), so `role get` lists them as etcd does.
+                let at = role.perms.partition_point(|p| p.key < perm.key);
+                match role.perms.get_mut(at) {
+                    Some(first) if first.key == perm.key && first.range_end == perm.range_end => {
+                        first.perm_type = perm.perm_type;
+                    }
+                    _ => {
+                        let after = role.perms.partition_point(|p| p.key <= perm.key);
+                        role.perms.insert(after, perm.clone());
+                    }
                 }
                 self.changed()
             }
@@ -506,7 +513,7 @@ fn has_root_role(user: &User) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::PermType;
+    use super::super::{PermType, Permission};
     use super::*;
 
     const T0: Instant = Instant::ZERO;
@@ -546,6 +553,47 @@ mod tests {
             store.apply(&sys, &op, T0).expect("setup");
         }
         store
+    }
+
+    #[test]
+    fn permissions_keep_etcds_order() {
+        let mut store = root_store();
+        let grant = |store: &mut AuthStore, key: &[u8], end: &[u8], perm_type| {
+            let perm = Permission {
+                key: key.to_vec(),
+                range_end: end.to_vec(),
+                perm_type,
+            };
+            let op = AuthOp::RoleGrantPermission {
+                name: "r".into(),
+                perm,
+            };
+            store.apply(&Identity::System, &op, T0).unwrap();
+        };
+        // Sorted by key; the same key in grant order; the first with a key
+        // is updated in place.
+        grant(&mut store, b"a/", b"a1", PermType::Write);
+        grant(&mut store, b"a/", b"a/", PermType::Read);
+        grant(&mut store, b"0", b"", PermType::Read);
+        grant(&mut store, b"a/", b"a0", PermType::ReadWrite);
+        let Ok(AuthResponse::Role { perms }) =
+            store.query(&Identity::System, &AuthQuery::RoleGet { name: "r".into() })
+        else {
+            panic!("role r");
+        };
+        let listed: Vec<(&[u8], &[u8], PermType)> = perms
+            .iter()
+            .map(|p| (&p.key[..], &p.range_end[..], p.perm_type))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (&b"0"[..], &b""[..], PermType::Read),
+                (b"a/", b"a0", PermType::ReadWrite),
+                (b"a/", b"a1", PermType::Write),
+                (b"a/", b"a/", PermType::Read),
+            ]
+        );
     }
 
     #[test]

@@ -77,13 +77,31 @@ pub struct Server {
     pub port: u16,
     pub peer: u16,
     dir: PathBuf,
+    /// Flags a client needs to reach it (TLS files).
+    client_args: Vec<String>,
 }
 
 impl Server {
     pub fn start(binary: &Path, tag: &str) -> Server {
+        Server::start_with(binary, tag, "http", &[], &[])
+    }
+
+    /// A server whose client URL has `scheme`, started with `extra` flags
+    /// (TLS files); `client_args` are what a client needs to reach it.
+    pub fn start_with(
+        binary: &Path,
+        tag: &str,
+        scheme: &str,
+        extra: &[String],
+        client_args: &[String],
+    ) -> Server {
         let (port, peer) = (free_port(), free_port());
         let cluster = format!("m1=http://127.0.0.1:{peer}");
-        Server::start_member(binary, tag, "m1", (port, peer), &cluster, &[])
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let mut server =
+            Server::start_member_with(binary, tag, "m1", (port, peer), &cluster, scheme, &extra);
+        server.client_args = client_args.to_vec();
+        server
     }
 
     /// Member `name` of the cluster `initial_cluster` (`name=peer-url,...`)
@@ -92,14 +110,26 @@ impl Server {
         binary: &Path,
         tag: &str,
         name: &str,
+        ports: (u16, u16),
+        initial_cluster: &str,
+        extra: &[&str],
+    ) -> Server {
+        Server::start_member_with(binary, tag, name, ports, initial_cluster, "http", extra)
+    }
+
+    fn start_member_with(
+        binary: &Path,
+        tag: &str,
+        name: &str,
         (port, peer): (u16, u16),
         initial_cluster: &str,
+        scheme: &str,
         extra: &[&str],
     ) -> Server {
         let dir = std::env::temp_dir().join(format!("cairnctl-diff-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let client = format!("http://127.0.0.1:{port}");
+        let client = format!("{scheme}://127.0.0.1:{port}");
         let peer_url = format!("http://127.0.0.1:{peer}");
         let log = std::fs::File::create(dir.join("log")).expect("log");
         let child = Command::new(binary)
@@ -124,6 +154,7 @@ impl Server {
             port,
             peer,
             dir,
+            client_args: Vec::new(),
         }
     }
 
@@ -132,6 +163,7 @@ impl Server {
         while Instant::now() < deadline {
             let ok = Command::new(ETCDCTL)
                 .args(["--endpoints", &format!("127.0.0.1:{}", self.port)])
+                .args(&self.client_args)
                 .args(["--command-timeout", "1s", "get", "ready-probe"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -220,6 +252,7 @@ impl Side<'_> {
             args.push(
                 word.replace("{EP}", &endpoint)
                     .replace("{LEASE}", &self.lease)
+                    .replace("{TMP}", &scratch_dir().display().to_string())
                     .replace('\u{1}', " "),
             );
         }
@@ -230,7 +263,10 @@ impl Side<'_> {
         command
             .args(&args)
             .env_remove("ETCDCTL_API")
-            .envs(env.iter().map(|(k, v)| (*k, v.replace("{EP}", &endpoint))))
+            .envs(env.iter().map(|(k, v)| {
+                let scratch = scratch_dir().display().to_string();
+                (*k, v.replace("{EP}", &endpoint).replace("{TMP}", &scratch))
+            }))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -352,15 +388,26 @@ pub type Case = (
     &'static [(&'static str, &'static str)],
 );
 
+/// A directory of this test process's own for files the cases name
+/// (`{TMP}` in a case).
+pub fn scratch_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("cairnctl-diff-files-{}", std::process::id()))
+}
+
 /// Runs every case on the three sides; panics listing the differences.
 pub fn compare(cases: &[Case]) {
+    compare_with(cases, &Server::start);
+}
+
+/// [`compare`] on servers that `start(binary, tag)` starts.
+pub fn compare_with(cases: &[Case], start: &dyn Fn(&Path, &str) -> Server) {
     if !available() {
         return;
     }
     let started = Instant::now();
-    let etcd_a = Server::start(Path::new(ETCD), "etcd-a");
-    let etcd_b = Server::start(Path::new(ETCD), "etcd-b");
-    let cairn_c = Server::start(&cairn_binary(), "cairn-c");
+    let etcd_a = start(Path::new(ETCD), "etcd-a");
+    let etcd_b = start(Path::new(ETCD), "etcd-b");
+    let cairn_c = start(&cairn_binary(), "cairn-c");
     for server in [&etcd_a, &etcd_b, &cairn_c] {
         server.wait_ready();
     }
