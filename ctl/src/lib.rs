@@ -16,12 +16,16 @@
 //!   errors: exit::CtlError { code (ctlv3/command/error.go), text }
 //! ```
 
+pub mod check;
+pub mod elect;
 pub mod exit;
 pub mod flags;
 pub mod global;
 pub mod kv;
 pub mod lease;
+pub mod lock;
 pub mod member;
+pub mod mirror;
 pub mod printer;
 pub mod spec;
 pub mod tabwriter;
@@ -115,6 +119,11 @@ fn dispatch(
             "member list" => member::list(&mut values, &args, env).await,
             "txn" => txn::txn(&mut values, &args, env).await,
             "watch" => watch::watch(&mut values, &args, env).await,
+            "lock" => lock::lock(&mut values, &args, env).await,
+            "elect" => elect::elect(&mut values, &args, env).await,
+            "make-mirror" => mirror::make_mirror(&mut values, &args, env).await,
+            "check perf" => check::perf(&mut values, &args, env).await,
+            "check datascale" => check::datascale(&mut values, &args, env).await,
             other => Err(CtlError::new(
                 EXIT_BAD_FEATURE,
                 format!("cairnctl does not implement `{other}` yet"),
