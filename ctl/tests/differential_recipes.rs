@@ -214,6 +214,22 @@ fn signal_scenario(binary: &str, server: &Server) -> Vec<String> {
     ));
     let (code, stderr) = interrupt(observer);
     seen.push(format!("observer: {code} {stderr:?}"));
+    // The session's lease revoked under a holder: it ends (seen at the next
+    // keep-alive, TTL/3 later; elect's sessions have 60 s TTLs, too slow).
+    {
+        let args = ["lock", "sx", "--ttl", "3"];
+        let mut holder = spawn(binary, server, &args);
+        let printed = read_lines(&mut holder, 2);
+        let lease = printed.lines().next().and_then(|l| l.split_once('/'));
+        let lease = lease.map_or("", |(_, id)| id);
+        run(binary, server, &["lease", "revoke", lease]);
+        let output = holder.wait_with_output().expect("holder");
+        seen.push(format!(
+            "{args:?} after revoke: {:?} {:?}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
     seen
 }
 
@@ -225,6 +241,12 @@ fn lock_and_elect_release_on_sigint_as_etcdctl_does() {
     let expected = signal_scenario(ETCDCTL, &etcd);
     assert!(expected[0].starts_with("sl/ID\n"), "{expected:?}");
     let got = signal_scenario(CAIRNCTL, &cairn);
+    assert!(
+        expected
+            .last()
+            .is_some_and(|l| l.contains("session expired")),
+        "{expected:?}"
+    );
     assert_eq!(got, expected);
 }
 
