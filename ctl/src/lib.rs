@@ -18,15 +18,19 @@
 //! ```
 
 pub mod auth;
+pub mod check;
 pub mod completion;
+pub mod elect;
 pub mod endpoint;
 pub mod exit;
 pub mod flags;
 pub mod global;
 pub mod kv;
 pub mod lease;
+pub mod lock;
 pub mod maintenance;
 pub mod member;
+pub mod mirror;
 pub mod printer;
 pub mod role;
 pub mod spec;
@@ -153,6 +157,11 @@ fn dispatch(
             "role list" => role::list(&mut values, &args, env).await,
             "role grant-permission" => role::grant_permission(&mut values, &args, env).await,
             "role revoke-permission" => role::revoke_permission(&mut values, &args, env).await,
+            "lock" => lock::lock(&mut values, &args, env).await,
+            "elect" => elect::elect(&mut values, &args, env).await,
+            "make-mirror" => mirror::make_mirror(&mut values, &args, env).await,
+            "check perf" => check::perf(&mut values, &args, env).await,
+            "check datascale" => check::datascale(&mut values, &args, env).await,
             other => Err(CtlError::new(
                 EXIT_BAD_FEATURE,
                 format!("cairnctl does not implement `{other}` yet"),

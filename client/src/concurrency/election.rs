@@ -48,6 +48,12 @@ pub struct Election {
 pub struct LeaderEvent {
     pub header: pb::ResponseHeader,
     pub kv: mvccpb::KeyValue,
+    /// The `count` and `more` of the Get response etcd's `Observe` sends
+    /// (what etcdctl's `elect -l` prints): 0 and false for a leader's first
+    /// report, then those of the range that found the leader (also 0 and
+    /// false when a watch found it) for each of its new values.
+    pub count: i64,
+    pub more: bool,
 }
 
 impl Election {
@@ -234,8 +240,14 @@ async fn observe(client: Client, prefix: Bytes, sender: &mpsc::Sender<LeaderEven
         };
         let answer = answer.into_inner();
         let revision = answer.header.as_ref().map_or(0, |h| h.revision);
+        let (count, more) = (answer.count, answer.more);
         let leader = match (answer.kvs.into_iter().next(), answer.header) {
-            (Some(kv), Some(header)) => LeaderEvent { header, kv },
+            (Some(kv), Some(header)) => LeaderEvent {
+                header,
+                kv,
+                count: 0,
+                more: false,
+            },
             (Some(_), None) => return,
             (None, _) => match first_put(&client, &prefix, revision).await {
                 Some(leader) => leader,
@@ -260,7 +272,12 @@ async fn observe(client: Client, prefix: Bytes, sender: &mpsc::Sender<LeaderEven
                     break 'key;
                 }
                 let Some(kv) = event.kv else { continue };
-                let update = LeaderEvent { header, kv };
+                let update = LeaderEvent {
+                    header,
+                    kv,
+                    count,
+                    more,
+                };
                 if sender.send(update).await.is_err() {
                     return;
                 }
@@ -285,7 +302,12 @@ async fn first_put(client: &Client, prefix: &Bytes, revision: i64) -> Option<Lea
         if let Some(kv) = put {
             let mut header = response.header.unwrap_or_default();
             header.revision = kv.mod_revision;
-            return Some(LeaderEvent { header, kv });
+            return Some(LeaderEvent {
+                header,
+                kv,
+                count: 0,
+                more: false,
+            });
         }
     }
 }
