@@ -9,7 +9,7 @@
 //!            flags::parse (pflag) ──▶ global::Global (ETCDCTL_* env,
 //!              │                        output format, ClientConfig)
 //!              ▼
-//!            kv / txn / watch / lease / member ── cairn_client::Client
+//!            kv / txn / watch / lease / member / snapshot ── cairn_client::Client
 //!              │
 //!              ▼
 //!            printer (simple, json, fields, table, protobuf)
@@ -23,6 +23,10 @@ pub mod kv;
 pub mod lease;
 pub mod member;
 pub mod printer;
+pub mod progress;
+pub mod snapshot;
+pub mod snapshot_cluster;
+pub mod snapshot_restore;
 pub mod spec;
 pub mod tabwriter;
 pub mod txn;
@@ -115,6 +119,9 @@ fn dispatch(
             "member list" => member::list(&mut values, &args, env).await,
             "txn" => txn::txn(&mut values, &args, env).await,
             "watch" => watch::watch(&mut values, &args, env).await,
+            "snapshot save" => snapshot::save(&mut values, &args, env).await,
+            "snapshot status" => snapshot::status(&values, &args),
+            "snapshot restore" => snapshot_restore::restore(&values, &args),
             other => Err(CtlError::new(
                 EXIT_BAD_FEATURE,
                 format!("cairnctl does not implement `{other}` yet"),
