@@ -59,7 +59,10 @@ fn parse_url(text: &str) -> Result<String, String> {
     if !path.is_empty() {
         return Err(format!("URL must not contain a path: {input}"));
     }
-    Ok(format!("{scheme}:{}", &input[input.find(':').unwrap_or(0) + 1..]))
+    Ok(format!(
+        "{scheme}:{}",
+        &input[input.find(':').unwrap_or(0) + 1..]
+    ))
 }
 
 /// Go's `net.SplitHostPort`: `host:port` or `[v6]:port`.
@@ -115,13 +118,18 @@ fn quoted_list(list: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
-/// A URL with its host resolved to an address (Go's `resolveTCPAddrs`:
-/// the first address, IPv4 preferred); unresolvable ones as they are.
+/// A URL with its host name resolved to an address (Go's `resolveURL`:
+/// the first address, IPv4 preferred); `localhost` and addresses stay as
+/// they are. etcd retries a failing lookup for 30 s; this does not.
 fn resolved(url: &str) -> Result<String, String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Ok(url.to_string());
     };
     let host = rest.split('/').next().unwrap_or_default();
+    let name = split_host_port(host).map_or(host, |(name, _)| name);
+    if name == "localhost" || name.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(url.to_string());
+    }
     let addresses: Vec<std::net::SocketAddr> = host
         .to_socket_addrs()
         .map_err(|e| format!("lookup {host}: {e}"))?
@@ -137,13 +145,23 @@ fn resolved(url: &str) -> Result<String, String> {
 /// `netutil.URLStringsEqual`: equal as given, or once resolved.
 fn urls_equal(a: &[String], b: &[String]) -> Result<(), String> {
     if a.len() != b.len() {
-        return Err(format!("len({}) != len({})", quoted_list(a), quoted_list(b)));
+        return Err(format!(
+            "len({}) != len({})",
+            quoted_list(a),
+            quoted_list(b)
+        ));
     }
     if a == b {
         return Ok(());
     }
-    let mut ra = a.iter().map(|u| resolved(u)).collect::<Result<Vec<_>, _>>()?;
-    let mut rb = b.iter().map(|u| resolved(u)).collect::<Result<Vec<_>, _>>()?;
+    let mut ra = a
+        .iter()
+        .map(|u| resolved(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut rb = b
+        .iter()
+        .map(|u| resolved(u))
+        .collect::<Result<Vec<_>, _>>()?;
     ra.sort();
     rb.sort();
     match ra.iter().zip(&rb).find(|(x, y)| x != y) {
@@ -250,10 +268,17 @@ mod tests {
         assert_eq!(parse_url(" http://h:1 "), Ok("http://h:1".to_string()));
         assert_eq!(parse_url("HTTP://h:1"), Ok("http://h:1".to_string()));
         assert!(parse_url("").unwrap_err().starts_with("URL scheme must be"));
-        assert!(parse_url("ftp://h:1").unwrap_err().starts_with("URL scheme must be"));
+        assert!(parse_url("ftp://h:1")
+            .unwrap_err()
+            .starts_with("URL scheme must be"));
         assert!(parse_url("http://h").unwrap_err().contains("host:port"));
-        assert!(parse_url("http://h:1/x").unwrap_err().contains("must not contain a path"));
-        assert_eq!(parse_url("http://[::1]:5"), Ok("http://[::1]:5".to_string()));
+        assert!(parse_url("http://h:1/x")
+            .unwrap_err()
+            .contains("must not contain a path"));
+        assert_eq!(
+            parse_url("http://[::1]:5"),
+            Ok("http://[::1]:5".to_string())
+        );
     }
 
     #[test]
@@ -271,9 +296,8 @@ mod tests {
 
     #[test]
     fn bootstrap_errors_are_etcds() {
-        let err = |name, advertise, cluster| {
-            new_cluster(name, advertise, cluster, "t").unwrap_err()
-        };
+        let err =
+            |name, advertise, cluster| new_cluster(name, advertise, cluster, "t").unwrap_err();
         assert_eq!(
             err("x", "http://a:1", "default=http://a:1"),
             "couldn't find local name \"x\" in the initial cluster configuration"

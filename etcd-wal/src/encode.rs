@@ -250,10 +250,7 @@ mod tests {
             node_id: 1,
             context: b"{}".to_vec(),
         };
-        assert_eq!(
-            encode_conf_change(&change),
-            hex("0800 1000 1801 2202 7b7d")
-        );
+        assert_eq!(encode_conf_change(&change), hex("0800 1000 1801 2202 7b7d"));
     }
 
     fn entry_kind() -> impl Strategy<Value = EntryType> {

@@ -98,7 +98,10 @@ pub fn bootstrap_v2_store(members: &[NewMember]) -> Vec<u8> {
         let value = format!("{{\"peerURLs\":{}}}", string_list(&member.peer_urls));
         let leaf = node(&key, index, &value, None);
         let children = map(vec![("raftAttributes".to_string(), leaf)]);
-        member_nodes.push((format!("{:x}", member.id), node(&dir, index, "", Some(children))));
+        member_nodes.push((
+            format!("{:x}", member.id),
+            node(&dir, index, "", Some(children)),
+        ));
         events.push(format!(
             "{{\"action\":\"create\",\"node\":{{\"key\":{},\"value\":{},\"modifiedIndex\":{index},\"createdIndex\":{index}}}}}",
             go_string(&key),

@@ -7,6 +7,8 @@
 
 #![allow(clippy::disallowed_methods, dead_code)]
 
+pub mod snapshot;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
