@@ -89,13 +89,15 @@ impl Progress {
         }
     }
 
-    /// Ends the bar, leaving its last frame (every step done) on the terminal.
+    /// Ends the bar, leaving its last frame (every step done) on its own
+    /// line of the terminal (indicatif leaves the cursor after it).
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             if let Some(length) = bar.length() {
                 bar.set_position(length);
             }
             bar.finish();
+            eprintln!();
         }
     }
 
