@@ -52,13 +52,28 @@ fn string_list(items: &[String]) -> String {
 /// `json.Marshal(membership.Member)` of a member just made (no client
 /// URLs yet): the context of its conf change entry.
 pub fn member_json(member: &NewMember) -> String {
-    let mut json = format!(
-        "{{\"id\":{},\"peerURLs\":{}",
-        member.id,
-        string_list(&member.peer_urls)
-    );
-    if !member.name.is_empty() {
-        json.push_str(&format!(",\"name\":{}", go_string(&member.name)));
+    member_record_json(member.id, &member.peer_urls, false, &member.name, &[])
+}
+
+/// `json.Marshal(membership.Member)`: `id`, `peerURLs`, then `isLearner`,
+/// `name` and `clientURLs` when set (Go's `omitempty`). The value of a
+/// member in etcd's `members` bucket, and a conf change's context.
+pub fn member_record_json(
+    id: u64,
+    peer_urls: &[String],
+    is_learner: bool,
+    name: &str,
+    client_urls: &[String],
+) -> String {
+    let mut json = format!("{{\"id\":{id},\"peerURLs\":{}", string_list(peer_urls));
+    if is_learner {
+        json.push_str(",\"isLearner\":true");
+    }
+    if !name.is_empty() {
+        json.push_str(&format!(",\"name\":{}", go_string(name)));
+    }
+    if !client_urls.is_empty() {
+        json.push_str(&format!(",\"clientURLs\":{}", string_list(client_urls)));
     }
     json.push('}');
     json
@@ -177,6 +192,10 @@ mod tests {
             r#"{"id":10276657743932975437,"peerURLs":["http://localhost:2380"],"name":"default"}"#
         );
         assert_eq!(go_string("a<b>&\u{1}"), r#""a\u003cb\u003e\u0026\u0001""#);
+        assert_eq!(
+            member_record_json(1, &[], true, "", &["http://c:1".into()]),
+            r#"{"id":1,"peerURLs":[],"isLearner":true,"clientURLs":["http://c:1"]}"#
+        );
     }
 
     /// The store etcdctl 3.4.23's `snapshot restore` wrote with its
