@@ -13,8 +13,9 @@
 //! ```
 //!
 //! `CAIRNCTL_CHECK_PERF_SECONDS` (not in etcdctl) shortens `check perf`'s 60
-//! s, for tests. The progress bars etcdctl draws (cheggaaa/pb on stdout)
-//! are not drawn yet: [`Progress`] is where they plug in.
+//! s, for tests. etcdctl draws cheggaaa/pb's bar on stdout; cairnctl draws
+//! its load's progress on stderr, on a terminal only, so stdout holds
+//! etcdctl's lines alone.
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
@@ -29,6 +30,7 @@ use tokio::sync::{mpsc, Mutex};
 use crate::exit::{CtlError, EXIT_BAD_FEATURE, EXIT_ERROR, EXIT_INVALID_INPUT};
 use crate::flags::Values;
 use crate::global::{connect, error_text, Global};
+use crate::progress::Progress;
 
 type Env = [(String, String)];
 
@@ -70,19 +72,6 @@ fn unknown_load(load: &str) -> CtlError {
     CtlError::new(EXIT_BAD_FEATURE, format!("unknown load option {load}"))
 }
 
-/// The hook for the progress bar etcdctl draws (`ctl/src/progress.rs`, by
-/// another change, fills these in); today it draws nothing.
-#[derive(Debug, Default)]
-struct Progress;
-
-impl Progress {
-    fn start(_total: u64) -> Progress {
-        Progress
-    }
-    fn add(&self, _count: u64) {}
-    fn finish(&self) {}
-}
-
 /// `check perf`.
 pub async fn perf(values: &mut Values, _args: &[String], env: &Env) -> Result<(), CtlError> {
     let load = values.string("load");
@@ -94,13 +83,13 @@ pub async fn perf(values: &mut Values, _args: &[String], env: &Env) -> Result<()
     let global = connect(values, env).await?;
     let duration = Duration::from_secs(seconds);
     ensure_empty(&global, &prefix, Some(duration)).await?;
-    let progress = Arc::new(Progress::start(seconds));
+    let progress = Arc::new(Progress::steps(seconds, "load (seconds)"));
     let ticker = tokio::spawn({
         let progress = progress.clone();
         async move {
             for _ in 0..seconds {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                progress.add(1);
+                progress.advance(1);
             }
             progress.finish();
         }
@@ -182,7 +171,7 @@ pub async fn datascale(values: &mut Values, _args: &[String], env: &Env) -> Resu
         ));
     }
     println!("Start data scale check for work load [{limit} key-value pairs, {kv_size} bytes per key-value, {clients} concurrent clients].");
-    let progress = Arc::new(Progress::start(limit));
+    let progress = Arc::new(Progress::steps(limit, "load (puts)"));
     let (sender, receiver) = mpsc::channel(clients);
     let feeder = {
         let prefix = prefix.clone();
@@ -371,7 +360,7 @@ async fn run_workers(
                     Err(status) => *stats.errors.entry(error_text(&status)).or_default() += 1,
                 }
                 if let Some(progress) = &progress {
-                    progress.add(1);
+                    progress.advance(1);
                 }
             }
         });

@@ -374,7 +374,7 @@ pub fn log_time() -> String {
 }
 
 /// zap's ISO8601 time: `2026-12-06T11:29:29.620Z`.
-fn zap_time() -> String {
+pub fn zap_time() -> String {
     let (y, mo, d, h, mi, s, us) = now_utc();
     format!(
         "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z",

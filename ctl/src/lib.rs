@@ -10,6 +10,7 @@
 //!              │                        output format, ClientConfig)
 //!              ▼
 //!            kv / txn / watch / lease / member / endpoint / maintenance
+//!            snapshot / auth / user / role / lock / elect / check ...
 //!              │                                  ── cairn_client::Client
 //!              │
 //!              ▼
@@ -32,7 +33,11 @@ pub mod maintenance;
 pub mod member;
 pub mod mirror;
 pub mod printer;
+pub mod progress;
 pub mod role;
+pub mod snapshot;
+pub mod snapshot_cluster;
+pub mod snapshot_restore;
 pub mod spec;
 pub mod tabwriter;
 pub mod tls_files;
@@ -162,6 +167,9 @@ fn dispatch(
             "make-mirror" => mirror::make_mirror(&mut values, &args, env).await,
             "check perf" => check::perf(&mut values, &args, env).await,
             "check datascale" => check::datascale(&mut values, &args, env).await,
+            "snapshot save" => snapshot::save(&mut values, &args, env).await,
+            "snapshot status" => snapshot::status(&values, &args),
+            "snapshot restore" => snapshot_restore::restore(&values, &args),
             other => Err(CtlError::new(
                 EXIT_BAD_FEATURE,
                 format!("cairnctl does not implement `{other}` yet"),

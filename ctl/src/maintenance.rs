@@ -20,6 +20,7 @@ use crate::global::{connect, Format, Global};
 use crate::kv::unsupported;
 use crate::member::{parse_hex_id, with_header};
 use crate::printer::{self, JsonObject};
+use crate::progress::Progress;
 
 mod offline;
 
@@ -150,14 +151,23 @@ pub async fn defrag(values: &mut Values, args: &[String], env: &Env) -> Result<(
     prepare(values, env).await?;
     let endpoints = endpoints_from_cluster(values).await?;
     let mut failures = 0;
-    defragment_all(values, &endpoints, |endpoint, result| match result {
-        Ok(()) => println!("Finished defragmenting etcd member[{endpoint}]"),
-        Err(error) => {
-            eprintln!("Failed to defragment etcd member[{endpoint}] ({error})");
-            failures += 1;
+    // On a terminal: members done out of all (defrag of a large member
+    // takes minutes).
+    let progress = Progress::steps(endpoints.len() as u64, "defragmenting");
+    defragment_all(values, &endpoints, |endpoint, result| {
+        match result {
+            Ok(()) => progress.print(&format!("Finished defragmenting etcd member[{endpoint}]")),
+            Err(error) => {
+                progress.log(&format!(
+                    "Failed to defragment etcd member[{endpoint}] ({error})"
+                ));
+                failures += 1;
+            }
         }
+        progress.advance(1);
     })
     .await;
+    progress.finish();
     if failures > 0 {
         return Err(CtlError::new(EXIT_ERROR, ""));
     }

@@ -26,12 +26,16 @@ use tokio_stream::StreamExt;
 use crate::exit::{CtlError, EXIT_BAD_ARGS, EXIT_BAD_CONNECTION, EXIT_ERROR};
 use crate::flags::Values;
 use crate::global::{connect, error_text, Global};
+use crate::progress::Progress;
 
 type Env = [(String, String)];
 
 /// How many keys one page of the base copy holds (clientv3/mirror's
 /// `batchLimit`).
 const BATCH_LIMIT: i64 = 1000;
+/// How often the terminal's counter is refreshed.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
 /// How often the count of mirrored keys is printed.
 const REPORT_EVERY: Duration = Duration::from_secs(30);
 
@@ -80,11 +84,19 @@ pub async fn make_mirror(values: &mut Values, args: &[String], env: &Env) -> Res
     outcome
 }
 
-/// Prints the count of mirrored keys every 30 s, as etcdctl does.
+/// Prints the count of mirrored keys every 30 s, as etcdctl does; on a
+/// terminal, a counter with the rate between those lines.
 async fn report(total: Arc<AtomicI64>) {
+    let progress = Progress::counter("mirrored keys");
+    let mut printed = tokio::time::Instant::now();
     loop {
-        tokio::time::sleep(REPORT_EVERY).await;
-        println!("{}", total.load(Ordering::Relaxed));
+        tokio::time::sleep(PROGRESS_EVERY).await;
+        let count = total.load(Ordering::Relaxed);
+        progress.set(u64::try_from(count).unwrap_or(0));
+        if printed.elapsed() >= REPORT_EVERY {
+            printed += REPORT_EVERY;
+            progress.print(&count.to_string());
+        }
     }
 }
 

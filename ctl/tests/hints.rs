@@ -1,7 +1,8 @@
-//! cairnctl's hints: on a terminal, after etcdctl's `Error:` line, a line
-//! saying what to do (the unreachable endpoint and its dial error; the user
-//! and key a permission error is about). Piped, the output is etcdctl's
-//! alone (the differential tests compare it byte for byte).
+//! What cairnctl shows on a terminal only: hints, after etcdctl's `Error:`
+//! line, saying what to do (the unreachable endpoint and its dial error;
+//! the user and key a permission error is about), and progress bars
+//! (defrag). Piped, the output is etcdctl's alone (the differential tests
+//! compare it byte for byte).
 //!
 //! The terminal is util-linux's `script`, which runs the command on a
 //! pseudo-terminal.
@@ -105,4 +106,30 @@ fn a_permission_error_names_the_user_and_the_key() {
     );
     assert!(!piped(&args).contains("hint:"));
     drop(cairn);
+}
+
+#[test]
+fn defrag_and_check_draw_progress_on_a_terminal_only() {
+    if !common::available() {
+        return;
+    }
+    let cairn = Server::start(&common::cairn_binary(), "progress");
+    cairn.wait_ready();
+    let endpoint = format!("127.0.0.1:{}", cairn.port);
+    let defrag = ["--endpoints", &endpoint, "defrag"];
+    let terminal = on_terminal(&defrag);
+    assert!(terminal.contains("defragmenting ["), "{terminal}");
+    assert!(
+        terminal.contains("Finished defragmenting etcd member["),
+        "{terminal}"
+    );
+    let output = Command::new(CAIRNCTL)
+        .args(defrag)
+        .output()
+        .expect("cairnctl");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("Finished defragmenting etcd member[{endpoint}]\n")
+    );
+    assert!(output.stderr.is_empty(), "{output:?}");
 }

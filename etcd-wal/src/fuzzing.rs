@@ -84,21 +84,8 @@ fn reframe(bytes: &[u8], crc: &mut u32) -> Vec<u8> {
             *crc = crc32c::crc32c_append(*crc, &record.data);
             record.crc = *crc;
         }
-        frame(&mut out, &record);
+        crate::encode::frame(&mut out, &record.encode_to_vec());
         rest = &rest[8 + len + pad..];
     }
     out
-}
-
-/// etcd's `encoder.encode` framing of one record.
-pub(crate) fn frame(out: &mut Vec<u8>, record: &proto::Record) {
-    let body = record.encode_to_vec();
-    let pad = (8 - body.len() % 8) % 8;
-    let mut word = body.len() as u64;
-    if pad != 0 {
-        word |= (0x80 | pad as u64) << 56;
-    }
-    out.extend_from_slice(&word.to_le_bytes());
-    out.extend_from_slice(&body);
-    out.resize(out.len() + pad, 0);
 }

@@ -1,9 +1,12 @@
 //! Reads what a stopped etcd 3.4 member left in its data dir's
 //! `member/wal/` and `member/snap/`: the WAL segments (metadata, hard
 //! state, raft entries after a snapshot) and the newest raft snapshot file.
-//! Read-only: where etcd would repair a torn WAL tail (truncate it) or
-//! rename a broken `.snap` file, this crate reads as if it had, and writes
-//! nothing.
+//! The reading is read-only: where etcd would repair a torn WAL tail
+//! (truncate it) or rename a broken `.snap` file, this crate reads as if it
+//! had, and writes nothing. Separately, `encode` builds such files byte for
+//! byte as etcd does, and `members` the bootstrap membership
+//! (`etcdctl snapshot restore`'s), and `ids` derives etcd's member and
+//! cluster IDs.
 //!
 //! The byte layout is in `docs/etcd-wal-format.md`; in short:
 //!
@@ -33,14 +36,21 @@
 use std::path::PathBuf;
 
 mod decode;
+mod encode;
 mod files;
 mod fuzzing;
+pub mod ids;
+mod members;
 pub mod proto;
 mod snap;
 
 pub use decode::{decode_segments, parse_wal_name, wal_snapshots};
+pub use encode::{
+    encode_conf_change, encode_snap_file, snap_name, wal_name, SegmentEncoder, SEGMENT_SIZE_BYTES,
+};
 pub use files::{read_newest_available_snapshot, read_newest_snapshot, read_wal};
 pub use fuzzing::fuzz_body;
+pub use members::{bootstrap_v2_store, member_json, member_record_json, NewMember};
 pub use snap::{decode_conf_change, decode_snap_file};
 
 /// A WAL's metadata record (`etcdserverpb.Metadata`): who wrote it.

@@ -8,6 +8,7 @@
 #![allow(clippy::disallowed_methods, dead_code)]
 
 pub mod cluster;
+pub mod snapshot;
 
 use std::io::Write;
 use std::net::TcpListener;

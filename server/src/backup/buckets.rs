@@ -175,15 +175,17 @@ pub fn member_key(id: u64) -> String {
     format!("{id:x}")
 }
 
+/// A member's value in the `members` bucket, as Go's `json.Marshal`
+/// writes it (shared with cairnctl's `snapshot restore`, in cairn-etcd-wal).
 pub fn member_json(member: &MemberStatus) -> Vec<u8> {
-    serde_json::to_vec(&MemberJson {
-        id: member.id,
-        peer_urls: member.peer_urls.clone(),
-        is_learner: member.is_learner,
-        name: member.name.clone(),
-        client_urls: member.client_urls.clone(),
-    })
-    .expect("a member always marshals")
+    cairn_etcd_wal::member_record_json(
+        member.id,
+        &member.peer_urls,
+        member.is_learner,
+        &member.name,
+        &member.client_urls,
+    )
+    .into_bytes()
 }
 
 pub fn parse_member(key: &[u8], value: &[u8]) -> Result<MemberStatus, RecordError> {
