@@ -7,6 +7,8 @@
 
 #![allow(clippy::disallowed_methods, dead_code)]
 
+pub mod v2;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -79,6 +81,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(binary: &Path, tag: &str) -> Server {
+        Server::start_with(binary, tag, &[])
+    }
+
+    /// [`Server::start`] with more flags (`--enable-v2`).
+    pub fn start_with(binary: &Path, tag: &str, extra: &[&str]) -> Server {
         let (port, peer) = (free_port(), free_port());
         let dir = std::env::temp_dir().join(format!("cairnctl-diff-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -98,6 +105,7 @@ impl Server {
             .args(["--listen-peer-urls", &peer_url])
             .args(["--initial-advertise-peer-urls", &peer_url])
             .args(["--initial-cluster", &format!("m1={peer_url}")])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -154,6 +162,8 @@ pub struct Side<'a> {
     pub lease: String,
     /// A command started with `&` in front of its line, and that line.
     pub background: Option<(String, Child)>,
+    /// Masking of its own after [`Side::mask`] (v2's indexes).
+    pub extra_mask: fn(&str) -> String,
 }
 
 impl Side<'_> {
@@ -184,7 +194,10 @@ impl Side<'_> {
     }
 
     fn spawn(&mut self, line: &str, env: &[(&str, &str)]) -> Child {
-        let endpoint = format!("127.0.0.1:{}", self.server.port);
+        // ETCDCTL_API=2 in the case's env: v2 wants endpoints as URLs.
+        let v2 = env.iter().any(|(k, v)| *k == "ETCDCTL_API" && *v == "2");
+        let scheme = if v2 { "http://" } else { "" };
+        let endpoint = format!("{scheme}127.0.0.1:{}", self.server.port);
         let mut args = Vec::new();
         for word in line.split_whitespace() {
             args.push(
@@ -223,8 +236,8 @@ impl Side<'_> {
             }
         }
         Outcome {
-            stdout: self.mask(&stdout),
-            stderr: self.mask(&String::from_utf8_lossy(&output.stderr)),
+            stdout: (self.extra_mask)(&self.mask(&stdout)),
+            stderr: (self.extra_mask)(&self.mask(&String::from_utf8_lossy(&output.stderr))),
             code: output.status.code().unwrap_or(-1),
         }
     }
@@ -319,13 +332,19 @@ pub type Case = (
 
 /// Runs every case on the three sides; panics listing the differences.
 pub fn compare(cases: &[Case]) {
+    compare_with(cases, &[], |text| text.to_string());
+}
+
+/// [`compare`] with servers started with `server_args` and outputs masked
+/// further by `extra_mask`.
+pub fn compare_with(cases: &[Case], server_args: &[&str], extra_mask: fn(&str) -> String) {
     if !available() {
         return;
     }
     let started = Instant::now();
-    let etcd_a = Server::start(Path::new(ETCD), "etcd-a");
-    let etcd_b = Server::start(Path::new(ETCD), "etcd-b");
-    let cairn_c = Server::start(&cairn_binary(), "cairn-c");
+    let etcd_a = Server::start_with(Path::new(ETCD), "etcd-a", server_args);
+    let etcd_b = Server::start_with(Path::new(ETCD), "etcd-b", server_args);
+    let cairn_c = Server::start_with(&cairn_binary(), "cairn-c", server_args);
     for server in [&etcd_a, &etcd_b, &cairn_c] {
         server.wait_ready();
     }
@@ -335,6 +354,7 @@ pub fn compare(cases: &[Case]) {
         server: &etcd_a,
         lease: String::new(),
         background: None,
+        extra_mask,
     };
     let mut others = [
         Side {
@@ -343,6 +363,7 @@ pub fn compare(cases: &[Case]) {
             server: &etcd_b,
             lease: String::new(),
             background: None,
+            extra_mask,
         },
         Side {
             name: "cairnctl→cairn",
@@ -350,6 +371,7 @@ pub fn compare(cases: &[Case]) {
             server: &cairn_c,
             lease: String::new(),
             background: None,
+            extra_mask,
         },
     ];
     let mut failures = Vec::new();
