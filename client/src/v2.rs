@@ -20,172 +20,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::dial::Dialer;
+use crate::dial::{DialError, Dialer};
 use crate::endpoint::Endpoint;
 
-/// An error etcd's v2 keys API answered (`{"errorCode":..}`); its text is
-/// etcd's `100: Key not found (/foo) [12]`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EtcdError {
-    #[serde(rename = "errorCode", default)]
-    pub code: i64,
-    #[serde(default)]
-    pub message: String,
-    #[serde(default)]
-    pub cause: String,
-    #[serde(default)]
-    pub index: u64,
-}
+mod types;
+mod url;
 
-impl std::fmt::Display for EtcdError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: {} ({}) [{}]",
-            self.code, self.message, self.cause, self.index
-        )
-    }
-}
-
-/// Why a v2 call failed, worded as etcd's client words it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum V2Error {
-    /// The server's error JSON.
-    Etcd(EtcdError),
-    /// Every endpoint failed (etcd's `ClusterError`): one text per try.
-    Cluster(Vec<String>),
-    /// No endpoint to try.
-    NoEndpoints,
-    /// The total time ran out.
-    Deadline,
-    /// Any other failure (a members or auth API message, a bad answer).
-    Message(String),
-}
-
-impl V2Error {
-    /// Whether every try failed to connect (etcdctl's `isConnectionError`).
-    pub fn is_connection_error(&self) -> bool {
-        match self {
-            V2Error::Cluster(errors) => errors.iter().all(|e| e.starts_with("dial ")),
-            V2Error::Deadline => true,
-            _ => false,
-        }
-    }
-
-    /// etcd's `ClusterError.Detail()`: one line per try.
-    pub fn detail(&self) -> Option<String> {
-        match self {
-            V2Error::Cluster(errors) => Some(
-                errors
-                    .iter()
-                    .enumerate()
-                    .map(|(i, e)| format!("error #{i}: {e}\n"))
-                    .collect(),
-            ),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for V2Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            V2Error::Etcd(error) => error.fmt(f),
-            V2Error::Cluster(errors) => {
-                write!(f, "client: etcd cluster is unavailable or misconfigured")?;
-                for (i, e) in errors.iter().enumerate() {
-                    writeln!(f, "; error #{i}: {e}")?;
-                }
-                Ok(())
-            }
-            V2Error::NoEndpoints => write!(f, "client: no endpoints available"),
-            V2Error::Deadline => write!(f, "context deadline exceeded"),
-            V2Error::Message(text) => write!(f, "{text}"),
-        }
-    }
-}
-
-impl std::error::Error for V2Error {}
-
-/// A node of the v2 tree; serialized with Go's field order and omissions
-/// (etcdctl's `-o json` prints it as Go marshals it).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Node {
-    #[serde(default)]
-    pub key: String,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub dir: bool,
-    #[serde(default)]
-    pub value: String,
-    #[serde(default)]
-    pub nodes: Option<Vec<Node>>,
-    #[serde(rename = "createdIndex", default)]
-    pub created_index: u64,
-    #[serde(rename = "modifiedIndex", default)]
-    pub modified_index: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expiration: Option<String>,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub ttl: i64,
-}
-
-fn is_zero(value: &i64) -> bool {
-    *value == 0
-}
-
-/// A keys API answer; `index` is the `X-Etcd-Index` header (not in JSON).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeysResponse {
-    #[serde(default)]
-    pub action: String,
-    #[serde(default)]
-    pub node: Option<Node>,
-    #[serde(rename = "prevNode", default)]
-    pub prev_node: Option<Node>,
-    #[serde(skip)]
-    pub index: u64,
-}
-
-impl KeysResponse {
-    /// The answer as etcd's client marshals it (`-o json`).
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-}
-
-/// A cluster member of `/v2/members`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-pub struct Member {
-    #[serde(default)]
-    pub id: String,
-    #[serde(default)]
-    pub name: String,
-    #[serde(rename = "peerURLs", default)]
-    pub peer_urls: Vec<String>,
-    #[serde(rename = "clientURLs", default)]
-    pub client_urls: Vec<String>,
-}
-
-/// The `prevExist` condition of a set.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum PrevExist {
-    #[default]
-    Ignore,
-    Exist,
-    NoExist,
-}
-
-/// A keys API set (`PUT`), as etcd's client `SetOptions` builds it.
-#[derive(Clone, Debug, Default)]
-pub struct SetOptions {
-    pub prev_value: String,
-    pub prev_index: u64,
-    pub prev_exist: PrevExist,
-    pub ttl: u64,
-    pub dir: bool,
-}
+pub use types::{EtcdError, KeysResponse, Member, Node, PrevExist, SetOptions, V2Error};
+use url::{base64_encode, encode_form, escape_path, with_query};
+pub use url::{canonical_path, keys_path};
 
 /// What one HTTP exchange returned.
 #[derive(Debug)]
@@ -318,14 +163,23 @@ impl V2Client {
             }
             eprintln!("cURL Command: {command}");
         }
+        let scheme = match url.split_once("://") {
+            Some((scheme, _)) => scheme,
+            None => url.split(':').next().unwrap_or_default(),
+        };
+        if scheme != "http" && scheme != "https" {
+            return Err(format!("unsupported protocol scheme {scheme:?}"));
+        }
         let endpoint = Endpoint::parse(url).map_err(|e| e.to_string())?;
         let authority = endpoint.authority();
-        let dial_error = |message: String| dial_text(&authority, &message);
         let io = self
             .dialer
             .connect_http1(&endpoint)
             .await
-            .map_err(|e| dial_error(e.to_string()))?;
+            .map_err(|e| match e {
+                DialError::Connect { message, .. } => dial_text(&authority, &message),
+                other => other.to_string(),
+            })?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
             .await
             .map_err(|e| e.to_string())?;
@@ -664,7 +518,14 @@ impl V2Client {
             one_shot: true,
         };
         let full = format!("{}/health", url.trim_end_matches('/'));
-        match self.exchange(url, &target).await {
+        // etcdctl checks health with a plain HTTP client: no credentials,
+        // no curl lines.
+        let plain = V2Client {
+            credentials: None,
+            debug: false,
+            ..self.clone()
+        };
+        match plain.exchange(url, &target).await {
             Ok(answer) => Ok(answer.body),
             Err(text) => Err(format!("Get {full:?}: {text}")),
         }
@@ -689,18 +550,21 @@ fn message_of(body: &[u8]) -> V2Error {
     }
 }
 
-/// Go's words for a failed dial (`dial tcp 127.0.0.1:1: connect:
-/// connection refused`).
+/// Go's words for a failed connection: `dial tcp 127.0.0.1:1: connect:
+/// connection refused` or `... i/o timeout` (what etcdctl counts as
+/// connection errors); a TLS failure as it is (`EOF` for a server that
+/// hung up).
 fn dial_text(authority: &str, message: &str) -> String {
     let lower = message.to_lowercase();
-    let reason = if lower.contains("connection refused") {
-        "connect: connection refused".to_string()
+    if lower.contains("connection refused") {
+        format!("dial tcp {authority}: connect: connection refused")
     } else if lower.contains("timeout") || lower.contains("timed out") {
-        "i/o timeout".to_string()
+        format!("dial tcp {authority}: i/o timeout")
+    } else if lower.contains("eof") {
+        "EOF".to_string()
     } else {
         message.to_string()
-    };
-    format!("dial tcp {authority}: {reason}")
+    }
 }
 
 /// Go's `http.StatusText` for the 5xx codes etcd's client names.
@@ -711,140 +575,5 @@ fn status_text(status: u16) -> &'static str {
         504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
         _ => "",
-    }
-}
-
-/// `/v2/keys` + the key, cleaned as etcd's `pathutil.CanonicalURLPath`
-/// cleans it (a trailing slash kept), and escaped.
-pub fn keys_path(key: &str) -> String {
-    let raw = format!("/v2/keys/{}", key.strip_prefix('/').unwrap_or(key));
-    escape_path(&canonical_path(&raw))
-}
-
-/// etcd's `CanonicalURLPath`: a leading `/`, `.`/`..`/`//` resolved, a
-/// trailing `/` kept.
-pub fn canonical_path(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    let mut clean = format!("/{}", parts.join("/"));
-    if path.ends_with('/') && clean != "/" {
-        clean.push('/');
-    }
-    clean
-}
-
-/// Percent-escapes a URL path as Go's `url.URL.EscapedPath` does.
-fn escape_path(path: &str) -> String {
-    let mut out = String::new();
-    for byte in path.bytes() {
-        let keep = byte.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&byte);
-        if keep {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// `application/x-www-form-urlencoded`, keys sorted as Go's
-/// `url.Values.Encode` sorts them.
-fn encode_form(pairs: &[(&str, String)]) -> String {
-    let mut sorted = pairs.to_vec();
-    sorted.sort_by(|a, b| a.0.cmp(b.0));
-    sorted
-        .iter()
-        .map(|(k, v)| format!("{}={}", escape_query(k), escape_query(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn with_query(path: String, pairs: &[(&str, String)]) -> String {
-    if pairs.is_empty() {
-        path
-    } else {
-        format!("{path}?{}", encode_form(pairs))
-    }
-}
-
-/// Go's `url.QueryEscape`.
-fn escape_query(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        match byte {
-            b' ' => out.push('+'),
-            b if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => out.push(char::from(b)),
-            b => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// Standard base64 (for the Basic authorization header).
-fn base64_encode(input: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(TABLE[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_are_cleaned_and_escaped_as_etcds_client_does() {
-        assert_eq!(keys_path("/foo"), "/v2/keys/foo");
-        assert_eq!(keys_path("foo/../bar"), "/v2/keys/bar");
-        assert_eq!(keys_path("/dir/sub/"), "/v2/keys/dir/sub/");
-        assert_eq!(keys_path("/a b"), "/v2/keys/a%20b");
-        assert_eq!(keys_path("/"), "/v2/keys/");
-    }
-
-    #[test]
-    fn forms_and_credentials_are_encoded() {
-        let form = encode_form(&[("value", "a b&c".into()), ("ttl", "5".into())]);
-        assert_eq!(form, "ttl=5&value=a+b%26c");
-        assert_eq!(base64_encode(b"root:pw"), "cm9vdDpwdw==");
-        assert_eq!(base64_encode(b"ab"), "YWI=");
-    }
-
-    #[test]
-    fn answers_marshal_in_gos_field_order() {
-        let body = br#"{"action":"set","node":{"key":"/a","value":"b","modifiedIndex":4,"createdIndex":4}}"#;
-        let response: KeysResponse = serde_json::from_slice(body).expect("json");
-        assert_eq!(
-            response.to_json(),
-            r#"{"action":"set","node":{"key":"/a","value":"b","nodes":null,"createdIndex":4,"modifiedIndex":4},"prevNode":null}"#
-        );
-        let error = EtcdError {
-            code: 100,
-            message: "Key not found".into(),
-            cause: "/foo".into(),
-            index: 12,
-        };
-        assert_eq!(error.to_string(), "100: Key not found (/foo) [12]");
     }
 }

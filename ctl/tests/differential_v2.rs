@@ -72,6 +72,26 @@ const HELP: &[Case] = &[
     ("--password x get /a", None, V2),
     ("-o", None, V2),
     ("ls --sort=2 /", None, V2),
+    // endpoints and TLS files that cannot be used
+    ("--endpoints http://127.0.0.1:1 get /a", None, V2),
+    ("--endpoints http://127.0.0.1:1 --no-sync get /a", None, V2),
+    ("--endpoints http://127.0.0.1:1 cluster-health", None, V2),
+    ("--endpoints http://127.0.0.1:1 member list", None, V2),
+    ("--endpoints 127.0.0.1:1 get /a", None, V2),
+    ("--endpoints localhost:1 ls", None, V2),
+    ("--ca-file /nonexistent get /a", None, V2),
+    ("--cert-file /nonexistent get /a", None, V2),
+    (
+        "--key-file /nonexistent --cert-file /etc/hostname get /a",
+        None,
+        V2,
+    ),
+    (
+        "get /a",
+        None,
+        &[("ETCDCTL_API", "2"), ("ETCDCTL_CA_FILE", "/nonexistent")],
+    ),
+    ("get /a", None, &[("ETCDCTL_API", "7")]),
 ];
 
 /// The commands of v2-usage.md in its order, with their error answers.

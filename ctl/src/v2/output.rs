@@ -130,6 +130,7 @@ fn dialer(ctx: &Ctx, endpoints: &[String]) -> Result<Dialer, Fail> {
         key_file: file("key-file", "ETCDCTL_KEY_FILE"),
         insecure_skip_verify: false,
     };
+    check_tls_files(&options)?;
     let https = endpoints.iter().any(|e| e.starts_with("https://"));
     let tls = if options.is_empty() && !https {
         None
@@ -145,6 +146,40 @@ fn dialer(ctx: &Ctx, endpoints: &[String]) -> Result<Dialer, Fail> {
         std::time::Duration::from_secs(30)
     };
     Ok(Dialer::new(tls).with_dial_timeout(dial))
+}
+
+/// etcd's `TLSInfo` checks, in its order and words: a certificate needs
+/// its key (and the other way round), then each file must open.
+fn check_tls_files(options: &TlsOptions) -> Result<(), Fail> {
+    let shown = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    };
+    if options.cert_file.is_some() != options.key_file.is_some() {
+        return Err(Fail::line(
+            1,
+            format!(
+                "KeyFile and CertFile must both be present[key: {}, cert: {}]",
+                shown(&options.key_file),
+                shown(&options.cert_file)
+            ),
+        ));
+    }
+    for path in [&options.cert_file, &options.key_file, &options.ca_file]
+        .into_iter()
+        .flatten()
+    {
+        if let Err(error) = std::fs::File::open(path) {
+            let why = match error.kind() {
+                std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                _ => error.to_string(),
+            };
+            return Err(Fail::line(1, format!("open {}: {why}", path.display())));
+        }
+    }
+    Ok(())
 }
 
 /// `newClient`: endpoints, TLS, `--timeout`, `--username`/
