@@ -227,6 +227,7 @@ const GUIDE: &[Case] = &[
 /// one-member cluster with an unstarted second member loses its quorum).
 const AUTH: &[Case] = &[
     ("user list", None, V2),
+    ("--debug user list", None, V2),
     ("user list x", None, V2),
     ("user add", None, V2),
     ("user add root:rootpw", None, V2),

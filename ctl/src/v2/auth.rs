@@ -8,6 +8,16 @@ use cairn_client::v2::{canonical_path, V2Client};
 use super::output::{ask_password, client, Fail, Outcome};
 use super::Ctx;
 
+/// etcdctl's `mustNewAuth*API`: the client, whose endpoints `--debug`
+/// prints once more.
+async fn auth_client(ctx: &Ctx) -> Result<V2Client, Fail> {
+    let client = client(ctx).await?;
+    if ctx.global.bool("debug") {
+        eprintln!("Cluster-Endpoints: {}", client.endpoints().join(", "));
+    }
+    Ok(client)
+}
+
 /// An auth call's answer, or its message on stderr with exit 1.
 async fn call(
     ctx: &Ctx,
@@ -27,7 +37,7 @@ pub async fn enable(ctx: &Ctx, on: bool) -> Outcome {
     if !ctx.args.is_empty() {
         return Err(Fail::line(1, "No arguments accepted"));
     }
-    let mut client = client(ctx).await?;
+    let mut client = auth_client(ctx).await?;
     let method = if on { "PUT" } else { "DELETE" };
     call(ctx, &mut client, method, "enable", None, &[200, 201]).await?;
     println!("Authentication {}", if on { "Enabled" } else { "Disabled" });
@@ -62,7 +72,7 @@ pub async fn user(ctx: &Ctx, sub: &str) -> Outcome {
         if !ctx.args.is_empty() {
             return Err(Fail::line(1, "No arguments accepted"));
         }
-        let mut client = client(ctx).await?;
+        let mut client = auth_client(ctx).await?;
         let answer = call(ctx, &mut client, "GET", "users", None, &[200]).await?;
         for name in names(&answer, "users", "user") {
             println!("{name}");
@@ -74,7 +84,7 @@ pub async fn user(ctx: &Ctx, sub: &str) -> Outcome {
         return Err(Fail::line(1, "No roles specified; please use `--roles`"));
     }
     let name = one_name(ctx, "Please provide a username")?;
-    let mut client = client(ctx).await?;
+    let mut client = auth_client(ctx).await?;
     match sub {
         "add" => {
             let (user, password) = match name.split_once(':') {
@@ -181,7 +191,7 @@ pub async fn role(ctx: &Ctx, sub: &str) -> Outcome {
         if !ctx.args.is_empty() {
             return Err(Fail::line(1, "No arguments accepted"));
         }
-        let mut client = client(ctx).await?;
+        let mut client = auth_client(ctx).await?;
         let answer = call(ctx, &mut client, "GET", "roles", None, &[200]).await?;
         for name in names(&answer, "roles", "role") {
             println!("{name}");
@@ -192,7 +202,7 @@ pub async fn role(ctx: &Ctx, sub: &str) -> Outcome {
         return grant_revoke(ctx, sub).await;
     }
     let name = one_name(ctx, "Please provide a role name")?;
-    let mut client = client(ctx).await?;
+    let mut client = auth_client(ctx).await?;
     let what = format!("roles/{name}");
     match sub {
         "add" => {
@@ -254,7 +264,7 @@ async fn grant_revoke(ctx: &Ctx, sub: &str) -> Outcome {
         ));
     };
     let name = one_name(ctx, "Please provide a role name")?;
-    let mut client = client(ctx).await?;
+    let mut client = auth_client(ctx).await?;
     let what = format!("roles/{name}");
     let current = call(ctx, &mut client, "GET", &what, None, &[200]).await?;
     let paths = json!([path]);

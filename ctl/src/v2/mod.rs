@@ -224,13 +224,16 @@ async fn dispatch(path: &str, ctx: &Ctx) -> Outcome {
              WAL and snapshot files, a format cairn does not store); use `ETCDCTL_API=3 \
              cairnctl snapshot save` (see docs/cairnctl.md)",
         )),
+        "cluster-health" if ctx.flags.bool("forever") => {
+            until_interrupted(members::cluster_health(ctx)).await
+        }
         "cluster-health" => members::cluster_health(ctx).await,
         "member list" => members::list(ctx).await,
         "member add" => members::add(ctx).await,
         "member remove" => members::remove(ctx).await,
         "member update" => members::update(ctx).await,
-        "watch" => keys::watch(ctx).await,
-        "exec-watch" => keys::exec_watch(ctx).await,
+        "watch" => until_interrupted(keys::watch(ctx)).await,
+        "exec-watch" => until_interrupted(keys::exec_watch(ctx)).await,
         "ls" => keys::ls(ctx).await,
         "get" => keys::get(ctx).await,
         "mk" | "set" | "update" => keys::set(ctx, path).await,
@@ -241,5 +244,14 @@ async fn dispatch(path: &str, ctx: &Ctx) -> Outcome {
         other if other.starts_with("user ") => auth::user(ctx, &other[5..]).await,
         other if other.starts_with("role ") => auth::role(ctx, &other[5..]).await,
         other => Err(Fail::line(1, format!("cairnctl: no action for `{other}`"))),
+    }
+}
+
+/// etcdctl's watches (and `cluster-health --forever`) exit 0 on an
+/// interrupt (Ctrl+C).
+async fn until_interrupted(action: impl Future<Output = Outcome>) -> Outcome {
+    tokio::select! {
+        outcome = action => outcome,
+        _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }
