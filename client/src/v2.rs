@@ -208,7 +208,7 @@ impl V2Client {
                 .await
                 .map_err(|_| format!("client: endpoint {url} exceeded header timeout"))?
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| http_text(&e))?;
         let status = response.status().as_u16();
         let index = response
             .headers()
@@ -219,7 +219,7 @@ impl V2Client {
             .into_body()
             .collect()
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| http_text(&e))?
             .to_bytes();
         Ok(Answer {
             status,
@@ -562,8 +562,24 @@ fn dial_text(authority: &str, message: &str) -> String {
         format!("dial tcp {authority}: i/o timeout")
     } else if lower.contains("eof") {
         "EOF".to_string()
+    } else if message.contains("UnknownIssuer") {
+        "x509: certificate signed by unknown authority".to_string()
+    } else if message.contains("Expired") || message.contains("NotValidYet") {
+        "x509: certificate has expired or is not yet valid".to_string()
+    } else if message.contains("NotValidForName") {
+        "x509: certificate is not valid for the requested name".to_string()
     } else {
         message.to_string()
+    }
+}
+
+/// Go's words for an exchange that broke after connecting: `EOF` when the
+/// server closed the connection without an answer.
+fn http_text(error: &hyper::Error) -> String {
+    if error.is_incomplete_message() {
+        "EOF".to_string()
+    } else {
+        error.to_string()
     }
 }
 

@@ -181,12 +181,19 @@ async fn next_event(
 ) -> Result<KeysResponse, Fail> {
     loop {
         let answer = client.keys_wait(key, *index, recursive).await;
-        if let Some(response) = answered(answer.map(|r| r.unwrap_or_default()))
-            .map(|r| r.node.is_some().then_some(r))?
-        {
-            *index = response.node.as_ref().map_or(0, |n| n.modified_index) + 1;
-            return Ok(response);
-        }
+        // `None`: the round ended without an event (an empty body).
+        let Some(response) = answer.map_err(|e| Fail::client(EXIT_SERVER_ERROR, &e))? else {
+            continue;
+        };
+        let Some(node) = &response.node else {
+            // etcdctl would dereference a nil node here and crash.
+            return Err(Fail::handle(
+                EXIT_SERVER_ERROR,
+                "watch answer without a node",
+            ));
+        };
+        *index = node.modified_index + 1;
+        return Ok(response);
     }
 }
 
