@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::v2::{compare_v2, V2};
+use common::v2::{compare_v2, compare_v2_tls, V2};
 use common::Case;
 
 /// `ETCDCTL_API=2` and the endpoints in `ETCDCTL_ENDPOINTS`.
@@ -289,6 +289,24 @@ fn cairnctl_v2_prints_what_etcdctl_v2_prints() {
     compare_v2(HELP);
     compare_v2(GUIDE);
     compare_v2(AUTH);
+}
+
+/// The same client over TLS (`https://` endpoints, `--ca-file`, and
+/// without it the system's CAs, which do not know the test CA).
+#[test]
+fn cairnctl_v2_over_tls_prints_what_etcdctl_v2_prints() {
+    compare_v2_tls(&[
+        "set /t v",
+        "get /t",
+        "-o json get /t",
+        "-o extended get /nothere",
+        "ls /",
+        "member list",
+        "cluster-health",
+        "--ca-file= get /t",
+        "--no-sync --ca-file= get /t",
+        "--ca-file= cluster-health",
+    ]);
 }
 
 /// `backup` copies an etcd data directory's WAL and snapshots; cairnctl

@@ -90,7 +90,13 @@ impl Server {
         let dir = std::env::temp_dir().join(format!("cairnctl-diff-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let client = format!("http://127.0.0.1:{port}");
+        // Servers given a certificate serve their clients over TLS.
+        let scheme = if extra.contains(&"--cert-file") {
+            "https"
+        } else {
+            "http"
+        };
+        let client = format!("{scheme}://127.0.0.1:{port}");
         let peer_url = format!("http://127.0.0.1:{peer}");
         let log = std::fs::File::create(dir.join("log")).expect("log");
         let child = Command::new(binary)
