@@ -43,6 +43,9 @@ pub type HandshakeErrorText = fn(&io::Error) -> String;
 #[derive(Clone)]
 pub struct Dialer {
     tls: Option<TlsConnector>,
+    /// The same TLS configuration with ALPN `http/1.1`, for etcd's v2
+    /// HTTP+JSON API ([`Dialer::connect_http1`]).
+    http1_tls: Option<TlsConnector>,
     dial_timeout: Duration,
     request_timeout: Option<Duration>,
     handshake_error_text: Option<HandshakeErrorText>,
@@ -80,13 +83,16 @@ impl Dialer {
     /// A dialer with this TLS configuration (its ALPN is set to `h2`, which
     /// gRPC needs; the caller's configuration is left as it is).
     pub fn new(tls: Option<Arc<rustls::ClientConfig>>) -> Dialer {
-        let tls = tls.map(|config| {
-            let mut grpc = (*config).clone();
-            grpc.alpn_protocols = vec![b"h2".to_vec()];
-            TlsConnector::from(Arc::new(grpc))
-        });
+        let with_alpn = |protocol: &[u8]| {
+            tls.as_ref().map(|config| {
+                let mut config = (**config).clone();
+                config.alpn_protocols = vec![protocol.to_vec()];
+                TlsConnector::from(Arc::new(config))
+            })
+        };
         Dialer {
-            tls,
+            tls: with_alpn(b"h2"),
+            http1_tls: with_alpn(b"http/1.1"),
             dial_timeout: DIAL_TIMEOUT_DEFAULT,
             request_timeout: None,
             handshake_error_text: None,
@@ -150,6 +156,44 @@ impl Dialer {
         self.channel(&Endpoint::parse(url)?).await
     }
 
+    /// A connection to `endpoint` for HTTP/1.1 (etcd's v2 API): TCP or a
+    /// Unix socket, under TLS (ALPN `http/1.1`) when the endpoint uses it;
+    /// bounded by the dial timeout.
+    pub async fn connect_http1(
+        &self,
+        endpoint: &Endpoint,
+    ) -> Result<TokioIo<Box<dyn Io>>, DialError> {
+        let failed = |message: String| DialError::Connect {
+            endpoint: endpoint.to_string(),
+            message,
+        };
+        let tls = if endpoint.uses_tls(self.has_tls()) {
+            let Some(connector) = self.http1_tls.clone() else {
+                return Err(DialError::NoTls {
+                    endpoint: endpoint.to_string(),
+                });
+            };
+            let name = server_name(endpoint.tls_name()).map_err(|e| failed(e.to_string()))?;
+            Some((connector, name))
+        } else {
+            None
+        };
+        let mut connect = Connect {
+            socket: endpoint.socket_path().map(str::to_string),
+            tls,
+            error_text: self.handshake_error_text,
+        };
+        let uri: Uri = format!("http://{}", endpoint.authority())
+            .parse()
+            .map_err(|e: tonic::codegen::http::uri::InvalidUri| failed(e.to_string()))?;
+        match tokio::time::timeout(self.dial_timeout, tower::Service::call(&mut connect, uri)).await
+        {
+            Ok(Ok(io)) => Ok(io),
+            Ok(Err(error)) => Err(failed(error.to_string())),
+            Err(_) => Err(failed("i/o timeout".to_string())),
+        }
+    }
+
     fn prepare(
         &self,
         endpoint: &Endpoint,
@@ -211,7 +255,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// A dialled connection: TCP or a Unix socket, maybe under TLS.
-trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// tonic's connector for TLS and Unix endpoints: TCP to the URI's authority

@@ -17,6 +17,8 @@
 //!            ├── leader_channel(), leader_call(idempotence, op): the
 //!            │     leader, found by asking the members, cached by URL
 //!            └── concurrency: Session, Mutex, Election (etcd's recipes)
+//!   v2::V2Client: etcd's v2 HTTP+JSON API (keys, members, auth, health)
+//!            over Dialer::connect_http1
 //! ```
 
 pub mod auth;
@@ -28,6 +30,7 @@ mod leader;
 pub mod retry;
 pub mod srv;
 pub mod tls;
+pub mod v2;
 
 pub use auth::{AuthError, Credentials};
 pub use client::{AuthedChannel, Client, ClientConfig, Error};

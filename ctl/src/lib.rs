@@ -44,6 +44,7 @@ pub mod tls_files;
 pub mod txn;
 pub mod usage;
 pub mod user;
+pub mod v2;
 pub mod watch;
 
 use std::io::{IsTerminal, Write};
@@ -54,6 +55,15 @@ use spec::{children_of, CommandSpec, GLOBAL_FLAGS};
 /// Runs one cairnctl command line (`args` without the program name) with
 /// environment `env`; returns the exit code. Output goes to stdout/stderr.
 pub fn run(args: &[String], env: &[(String, String)]) -> i32 {
+    // etcdctl's main: ETCDCTL_API picks the v2 or the v3 command line.
+    match env.iter().rev().find(|(k, _)| k == "ETCDCTL_API") {
+        Some((_, api)) if api == "2" => return v2::run(args, env),
+        Some((_, api)) if !api.is_empty() && api != "3" => {
+            eprintln!("unsupported API version {api}");
+            return EXIT_ERROR;
+        }
+        _ => {}
+    }
     let (command, rest) = match find_command(args) {
         Ok(found) => found,
         Err(word) => {

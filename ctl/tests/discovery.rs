@@ -44,8 +44,8 @@ fn endpoints_come_from_srv_records() {
         eprintln!("SKIPPED endpoints_come_from_srv_records: dnsmasq or etcd missing");
         return;
     }
-    let etcd = Server::start(Path::new(ETCD), "srv-etcd");
-    let cairn = Server::start(&common::cairn_binary(), "srv-cairn");
+    let etcd = Server::start_flags(Path::new(ETCD), "srv-etcd", &["--enable-v2"]);
+    let cairn = Server::start_flags(&common::cairn_binary(), "srv-cairn", &["--enable-v2"]);
     etcd.wait_ready();
     cairn.wait_ready();
     let dir = std::env::temp_dir().join(format!("cairnctl-srv-{}", std::process::id()));
@@ -114,6 +114,30 @@ fn endpoints_come_from_srv_records() {
         );
         if got != (reference.0.clone(), expected_warning, Some(0)) {
             failures.push(format!("insecure-discovery=false on {domain}: {got:?}"));
+        }
+    }
+    // v2 (`ETCDCTL_API=2`): the same records, `ETCDCTL_DISCOVERY_SRV_NAME`.
+    for (env, expected) in [
+        (vec![], "v2 value\n"),
+        (vec![("ETCDCTL_DISCOVERY_SRV_NAME", "blue")], "v2 value\n"),
+    ] {
+        let output = Command::new(CAIRNCTL)
+            .args([
+                "--discovery-srv",
+                "cairn.test",
+                "--insecure-discovery",
+                "set",
+                "/srv-v2",
+                "v2 value",
+            ])
+            .env("CAIRN_DNS_NAMESERVER", format!("127.0.0.1:{dns}"))
+            .env("ETCDCTL_API", "2")
+            .envs(env.clone())
+            .output()
+            .expect("cairnctl v2");
+        let got = text(&output);
+        if got != (expected.to_string(), String::new(), Some(0)) {
+            failures.push(format!("v2 {env:?}: {got:?}"));
         }
     }
     // A service name picks `_etcd-client-<name>`.

@@ -9,6 +9,7 @@
 
 pub mod cluster;
 pub mod snapshot;
+pub mod v2;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -85,6 +86,18 @@ pub struct Server {
 impl Server {
     pub fn start(binary: &Path, tag: &str) -> Server {
         Server::start_with(binary, tag, "http", &[], &[])
+    }
+
+    /// [`Server::start`] with more flags (`--enable-v2`); a server given
+    /// `--cert-file` serves its clients over TLS (`https://`).
+    pub fn start_flags(binary: &Path, tag: &str, extra: &[&str]) -> Server {
+        let scheme = if extra.contains(&"--cert-file") {
+            "https"
+        } else {
+            "http"
+        };
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        Server::start_with(binary, tag, scheme, &extra, &[])
     }
 
     /// A server whose client URL has `scheme`, started with `extra` flags
@@ -217,6 +230,8 @@ pub struct Side<'a> {
     pub lease: String,
     /// A command started with `&` in front of its line, and that line.
     pub background: Option<(String, Child)>,
+    /// Masking of its own after [`Side::mask`] (v2's indexes).
+    pub extra_mask: fn(&str) -> String,
 }
 
 impl Side<'_> {
@@ -247,7 +262,10 @@ impl Side<'_> {
     }
 
     fn spawn(&mut self, line: &str, env: &[(&str, &str)]) -> Child {
-        let endpoint = format!("127.0.0.1:{}", self.server.port);
+        // ETCDCTL_API=2 in the case's env: v2 wants endpoints as URLs.
+        let v2 = env.iter().any(|(k, v)| *k == "ETCDCTL_API" && *v == "2");
+        let scheme = if v2 { "http://" } else { "" };
+        let endpoint = format!("{scheme}127.0.0.1:{}", self.server.port);
         let mut args = Vec::new();
         for word in line.split_whitespace() {
             args.push(
@@ -290,8 +308,8 @@ impl Side<'_> {
             }
         }
         Outcome {
-            stdout: self.mask(&stdout),
-            stderr: self.mask(&String::from_utf8_lossy(&output.stderr)),
+            stdout: (self.extra_mask)(&self.mask(&stdout)),
+            stderr: (self.extra_mask)(&self.mask(&String::from_utf8_lossy(&output.stderr))),
             code: output.status.code().unwrap_or(-1),
         }
     }
@@ -397,11 +415,16 @@ pub fn scratch_dir() -> PathBuf {
 
 /// Runs every case on the three sides; panics listing the differences.
 pub fn compare(cases: &[Case]) {
-    compare_with(cases, &Server::start);
+    compare_with(cases, &Server::start, |text| text.to_string());
 }
 
-/// [`compare`] on servers that `start(binary, tag)` starts.
-pub fn compare_with(cases: &[Case], start: &dyn Fn(&Path, &str) -> Server) {
+/// [`compare`] on servers that `start(binary, tag)` starts, with outputs
+/// masked further by `extra_mask`.
+pub fn compare_with(
+    cases: &[Case],
+    start: &dyn Fn(&Path, &str) -> Server,
+    extra_mask: fn(&str) -> String,
+) {
     if !available() {
         return;
     }
@@ -418,6 +441,7 @@ pub fn compare_with(cases: &[Case], start: &dyn Fn(&Path, &str) -> Server) {
         server: &etcd_a,
         lease: String::new(),
         background: None,
+        extra_mask,
     };
     let mut others = [
         Side {
@@ -426,6 +450,7 @@ pub fn compare_with(cases: &[Case], start: &dyn Fn(&Path, &str) -> Server) {
             server: &etcd_b,
             lease: String::new(),
             background: None,
+            extra_mask,
         },
         Side {
             name: "cairnctl→cairn",
@@ -433,6 +458,7 @@ pub fn compare_with(cases: &[Case], start: &dyn Fn(&Path, &str) -> Server) {
             server: &cairn_c,
             lease: String::new(),
             background: None,
+            extra_mask,
         },
     ];
     let mut failures = Vec::new();
