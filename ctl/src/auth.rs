@@ -87,14 +87,14 @@ pub async fn disable(values: &mut Values, args: &[String], env: &Env) -> Result<
     global
         .timed(global.client.auth().auth_disable(pb::AuthDisableRequest {}))
         .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+        .map_err(|s| global.failed(&s))?;
     println!("Authentication Disabled");
     Ok(())
 }
 
 /// A failed user or role call: etcd's text, exit 1.
 pub fn failed(global: &Global) -> impl Fn(Status) -> CtlError + '_ {
-    |status| CtlError::new(EXIT_ERROR, global.rpc_error(&status))
+    |status| global.failed(&status)
 }
 
 /// What an auth response looks like in each output format; [`Shown::print`]

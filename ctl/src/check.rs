@@ -225,7 +225,7 @@ async fn ensure_empty(
     };
     let response = within(timeout, global.client.kv().range(request))
         .await
-        .map_err(|status| CtlError::new(EXIT_ERROR, global.rpc_error(&status)))?;
+        .map_err(|status| global.failed(&status))?;
     if !response.kvs.is_empty() {
         return Err(CtlError::new(
             EXIT_INVALID_INPUT,
@@ -258,7 +258,7 @@ async fn finish(
     values: &Values,
     timeout: Option<Duration>,
 ) -> Result<(), CtlError> {
-    let failed = |status: tonic::Status| CtlError::new(EXIT_ERROR, global.rpc_error(&status));
+    let failed = |status: tonic::Status| global.failed(&status);
     let request = pb::DeleteRangeRequest {
         key: Bytes::copy_from_slice(prefix.as_bytes()),
         range_end: prefix_range_end(prefix.as_bytes()),

@@ -240,6 +240,11 @@ impl Global {
         error_text(status)
     }
 
+    /// [`Global::rpc_error`] as the error a command ends with (exit 1).
+    pub fn failed(&self, status: &Status) -> CtlError {
+        CtlError::new(EXIT_ERROR, self.rpc_error(status))
+    }
+
     /// Runs `call` within `--command-timeout`.
     pub async fn timed<T>(
         &self,

@@ -54,7 +54,7 @@ pub async fn put(values: &mut Values, args: &[String], env: &Env) -> Result<(), 
     let response = global
         .timed(global.client.kv().put(request))
         .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+        .map_err(|s| global.failed(&s))?;
     print_put(global.format, global.hex, &response)
 }
 
@@ -246,7 +246,7 @@ async fn get_run(
     let response = global
         .timed(global.client.kv().range(request))
         .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+        .map_err(|s| global.failed(&s))?;
     let value_only = values.bool("print-value-only");
     if value_only && global.format != Format::Simple {
         return Err(CtlError::new(
@@ -336,7 +336,7 @@ pub async fn del(values: &mut Values, args: &[String], env: &Env) -> Result<(), 
     let response = global
         .timed(global.client.kv().delete_range(request))
         .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+        .map_err(|s| global.failed(&s))?;
     print_del(global.format, global.hex, &response)
 }
 
@@ -424,7 +424,7 @@ pub async fn compaction(values: &mut Values, args: &[String], env: &Env) -> Resu
     global
         .timed(global.client.kv().compact(request))
         .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+        .map_err(|s| global.failed(&s))?;
     println!("compacted revision {revision}");
     Ok(())
 }

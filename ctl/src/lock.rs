@@ -66,7 +66,7 @@ pub async fn print_key(global: &Global, key: &[u8]) -> Result<pb::RangeResponse,
         .kv()
         .range(request)
         .await
-        .map_err(|status| CtlError::new(EXIT_ERROR, global.rpc_error(&status)))?
+        .map_err(|status| global.failed(&status))?
         .into_inner();
     if !response.kvs.is_empty() {
         print_get(global.format, global.hex, false, &response)?;

@@ -59,7 +59,7 @@ pub async fn alarm_disarm(values: &mut Values, args: &[String], env: &Env) -> Re
         let response = global
             .timed(global.client.maintenance().alarm(request))
             .await
-            .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+            .map_err(|s| global.failed(&s))?;
         disarmed.alarms.extend(response.alarms);
     }
     print_alarms(global.format, &disarmed)
@@ -74,7 +74,7 @@ async fn list_alarms(global: &Global) -> Result<pb::AlarmResponse, CtlError> {
     global
         .timed(global.client.maintenance().alarm(request))
         .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))
+        .map_err(|s| global.failed(&s))
 }
 
 /// etcdctl's alarm printers. fields needs a header (etcd 3.4 sends none:
@@ -237,7 +237,7 @@ pub async fn move_leader(values: &mut Values, args: &[String], env: &Env) -> Res
                 .move_leader(pb::MoveLeaderRequest { target_id: target }),
         )
         .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+        .map_err(|s| global.failed(&s))?;
     match global.format {
         Format::Simple => {
             println!("Leadership transferred from {leader_id:x} to {target:x}")

@@ -38,7 +38,7 @@ pub async fn list(values: &mut Values, _args: &[String], env: &Env) -> Result<()
                 .member_list(pb::MemberListRequest {}),
         )
         .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+        .map_err(|s| global.failed(&s))?;
     let rows: Vec<Vec<String>> = response
         .members
         .iter()
@@ -130,7 +130,7 @@ pub async fn add(values: &mut Values, args: &[String], env: &Env) -> Result<(), 
     let response = global
         .timed(global.client.cluster().member_add(request))
         .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+        .map_err(|s| global.failed(&s))?;
     let new_id = response.member.as_ref().map_or(0, |m| m.id);
     match global.format {
         Format::Simple => {
@@ -191,7 +191,7 @@ pub async fn remove(values: &mut Values, args: &[String], env: &Env) -> Result<(
                 .member_remove(pb::MemberRemoveRequest { id }),
         )
         .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+        .map_err(|s| global.failed(&s))?;
     let shape = Changed {
         id,
         verb: "removed from",
@@ -214,7 +214,7 @@ pub async fn update(values: &mut Values, args: &[String], env: &Env) -> Result<(
     let response = global
         .timed(global.client.cluster().member_update(request))
         .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+        .map_err(|s| global.failed(&s))?;
     let shape = Changed {
         id,
         verb: "updated in",
@@ -236,7 +236,7 @@ pub async fn promote(values: &mut Values, args: &[String], env: &Env) -> Result<
                 .member_promote(pb::MemberPromoteRequest { id }),
         )
         .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+        .map_err(|s| global.failed(&s))?;
     if global.format != Format::Simple {
         return Err(CtlError::nil_panic());
     }

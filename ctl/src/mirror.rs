@@ -72,7 +72,7 @@ pub async fn make_mirror(values: &mut Values, args: &[String], env: &Env) -> Res
         dest_prefix
     };
     let rename = |key: &[u8]| modify_prefix(key, &prefix, &dest_prefix);
-    let failed = |status: tonic::Status| CtlError::new(EXIT_ERROR, source.rpc_error(&status));
+    let failed = |status: tonic::Status| source.failed(&status);
     let revision = base
         .map_err(failed)?
         .into_inner()
@@ -174,7 +174,7 @@ async fn copy_base(
             .kv()
             .range(request)
             .await
-            .map_err(|s| CtlError::new(EXIT_ERROR, source.rpc_error(&s)))?
+            .map_err(|s| source.failed(&s))?
             .into_inner();
         for kv in &page.kvs {
             let put = pb::PutRequest {
@@ -186,7 +186,7 @@ async fn copy_base(
                 .kv()
                 .put(put)
                 .await
-                .map_err(|s| CtlError::new(EXIT_ERROR, source.rpc_error(&s)))?;
+                .map_err(|s| source.failed(&s))?;
             total.fetch_add(1, Ordering::Relaxed);
         }
         match (page.more, page.kvs.last()) {
@@ -227,7 +227,7 @@ async fn follow(
         .watch()
         .watch(requests)
         .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, source.rpc_error(&s)))?
+        .map_err(|s| source.failed(&s))?
         .into_inner();
     let apply = |ops: Vec<pb::RequestOp>| async move {
         let txn = pb::TxnRequest {
@@ -239,7 +239,7 @@ async fn follow(
             .txn(txn)
             .await
             .map(|_| ())
-            .map_err(|s| CtlError::new(EXIT_ERROR, source.rpc_error(&s)))
+            .map_err(|s| source.failed(&s))
     };
     while let Some(response) = responses.next().await {
         let response = response.map_err(|s| CtlError::new(EXIT_ERROR, error_text(&s)))?;

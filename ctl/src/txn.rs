@@ -19,7 +19,7 @@ use cairn_proto::etcdserverpb as pb;
 use pb::compare::{CompareResult, CompareTarget, TargetUnion};
 use prost::Message;
 
-use crate::exit::{CtlError, EXIT_ERROR, EXIT_INVALID_INPUT};
+use crate::exit::{CtlError, EXIT_INVALID_INPUT};
 use crate::flags::Values;
 use crate::global::{connect, Format};
 use crate::kv;
@@ -70,7 +70,7 @@ pub async fn txn(values: &mut Values, args: &[String], env: &Env) -> Result<(), 
     let response = global
         .timed(global.client.kv().txn(request))
         .await
-        .map_err(|s| CtlError::new(EXIT_ERROR, global.rpc_error(&s)))?;
+        .map_err(|s| global.failed(&s))?;
     print_txn(global.format, global.hex, &response)
 }
 

@@ -66,18 +66,24 @@ fn names(answer: &Value, list: &str, field: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `user list` / `role list`: the names under `/v2/auth/<collection>`, one
+/// a line.
+async fn list(ctx: &Ctx, collection: &str, field: &str) -> Outcome {
+    if !ctx.args.is_empty() {
+        return Err(Fail::line(1, "No arguments accepted"));
+    }
+    let mut client = auth_client(ctx).await?;
+    let answer = call(ctx, &mut client, "GET", collection, None, &[200]).await?;
+    for name in names(&answer, collection, field) {
+        println!("{name}");
+    }
+    Ok(())
+}
+
 /// The user subcommand `sub`.
 pub async fn user(ctx: &Ctx, sub: &str) -> Outcome {
     if sub == "list" {
-        if !ctx.args.is_empty() {
-            return Err(Fail::line(1, "No arguments accepted"));
-        }
-        let mut client = auth_client(ctx).await?;
-        let answer = call(ctx, &mut client, "GET", "users", None, &[200]).await?;
-        for name in names(&answer, "users", "user") {
-            println!("{name}");
-        }
-        return Ok(());
+        return list(ctx, "users", "user").await;
     }
     let roles = ctx.flags.slice("roles");
     if matches!(sub, "grant" | "revoke") && roles.is_empty() {
@@ -188,15 +194,7 @@ fn password(prompt: &str) -> Result<String, Fail> {
 /// The role subcommand `sub`.
 pub async fn role(ctx: &Ctx, sub: &str) -> Outcome {
     if sub == "list" {
-        if !ctx.args.is_empty() {
-            return Err(Fail::line(1, "No arguments accepted"));
-        }
-        let mut client = auth_client(ctx).await?;
-        let answer = call(ctx, &mut client, "GET", "roles", None, &[200]).await?;
-        for name in names(&answer, "roles", "role") {
-            println!("{name}");
-        }
-        return Ok(());
+        return list(ctx, "roles", "role").await;
     }
     if matches!(sub, "grant" | "revoke") {
         return grant_revoke(ctx, sub).await;
