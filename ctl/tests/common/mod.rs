@@ -15,6 +15,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const ETCD: &str = "/usr/bin/etcd";
@@ -228,8 +229,8 @@ pub struct Side<'a> {
     pub server: &'a Server,
     /// The lease granted last, substituted for `{LEASE}`.
     pub lease: String,
-    /// A command started with `&` in front of its line, and that line.
-    pub background: Option<(String, Child)>,
+    /// A command started with `&` in front of its line.
+    pub background: Option<Background>,
     /// Masking of its own after [`Side::mask`] (v2's indexes).
     pub extra_mask: fn(&str) -> String,
 }
@@ -251,14 +252,90 @@ impl Side<'_> {
             let _ = input.write_all(text.as_bytes());
             let _ = input.flush();
         }
-        self.background = Some((line.to_string(), child));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
+        if let Some(pipe) = child.stdout.take() {
+            readers.push(read_into(pipe, stdout.clone()));
+        }
+        if let Some(pipe) = child.stderr.take() {
+            readers.push(read_into(pipe, stderr.clone()));
+        }
+        self.background = Some(Background {
+            line: line.to_string(),
+            child,
+            stdout,
+            stderr,
+            readers,
+        });
     }
 
-    /// Kills the background command (if it still runs): what it printed.
-    pub fn stop(&mut self) -> Option<Outcome> {
-        let (line, mut child) = self.background.take()?;
-        let _ = child.kill();
-        Some(self.collect(&line, child))
+    /// Stops the background command (if it still runs): what it printed.
+    /// The reference (`expected` none) is stopped once its output has been
+    /// quiet for half a second; another side once it has printed what the
+    /// reference printed, or after 5 s: a loaded machine delays output,
+    /// it does not change it.
+    pub fn stop(&mut self, expected: Option<&Outcome>) -> Option<Outcome> {
+        let background = self.background.as_ref()?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let sizes = || {
+            (
+                background.stdout.lock().map_or(0, |b| b.len()),
+                background.stderr.lock().map_or(0, |b| b.len()),
+            )
+        };
+        let (mut last, mut quiet_since) = (sizes(), Instant::now());
+        while Instant::now() < deadline {
+            match expected {
+                None => {
+                    let now = sizes();
+                    if now != last {
+                        (last, quiet_since) = (now, Instant::now());
+                    } else if quiet_since.elapsed() >= Duration::from_millis(500) {
+                        break;
+                    }
+                }
+                Some(expected) => {
+                    let stdout = background
+                        .stdout
+                        .lock()
+                        .map(|b| b.clone())
+                        .unwrap_or_default();
+                    let stderr = background
+                        .stderr
+                        .lock()
+                        .map(|b| b.clone())
+                        .unwrap_or_default();
+                    let now = self.render(&background.line, &stdout, &stderr, expected.code);
+                    if now.stdout == expected.stdout && now.stderr == expected.stderr {
+                        break;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut background = self.background.take()?;
+        let _ = background.child.kill();
+        let code = background
+            .child
+            .wait()
+            .ok()
+            .and_then(|status| status.code())
+            .unwrap_or(-1);
+        for reader in background.readers.drain(..) {
+            let _ = reader.join();
+        }
+        let stdout = background
+            .stdout
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_default();
+        let stderr = background
+            .stderr
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_default();
+        Some(self.render(&background.line, &stdout, &stderr, code))
     }
 
     fn spawn(&mut self, line: &str, env: &[(&str, &str)]) -> Child {
@@ -295,22 +372,29 @@ impl Side<'_> {
 
     fn collect(&mut self, line: &str, child: Child) -> Outcome {
         let output = child.wait_with_output().expect("client output");
-        let mut raw: &[u8] = &output.stdout;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if let Some(rest) = stdout.strip_prefix("lease ") {
+            if let Some((id, _)) = rest.split_once(" granted") {
+                self.lease = id.to_string();
+            }
+        }
+        let code = output.status.code().unwrap_or(-1);
+        self.render(line, &output.stdout, &output.stderr, code)
+    }
+
+    /// What a command printed, masked for comparison.
+    fn render(&self, line: &str, stdout: &[u8], stderr: &[u8], code: i32) -> Outcome {
+        let mut raw: &[u8] = stdout;
         // -w protobuf: the response header (field 1) holds the cluster's
         // and member's IDs; compare what follows it.
         if line.contains("protobuf") && raw.len() > 1 && raw[0] == 0x0a {
             raw = &raw[(2 + raw[1] as usize).min(raw.len())..];
         }
         let stdout = String::from_utf8_lossy(raw).into_owned();
-        if let Some(rest) = stdout.strip_prefix("lease ") {
-            if let Some((id, _)) = rest.split_once(" granted") {
-                self.lease = id.to_string();
-            }
-        }
         Outcome {
             stdout: (self.extra_mask)(&self.mask(&stdout)),
-            stderr: (self.extra_mask)(&self.mask(&String::from_utf8_lossy(&output.stderr))),
-            code: output.status.code().unwrap_or(-1),
+            stderr: (self.extra_mask)(&self.mask(&String::from_utf8_lossy(stderr))),
+            code,
         }
     }
 
@@ -399,6 +483,35 @@ pub fn mask_ids(line: &str) -> String {
     out
 }
 
+/// A command running in the background (`&` in a case): its line, the
+/// process, and what it has printed so far (read by threads, so it can be
+/// looked at while it runs).
+pub struct Background {
+    line: String,
+    child: Child,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// A thread copying `pipe` into `buffer` until it closes.
+fn read_into(
+    mut pipe: impl std::io::Read + Send + 'static,
+    buffer: Arc<Mutex<Vec<u8>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut buffer) = buffer.lock() {
+                buffer.extend_from_slice(&chunk[..n]);
+            }
+        }
+    })
+}
+
 /// A command line (`{EP}`: the side's endpoint, `{LEASE}`: the lease
 /// granted last, `\u{1}`: a space inside a word), its stdin and env.
 pub type Case = (
@@ -469,15 +582,13 @@ pub fn compare_with(
             for side in others.iter_mut() {
                 side.start_background(line, *stdin, env);
             }
-            std::thread::sleep(Duration::from_millis(700));
+            // Time to connect and start watching before the next lines.
+            std::thread::sleep(Duration::from_millis(1000));
             continue;
         }
         let stop = *line == "!";
-        if stop {
-            std::thread::sleep(Duration::from_millis(700));
-        }
         let expected = if stop {
-            reference.stop().expect("a background command")
+            reference.stop(None).expect("a background command")
         } else {
             reference.run(line, *stdin, env)
         };
@@ -486,7 +597,7 @@ pub fn compare_with(
         }
         for side in others.iter_mut() {
             let got = if stop {
-                side.stop().expect("a background command")
+                side.stop(Some(&expected)).expect("a background command")
             } else {
                 side.run(line, *stdin, env)
             };
