@@ -35,7 +35,7 @@ pub async fn elect(values: &mut Values, args: &[String], env: &Env) -> Result<()
         ([_, _], true) => Err(CtlError::bad_args("proposal given but -l is set")),
         ([name], true) => observe(&global, name).await,
         ([name, proposal], false) => campaign(&global, name, proposal).await,
-        _ => unreachable!("one or two arguments"),
+        _ => Err(CtlError::bad_args("elect takes one or two arguments")),
     }
 }
 

@@ -122,7 +122,9 @@ pub async fn lock(values: &mut Values, args: &[String], env: &Env) -> Result<(),
 /// environment, its output going to ours; Go's `exec` error text if it
 /// fails.
 async fn run_command(command: &[String], mutex: &Mutex) -> Result<(), CtlError> {
-    let (program, rest) = command.split_first().expect("a command");
+    let Some((program, rest)) = command.split_first() else {
+        return Err(CtlError::bad_args("no command to run"));
+    };
     let revision = mutex.header().map_or(0, |h| h.revision);
     let child = tokio::process::Command::new(program)
         .args(rest)
