@@ -36,13 +36,15 @@ const CASES: &[Case] = &[
         None,
         &[],
     ),
-    ("lock l1 --ttl 5 -- sh -c exit\u{1}3", None, &[]),
     ("lock l1 -- no-such-command-here", None, &[]),
     ("get l1 --prefix", None, &[]),
-    ("&lock l1", None, &[]),
+    // Killed holders' keys stay until their lease ends (lock's default
+    // --ttl is 10 s): a longer lease keeps that write, whose time differs
+    // between servers, out of the lines below.
+    ("&lock l1 --ttl 120", None, &[]),
     ("get l1 --prefix --keys-only", None, &[]),
     ("!", None, &[]),
-    ("&lock l2 -w fields", None, &[]),
+    ("&lock l2 -w fields --ttl 120", None, &[]),
     ("!", None, &[]),
     ("elect", None, &[]),
     ("elect a b c", None, &[]),
@@ -89,6 +91,10 @@ const CASES: &[Case] = &[
     ("check perf", None, &[]),
     ("check datascale --prefix /etcdctl-check-perf/", None, &[]),
     ("check perf --prefix src/ --load medium", None, &[]),
+    // Last: the failed command leaves its key on a 5 s lease, whose expiry
+    // (a write, at a time that differs between the servers) would shift
+    // the revisions of any line after it.
+    ("lock l9 --ttl 5 -- sh -c exit\u{1}3", None, &[]),
 ];
 
 #[test]

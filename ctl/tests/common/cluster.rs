@@ -213,9 +213,8 @@ impl ClusterSide<'_> {
         let mut text = text.to_string();
         let ports = self.cluster.members.iter().map(|m| (m.port, m.peer));
         for (port, peer) in ports.chain([self.learner_ports]) {
-            text = text
-                .replace(&port.to_string(), "PORT")
-                .replace(&peer.to_string(), "PEER");
+            text = super::replace_number(&text, port, "PORT");
+            text = super::replace_number(&text, peer, "PEER");
         }
         let mut lines: Vec<String> = mask_lines(&protect_hashes(&text))
             .lines()
@@ -413,10 +412,10 @@ fn json_value(chars: &[char], at: usize) -> (String, usize) {
     }
 }
 
-/// Waits (up to 20 s) until the member on `port` answers Status (a
-/// learner serves no reads).
-fn wait_for_status(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+/// Waits (up to 30 s) until the member on `port` answers Status (a
+/// learner serves no reads); whether it did.
+fn wait_for_status(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         let answered = Command::new(ETCDCTL)
             .args(["--endpoints", &format!("127.0.0.1:{port}")])
@@ -427,11 +426,11 @@ fn wait_for_status(port: u16) {
             .status()
             .is_ok_and(|s| s.success());
         if answered {
-            return;
+            return true;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("the learner on port {port} never answered");
+    false
 }
 
 /// Runs every case on three clusters; panics listing the differences.
@@ -472,7 +471,15 @@ pub fn compare_clusters(cases: &[&str]) {
                 side.learner = Some(side.cluster.start_learner(side.learner_ports));
             }
             for side in std::iter::once(&reference).chain(others.iter()) {
-                wait_for_status(side.learner_ports.0);
+                if !wait_for_status(side.learner_ports.0) {
+                    let log = side.learner.as_ref().map(|l| l.log_tail(30));
+                    panic!(
+                        "{}: the learner on port {} never answered; its log:\n{}",
+                        side.name,
+                        side.learner_ports.0,
+                        log.unwrap_or_default()
+                    );
+                }
             }
             // Time to catch up with the leader (a learner is promoted only
             // once its log is close to the leader's).

@@ -200,6 +200,13 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// The last `lines` lines of what the server logged.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.dir.join("log")).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
     /// The member's `--data-dir`.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
@@ -401,9 +408,8 @@ impl Side<'_> {
     /// Hides what differs between servers and runs: ports, IDs (16 hex
     /// digits, 10+ decimal digits), raft terms, times, client ids.
     pub fn mask(&self, text: &str) -> String {
-        let text = text
-            .replace(&self.server.port.to_string(), "PORT")
-            .replace(&self.server.peer.to_string(), "PEER");
+        let text = replace_number(text, self.server.port, "PORT");
+        let text = replace_number(&text, self.server.peer, "PEER");
         mask_lines(&text)
     }
 }
@@ -438,6 +444,29 @@ pub fn mask_lines(text: &str) -> String {
             out.push_str(&line);
         }
     }
+    out
+}
+
+/// `number` replaced by `with` where it stands alone, not where its digits
+/// are part of a longer number (a member ID holding a port's digits).
+pub fn replace_number(text: &str, number: u16, with: &str) -> String {
+    let digits = number.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(&digits) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + digits.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if before.is_some_and(|c| c.is_ascii_alphanumeric())
+            || after.is_some_and(|c| c.is_ascii_alphanumeric())
+        {
+            out.push_str(&digits);
+        } else {
+            out.push_str(with);
+        }
+        rest = &rest[at + digits.len()..];
+    }
+    out.push_str(rest);
     out
 }
 
