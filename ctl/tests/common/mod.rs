@@ -12,7 +12,6 @@ pub mod snapshot;
 pub mod v2;
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -22,29 +21,13 @@ pub const ETCD: &str = "/usr/bin/etcd";
 pub const ETCDCTL: &str = "/usr/bin/etcdctl";
 pub const CAIRNCTL: &str = env!("CARGO_BIN_EXE_cairnctl");
 
-/// The first port of the tests' block of 1000: 45000, or
-/// `CAIRN_TEST_PORT_BASE` when set (to keep parallel runs apart).
-fn port_range_start() -> u32 {
-    std::env::var("CAIRN_TEST_PORT_BASE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(45_000)
-}
+#[path = "../../../server/tests/support/ports.rs"]
+mod ports;
 
-/// A free port in the block, a sub-block per process.
-pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let start = port_range_start();
-    let base = (std::process::id() % 50) * 20;
-    for _ in 0..1000 {
-        let port = (base + NEXT.fetch_add(1, Ordering::Relaxed)) % 1000 + start;
-        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
-            return port as u16;
-        }
-    }
-    panic!("no free port in {start}..{}", start + 1000)
-}
+/// A free port for a server: the server tests' rule (below Linux's
+/// ephemeral range, where no outgoing connection can take it between the
+/// check and the server's bind; `CAIRN_TEST_PORTS=first-last` confines it).
+pub use ports::free_port;
 
 pub fn cairn_binary() -> PathBuf {
     Path::new(CAIRNCTL)
