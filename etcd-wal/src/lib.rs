@@ -50,7 +50,7 @@ pub use encode::{
 };
 pub use files::{read_newest_available_snapshot, read_newest_snapshot, read_wal};
 pub use fuzzing::fuzz_body;
-pub use members::{bootstrap_v2_store, member_json, member_record_json, NewMember};
+pub use members::{bootstrap_v2_store, go_string, member_json, member_record_json, NewMember};
 pub use snap::{decode_conf_change, decode_snap_file};
 
 /// A WAL's metadata record (`etcdserverpb.Metadata`): who wrote it.

@@ -22,8 +22,9 @@ pub struct NewMember {
     pub peer_urls: Vec<String>,
 }
 
-/// Go's `json.Marshal` of a string.
-fn go_string(text: &str) -> String {
+/// Go's `json.Marshal` of a string (HTML characters and U+2028/U+2029
+/// escaped); cairnctl's JSON printer uses it too.
+pub fn go_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for ch in text.chars() {
